@@ -1,0 +1,227 @@
+"""Prior specifications: the TOML files in this folder and the loader that turns them into dataclasses.
+
+Every prior the model uses is read from one file (``default.toml`` unless the user passes another).
+Each entry carries its distribution, the published figure it rests on and the citation, so a
+statistician can change a prior in one place. Scenario files for sensitivity analysis live beside it.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from microcalc.errors import LesionInputError
+
+# Ordinal steps between adjacent BI-RADS slots, lowest first; 4B is the reference (0).
+BIRADS_STEPS_BELOW_4B: tuple[str, ...] = ("step_4A_to_4B", "step_3_to_4A", "step_2_to_3")
+BIRADS_STEPS_ABOVE_4B: tuple[str, ...] = ("step_4B_to_4C", "step_4C_to_5")
+BINARY_COVARIATES_ORDER: tuple[str, ...] = (
+    "breast_density", "cluster_density", "size_variability", "calc_count", "change",
+    "brca", "tp53", "family_history", "postmenopausal", "hrt",
+)
+
+
+@dataclass(frozen=True)
+class Prior:
+    """One scalar prior: a PyMC distribution name with its parameters, and where it comes from."""
+
+    distribution: str
+    mu: float = 0.0
+    sigma: float = 1.0
+    figure: str = ""
+    source: str = ""
+    elicit: dict | None = None
+
+    def describe(self) -> str:
+        """Short text such as 'Normal(-0.69, 0.42)' for tables and reports."""
+        if self.distribution == "HalfNormal":
+            return f"HalfNormal({self.sigma:.3g})"
+        return f"{self.distribution}({self.mu:.3g}, {self.sigma:.3g})"
+
+
+@dataclass(frozen=True)
+class LevelPrior:
+    """A descriptor level (e.g. fine_pleomorphic): its lexicon group and published PPV."""
+
+    level: str
+    group: str
+    ppv: float
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class DescriptorPriors:
+    """Morphology or distribution: level PPVs pooled around a benign and a suspicious group mean."""
+
+    levels: dict[str, LevelPrior]
+    group_shift: Prior
+    level_sd: Prior
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        return ("benign", "suspicious")
+
+
+@dataclass(frozen=True)
+class CovariatePrior:
+    """A categorical covariate as log-odds ratios against a reference level.
+
+    ``prevalence`` centres the covariate so that a blank cell contributes zero: exactly what a
+    model that never saw the covariate would give.
+    """
+
+    name: str
+    reference: str
+    prevalence: dict[str, float]
+    mu: dict[str, float]
+    sigma: dict[str, float]
+    figure: str = ""
+    source: str = ""
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        """Non-reference levels, each one model coefficient."""
+        return tuple(self.mu)
+
+
+@dataclass(frozen=True)
+class PriorSet:
+    """Everything the model needs from a prior file."""
+
+    name: str
+    description: str
+    conditional_scale: float
+    reference_ppv: float
+    intercept: Prior
+    site_sd: Prior
+    morphology: DescriptorPriors
+    distribution: DescriptorPriors
+    birads_steps: dict[str, Prior]
+    birads_category_0: Prior
+    category4_mix: dict[str, float]
+    age_per_decade: Prior
+    age_centre: float
+    covariates: dict[str, CovariatePrior]
+    not_recorded: Prior
+    path: str = ""
+    text: str = field(default="", repr=False)
+
+    def coefficient_names(self) -> list[str]:
+        """Names of the covariate coefficients, e.g. 'change[new]', then 'age_per_decade'."""
+        names = [f"{c.name}[{lvl}]" for c in self.covariates.values() for lvl in c.levels]
+        return [*names, "age_per_decade"]
+
+    def coefficient_priors(self) -> tuple[list[float], list[float]]:
+        """Prior means and SDs aligned with :meth:`coefficient_names`."""
+        mus = [c.mu[lvl] for c in self.covariates.values() for lvl in c.levels]
+        sds = [c.sigma[lvl] for c in self.covariates.values() for lvl in c.levels]
+        return [*mus, self.age_per_decade.mu], [*sds, self.age_per_decade.sigma]
+
+    def literature_logit(self, descriptor: str) -> dict[str, float]:
+        """Prior mean of each level's effect before pooling: scale * (logit ppv - logit reference)."""
+        spec = self.morphology if descriptor == "morphology" else self.distribution
+        ref = _logit(self.reference_ppv)
+        return {k: self.conditional_scale * (_logit(v.ppv) - ref) for k, v in spec.levels.items()}
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+def default_priors_path() -> Path:
+    """The bundled default prior file."""
+    return Path(str(resources.files("microcalc.priors").joinpath("default.toml")))
+
+
+def scenario_paths() -> dict[str, Path]:
+    """Every bundled prior file by name (default plus sensitivity scenarios)."""
+    folder = resources.files("microcalc.priors")
+    return {Path(p.name).stem: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+def load_priors(path: str | Path | None = None) -> PriorSet:
+    """Read a prior file (default: the bundled literature priors) into a :class:`PriorSet`."""
+    path = Path(path) if path is not None else default_priors_path()
+    if not path.is_file():
+        raise LesionInputError(str(path), "prior file not found")
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise LesionInputError(str(path), f"not valid TOML ({exc})") from None
+    try:
+        return _prior_set(raw, str(path), text)
+    except KeyError as exc:
+        raise LesionInputError(str(path), f"missing prior entry {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise LesionInputError(str(path), f"malformed prior entry ({exc})") from None
+
+
+def prior_set_from_text(text: str, name: str = "<stored>") -> PriorSet:
+    """Rebuild a :class:`PriorSet` from the TOML text stored inside a fit file."""
+    return _prior_set(tomllib.loads(text), name, text)
+
+
+def _scalar(entry: dict) -> Prior:
+    return Prior(
+        distribution=entry["distribution"],
+        mu=float(entry.get("mu", 0.0)),
+        sigma=float(entry["sigma"]),
+        figure=entry.get("figure", ""),
+        source=entry.get("source", ""),
+        elicit=entry.get("elicit"),
+    )
+
+
+def _descriptor(raw: dict, key: str) -> DescriptorPriors:
+    levels = {
+        name: LevelPrior(name, v["group"], float(v["ppv"]), v.get("source", ""))
+        for name, v in raw[key].items()
+    }
+    for lp in levels.values():
+        if lp.group not in ("benign", "suspicious"):
+            raise ValueError(f"{key}.{lp.level}: group must be benign or suspicious, got {lp.group!r}")
+        if not 0.0 < lp.ppv < 1.0:
+            raise ValueError(f"{key}.{lp.level}: ppv must lie strictly between 0 and 1, got {lp.ppv}")
+    return DescriptorPriors(levels, _scalar(raw[f"{key}_group_shift"]), _scalar(raw[f"{key}_sd"]))
+
+
+def _covariate(name: str, entry: dict) -> CovariatePrior:
+    mu = {k: float(v) for k, v in entry["mu"].items()}
+    sigma = {k: float(v) for k, v in entry["sigma"].items()}
+    if set(mu) != set(sigma):
+        raise ValueError(f"covariates.{name}: mu and sigma name different levels")
+    return CovariatePrior(
+        name=name, reference=entry["reference"],
+        prevalence={k: float(v) for k, v in entry["prevalence"].items()},
+        mu=mu, sigma=sigma, figure=entry.get("figure", ""), source=entry.get("source", ""),
+    )
+
+
+def _prior_set(raw: dict, path: str, text: str) -> PriorSet:
+    meta = raw["meta"]
+    birads = raw["birads"]
+    covs = raw["covariates"]
+    age = covs["age_per_decade"]
+    return PriorSet(
+        name=meta["name"],
+        description=meta.get("description", ""),
+        conditional_scale=float(meta["conditional_scale"]),
+        reference_ppv=float(meta["reference_ppv"]),
+        intercept=_scalar(raw["intercept"]),
+        site_sd=_scalar(raw["site_sd"]),
+        morphology=_descriptor(raw, "morphology"),
+        distribution=_descriptor(raw, "distribution"),
+        birads_steps={k: _scalar(birads[k]) for k in (*BIRADS_STEPS_BELOW_4B, *BIRADS_STEPS_ABOVE_4B)},
+        birads_category_0=_scalar(birads["category_0"]),
+        category4_mix={k: float(v) for k, v in birads["category4_mix"].items()},
+        age_per_decade=_scalar(age),
+        age_centre=float(age.get("centre", 55.0)),
+        covariates={k: _covariate(k, covs[k]) for k in BINARY_COVARIATES_ORDER},
+        not_recorded=_scalar(raw["not_recorded"]),
+        path=path,
+        text=text,
+    )
