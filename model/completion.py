@@ -1,0 +1,110 @@
+"""Completion of blank cells at prediction: integrate over what similar training lesions show.
+
+A blank descriptor the model was trained on (morphology, distribution, BI-RADS, breast density,
+age) must give the probability that a model which never saw it would give: P(malignant | what is
+recorded). We compute it as a posterior predictive average over the blank covariate's values among
+training lesions that match the recorded ones ("donors"), weighted by how often each value occurs:
+
+    P(m | recorded) = sum_v P(v | recorded) P(m | recorded, v)
+
+Matching backs off (drops the least informative recorded key first) until at least
+``MIN_DONORS`` training lesions match, and keeps the ``MAX_COMPLETIONS`` most frequent completions.
+Blank site is not completed: the model integrates over sites instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from microcalc.design import age_band
+
+TRAINED_COLUMNS: tuple[str, ...] = ("morphology", "distribution", "birads", "breast_density", "age")
+KEYS: tuple[str, ...] = ("morphology", "distribution", "birads", "breast_density", "age_band", "site")
+# Recorded keys dropped in this order while too few donors match (least informative first).
+BACKOFF: tuple[str, ...] = ("age_band", "breast_density", "site", "distribution", "birads", "morphology")
+MIN_DONORS = 20
+MAX_COMPLETIONS = 32
+
+
+def _key_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(index=frame.index)
+    for k in KEYS:
+        if k == "age_band":
+            out[k] = age_band(frame["age"]) if "age" in frame else pd.Series(pd.NA, index=frame.index, dtype="Float64")
+        else:
+            out[k] = frame[k].astype("string") if k in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
+    return out
+
+
+def training_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Distinct training key combinations with lesion counts (stored in the fit file)."""
+    keys = _key_frame(frame)
+    table = keys.groupby(list(KEYS), dropna=False, sort=True).size().rename("count").reset_index()
+    return table.astype({k: ("Float64" if k == "age_band" else "string") for k in KEYS} | {"count": "int64"})
+
+
+def trained_columns(table: pd.DataFrame) -> tuple[str, ...]:
+    """Columns recorded in at least one training lesion: only those are completed from donors."""
+    out = []
+    for col in TRAINED_COLUMNS:
+        key = "age_band" if col == "age" else col
+        if table[key].notna().any():
+            out.append(col)
+    return tuple(out)
+
+
+def _donors(table: pd.DataFrame, recorded: dict[str, object]) -> pd.DataFrame:
+    """Training rows matching the recorded keys, backing off until enough lesions match."""
+    keys = dict(recorded)
+    for drop in (None, *BACKOFF):
+        if drop is not None:
+            keys.pop(drop, None)
+        mask = np.ones(len(table), dtype=bool)
+        for k, v in keys.items():
+            mask &= (table[k] == v).fillna(False).to_numpy(dtype=bool)
+        if table.loc[mask, "count"].sum() >= MIN_DONORS:
+            return table.loc[mask]
+    return table
+
+
+def completions(row: pd.Series, table: pd.DataFrame, known_sites: set[str], blanks: list[str]) -> pd.DataFrame:
+    """Weighted completions (columns = blank covariates, plus 'weight') for one lesion."""
+    recorded = {}
+    keys = _key_frame(row.to_frame().T).iloc[0]
+    for k in KEYS:
+        value = keys[k]
+        if pd.isna(value) or (k == "site" and value not in known_sites):
+            continue
+        recorded[k] = value
+    donors = _donors(table, recorded)
+    fill = ["age_band" if b == "age" else b for b in blanks]
+    grouped = donors.groupby(fill, dropna=False)["count"].sum().sort_values(ascending=False)
+    grouped = grouped.iloc[:MAX_COMPLETIONS]
+    out = grouped.reset_index().rename(columns={"age_band": "age", "count": "weight"})
+    out["weight"] = out["weight"] / out["weight"].sum()
+    return out
+
+
+def complete(frame: pd.DataFrame, table: pd.DataFrame, sites: tuple[str, ...]) -> pd.DataFrame:
+    """Expand lesions with trained blanks into weighted completions.
+
+    Returns a frame with the input's columns plus ``row`` (position in ``frame``) and ``weight``;
+    lesions with nothing to complete appear once with weight 1.
+    """
+    trained = list(trained_columns(table))
+    base = frame.reset_index(drop=True).copy()
+    for c in trained:
+        if c not in base:
+            base[c] = pd.Series(pd.NA, index=base.index, dtype="Float64" if c == "age" else "string")
+    blank = base[trained].isna().to_numpy()
+    parts = [base.loc[~blank.any(axis=1)].assign(row=lambda f: f.index, weight=1.0)]
+    known = set(sites)
+    for i in np.flatnonzero(blank.any(axis=1)):
+        blanks = [c for c, b in zip(trained, blank[i]) if b]
+        filled = completions(base.loc[i], table, known, blanks)
+        rows = base.loc[[i] * len(filled)].reset_index(drop=True)
+        for c in blanks:
+            rows[c] = filled[c].astype(rows[c].dtype).to_numpy()
+        parts.append(rows.assign(row=i, weight=filled["weight"].to_numpy()))
+    return pd.concat(parts, ignore_index=True)

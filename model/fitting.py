@@ -1,0 +1,139 @@
+"""Fit the model to lesions and hold the result: ``fit(frame) -> Fit``, ``Fit.predict``, ``Fit.save``.
+
+A :class:`Fit` is everything prediction and reporting need: the posterior (with log-likelihood and
+log-prior groups for sensitivity analysis), the prior file's text, the training sites and the
+training key table used to integrate over blank cells. It is saved as one netCDF file
+(:mod:`microcalc.fitfile`), never as a pickle.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from microcalc import schema
+from microcalc.completion import training_table
+from microcalc.design import aggregate, encode
+from microcalc.diagnostics import Convergence, check_convergence
+from microcalc.errors import LesionInputError
+from microcalc.model import PARAMETER_GROUPS, build_model
+from microcalc.predict import posterior_params, predict_frame, probability_draws
+from microcalc.priors import PriorSet, load_priors
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """How the posterior was drawn (stored in the fit so a reader can reproduce it)."""
+
+    draws: int = 1000
+    tune: int = 1000
+    chains: int = 4
+    seed: int | None = None
+    sampler: str = "nutpie"
+
+
+@dataclass
+class Fit:
+    """A fitted model: posterior draws plus what is needed to predict and report."""
+
+    idata: object  # xarray.DataTree with posterior, sample_stats, log_likelihood, log_prior, ...
+    priors: PriorSet
+    sites: tuple[str, ...]
+    donors: pd.DataFrame
+    convergence: Convergence
+    settings: SamplerSettings
+    data_summary: dict = field(default_factory=dict)
+
+    def params(self, max_draws: int | None = None) -> dict[str, np.ndarray]:
+        """Equation parameters, draws on the last axis."""
+        return posterior_params(self.idata["posterior"], max_draws)
+
+    def probability_draws(self, frame: pd.DataFrame, max_draws: int | None = None) -> np.ndarray:
+        """Posterior draws of P(malignant), shape (lesions, draws)."""
+        return probability_draws(frame, self.params(max_draws), self.priors, self.sites, self.donors)
+
+    def predict(self, frame: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
+        """Posterior mean, equal-tailed credible interval and P(risk > 2%) per lesion, input order."""
+        return predict_frame(frame, self.params(), self.priors, self.sites, self.donors, ci)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fit as one self-describing netCDF file (atomic)."""
+        from microcalc.fitfile import save_fit
+
+        return save_fit(self, path)
+
+
+def summarise_data(frame: pd.DataFrame) -> dict:
+    """Counts a reader needs to judge the fit: lesions, malignant, per site, per BI-RADS."""
+    y = frame[schema.OUTCOME].astype("Int64")
+    by = lambda col: {  # noqa: E731
+        str(k): [int(n), int(m)]
+        for k, n, m in zip(*_count_table(frame[col].astype("string").fillna("not recorded"), y))
+    }
+    return {
+        "lesions": int(len(frame)),
+        "malignant": int(y.sum()),
+        "patients": int(frame["patient_id"].nunique()) if "patient_id" in frame else None,
+        "by_site": by("site") if "site" in frame else {},
+        "by_birads": by("birads") if "birads" in frame else {},
+    }
+
+
+def _count_table(key: pd.Series, y: pd.Series):
+    g = pd.DataFrame({"k": key, "y": y}).groupby("k")["y"]
+    n, m = g.size(), g.sum()
+    return n.index.tolist(), n.tolist(), m.tolist()
+
+
+def _outcome(frame: pd.DataFrame) -> np.ndarray:
+    """The outcome as 0/1, refusing a frame that cannot be fitted."""
+    if schema.OUTCOME not in frame or frame[schema.OUTCOME].isna().all():
+        raise LesionInputError("<data>", "fitting needs an outcome column 'malignant' (1/0)", column=schema.OUTCOME)
+    y = frame[schema.OUTCOME]
+    if y.isna().any():
+        row = int(np.flatnonzero(y.isna().to_numpy())[0]) + 2
+        raise LesionInputError("<data>", "fitting needs an outcome on every lesion", row=row, column=schema.OUTCOME, value="")
+    return y.to_numpy(dtype=float)
+
+
+def fit(
+    frame: pd.DataFrame,
+    *,
+    priors: PriorSet | str | Path | None = None,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int | None = None,
+    progressbar: bool = False,
+) -> Fit:
+    """Fit the hierarchical model to a canonical lesion frame (see :func:`microcalc.read_lesions`)."""
+    import pymc as pm
+
+    priors = priors if isinstance(priors, PriorSet) else load_priors(priors)
+    y = _outcome(frame)
+    sites = tuple(sorted(frame["site"].dropna().astype(str).unique())) if "site" in frame else ()
+    patterns = aggregate(encode(frame, priors, sites), y)
+    model = build_model(patterns, priors, sites)
+    with model, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        idata = pm.sample(
+            draws=draws, tune=tune, chains=chains, random_seed=seed,
+            nuts_sampler="nutpie", progressbar=progressbar,
+        )
+        pm.compute_log_likelihood(idata, extend_inferencedata=True, progressbar=False)
+        pm.compute_log_prior(idata, extend_inferencedata=True, progressbar=False)
+    present = [v for v in PARAMETER_GROUPS if v in idata["posterior"] and idata["posterior"][v].size]
+    return Fit(
+        idata=idata,
+        priors=priors,
+        sites=sites,
+        donors=training_table(frame),
+        convergence=check_convergence(idata, present),
+        settings=SamplerSettings(draws, tune, chains, seed),
+        data_summary={**summarise_data(frame), "patterns": int(len(patterns.trials))},
+    )

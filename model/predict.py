@@ -1,0 +1,85 @@
+"""Posterior predictive malignancy probabilities for lesions, with credible intervals.
+
+Work is done once per *distinct covariate pattern*, not per lesion x draw, so scoring a registry
+costs what its number of distinct patterns costs. The equation is the model's own
+(:func:`microcalc.model.malignancy_probability`), evaluated with NumPy on posterior draws.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from microcalc import schema
+from microcalc.completion import complete
+from microcalc.design import encode
+from microcalc.model import EQUATION_PARAMETERS, malignancy_probability, new_site_nodes, numpy_ops
+from microcalc.priors import PriorSet
+
+BIOPSY_THRESHOLD = 0.02  # BI-RADS 3 "probably benign" ceiling: above it, biopsy is advised
+PREDICTION_COLUMNS: tuple[str, ...] = ("lesion_id", "p_malignant", "ci_lower", "ci_upper", "p_above_2pct")
+MODEL_INPUTS: tuple[str, ...] = tuple(c for c in schema.COLUMNS if c not in ("lesion_id", "patient_id", schema.OUTCOME))
+CHUNK_PATTERNS = 256
+
+
+def posterior_params(posterior, max_draws: int | None = None) -> dict[str, np.ndarray]:
+    """Equation parameters as arrays with the (chain x draw) sample axis last, optionally thinned."""
+    stacked = posterior.to_dataset()[list(EQUATION_PARAMETERS)].stack(sample=("chain", "draw"))
+    n = stacked.sizes["sample"]
+    keep = slice(None) if not max_draws or max_draws >= n else np.linspace(0, n - 1, max_draws).round().astype(int)
+    out = {}
+    for name in EQUATION_PARAMETERS:
+        da = stacked[name]
+        other = [d for d in da.dims if d != "sample"]
+        out[name] = np.asarray(da.transpose(*other, "sample").values)[..., keep]
+    return out
+
+
+def probability_draws(frame: pd.DataFrame, params: dict, priors: PriorSet, sites: tuple[str, ...],
+                      donors: pd.DataFrame) -> np.ndarray:
+    """P(malignant) draws, shape (lesions, draws): blanks completed, new sites integrated."""
+    expanded = complete(frame, donors, sites).sort_values("row", kind="stable")
+    design = encode(expanded, priors, sites)
+    p = malignancy_probability(params, design, numpy_ops(), new_site_nodes())
+    weighted = p * expanded["weight"].to_numpy()[:, None]
+    starts = np.flatnonzero(np.r_[True, np.diff(expanded["row"].to_numpy()) != 0])
+    return np.add.reduceat(weighted, starts, axis=0)
+
+
+def summarise(draws: np.ndarray, ci: float) -> pd.DataFrame:
+    """Posterior mean, equal-tailed credible interval and P(risk > 2%) per row of draws."""
+    lo, hi = np.quantile(draws, [(1 - ci) / 2, (1 + ci) / 2], axis=1)
+    return pd.DataFrame({
+        "p_malignant": draws.mean(axis=1),
+        "ci_lower": lo,
+        "ci_upper": hi,
+        "p_above_2pct": (draws > BIOPSY_THRESHOLD).mean(axis=1),
+    })
+
+
+def pattern_codes(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """Code of each lesion's covariate pattern and one representative lesion per pattern."""
+    cols = [c for c in MODEL_INPUTS if c in frame]
+    if not cols:
+        codes = np.zeros(len(frame), dtype=np.int64)
+    else:
+        codes = frame.groupby(cols, dropna=False, sort=False).ngroup().to_numpy()
+    first = pd.Series(np.arange(len(frame))).groupby(codes).first().to_numpy()
+    return codes, frame.iloc[first].reset_index(drop=True)
+
+
+def predict_frame(frame: pd.DataFrame, params: dict, priors: PriorSet, sites: tuple[str, ...],
+                  donors: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
+    """One row per lesion in input order: the prediction columns, then the input columns."""
+    if not 0.0 < ci < 1.0:
+        raise ValueError(f"credible interval mass must lie between 0 and 1, got {ci}")
+    codes, patterns = pattern_codes(frame)
+    parts = []
+    for start in range(0, len(patterns), CHUNK_PATTERNS):
+        chunk = patterns.iloc[start : start + CHUNK_PATTERNS]
+        parts.append(summarise(probability_draws(chunk, params, priors, sites, donors), ci))
+    summary = pd.concat(parts, ignore_index=True) if parts else summarise(np.zeros((0, 1)), ci)
+    per_lesion = summary.iloc[codes].reset_index(drop=True)
+    inputs = frame.reset_index(drop=True)
+    out = pd.concat([inputs[["lesion_id"]], per_lesion, inputs.drop(columns=["lesion_id"])], axis=1)
+    return out

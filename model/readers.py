@@ -1,0 +1,547 @@
+"""Read a lesion table (canonical, DDSM or CBIS-DDSM; CSV or Parquet) into the canonical frame.
+
+Flow: load the file as text cells -> detect the format from the header -> one small function
+per format renames (and for CBIS-DDSM merges views) into canonical column names -> ONE shared
+validation turns cells into the typed frame: all of ``schema.COLUMNS`` with ``schema.DTYPES``
+(absent columns all NA), then the file's extra columns as strings.
+
+Validation is vectorised: each column is checked with pandas operations and each *distinct*
+string is translated once, so 200,000 rows take about a second. Bad input raises one
+``LesionInputError`` naming the file, the first bad cell (spreadsheet row: header = row 1),
+the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from microcalc import lexicon, schema
+from microcalc.errors import LesionInputError, LesionWarning
+
+__all__ = ["read_lesions", "bundled_data_path", "detect_format"]
+
+CANONICAL, DDSM, CBIS = "canonical", "ddsm", "cbis-ddsm"
+
+# DDSM header -> canonical column (see data/README.md).
+DDSM_COLUMNS: dict[str, str] = {
+    "lesion_id": "lesion_id", "case_id": "patient_id", "site": "site", "age": "age",
+    "breast_density": "breast_density", "calc_type": "morphology",
+    "calc_distribution": "distribution", "assessment": "birads", "pathology": "malignant",
+}
+DDSM_REQUIRED: tuple[str, ...] = ("lesion_id", "calc_type", "calc_distribution")
+
+# CBIS-DDSM header (as written in the train set) -> canonical column. Headers are compared
+# ignoring case and '_' vs ' ' because CBIS-DDSM's own files are not consistent.
+CBIS_COLUMNS: dict[str, str] = {
+    "patient_id": "patient_id", "breast density": "breast_density", "calc type": "morphology",
+    "calc distribution": "distribution", "assessment": "birads", "pathology": "malignant",
+}
+CBIS_REQUIRED: tuple[str, ...] = (
+    "patient_id", "left or right breast", "image view", "abnormality id", "calc type", "calc distribution",
+)
+CBIS_SIDE, CBIS_VIEW, CBIS_ABNORMALITY = "left or right breast", "image view", "abnormality id"
+
+_CBIS_RENAMES: dict[str, str] = {" ".join(k.replace("_", " ").split()): v for k, v in CBIS_COLUMNS.items()}
+_ID_COLUMNS = ("lesion_id", "patient_id", "site")  # "NA" in these is an id, not a blank
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+# --------------------------------------------------------------------------------------------
+
+def bundled_data_path() -> Path:
+    """Path of the bundled DDSM calcification table shipped inside the package."""
+    return Path(str(resources.files("microcalc").joinpath("data", "ddsm_calcifications.csv")))
+
+
+def read_lesions(path: str | os.PathLike[str], *, require_outcome: bool = False) -> pd.DataFrame:
+    """Read a lesion file of any supported format and return the validated canonical frame.
+
+    ``require_outcome=True`` (for fitting) also demands a known outcome in every row.
+    """
+    file = os.fspath(path)
+    table = _load(Path(file), file)
+    fmt = detect_format(table.cells.columns, file=file)
+    mapped = _MAPPERS[fmt](table)
+    frame, notes = _validate(mapped, require_outcome=require_outcome)
+    for note in notes:
+        warnings.warn(note, LesionWarning, stacklevel=2)
+    return frame
+
+
+def detect_format(columns: Iterable[str], *, file: str = "input") -> str:
+    """Name the format ("canonical", "ddsm" or "cbis-ddsm") a header belongs to; refuse others."""
+    names = [str(c).strip() for c in columns]
+    cbis_names = {_cbis_key(c) for c in names}
+    if all(_cbis_key(c) in cbis_names for c in CBIS_REQUIRED):
+        return CBIS
+    if "lesion_id" in names:
+        has_ddsm_words = bool({"calc_type", "calc_distribution"} & set(names))
+        has_canonical_words = bool(set(schema.MULTI_VALUED) & set(names))
+        return DDSM if has_ddsm_words and not has_canonical_words else CANONICAL
+    raise LesionInputError(file, _unknown_format_problem(names), row=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Loading: file -> text cells
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class _Table:
+    """One input file as text cells (string dtype, NA = blank) and the spreadsheet row of each."""
+
+    file: str
+    cells: pd.DataFrame
+    rows: np.ndarray
+
+
+def _load(path: Path, file: str) -> _Table:
+    """Read CSV or Parquet bytes into text cells, turning every way of failing into one message."""
+    if not path.exists():
+        raise LesionInputError(file, "file not found")
+    if path.is_dir():
+        raise LesionInputError(file, "is a folder, not a file")
+    data = path.read_bytes()
+    if not data.strip():
+        raise LesionInputError(file, "the file is empty; expected a header row and one row per lesion")
+    if data.startswith(b"PAR1") or path.suffix.lower() == ".parquet":
+        cells = _read_parquet(path, file)
+    elif data.startswith(b"PK\x03\x04") or path.suffix.lower() in (".xlsx", ".xls"):
+        raise LesionInputError(file, "looks like an Excel workbook or zip archive; save it as 'CSV UTF-8' and read that")
+    else:
+        cells = _read_csv(data, file)
+    return _tidy(cells, file)
+
+
+def _read_csv(data: bytes, file: str) -> pd.DataFrame:
+    """Parse UTF-8 CSV bytes into string cells; quoted newlines allowed, ragged rows refused."""
+    if b"\x00" in data[:65536]:
+        raise LesionInputError(file, "is not a text file (it holds binary data); expected a CSV file")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise LesionInputError(
+            file, f"is not UTF-8 text (undecodable byte at line {line}); save it as 'CSV UTF-8'"
+        ) from None
+    sep = _separator(text)
+    _check_header(_first_record(text, sep), file)
+    try:
+        with warnings.catch_warnings():
+            # pandas silently drops data when the first record is longer than the header
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            return pd.read_csv(io.BytesIO(data), sep=sep, dtype=str, na_filter=False, encoding="utf-8-sig",
+                               index_col=False, skip_blank_lines=False)
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as err:
+        raise _ragged_row(text, sep, file) or LesionInputError(
+            file, f"cannot be read as CSV: {str(err).strip().splitlines()[0]}") from None
+
+
+def _separator(text: str) -> str:
+    """The field separator: ',' unless the header line only has ';' or tabs (European exports)."""
+    header = text.split("\n", 1)[0]
+    for sep in (",", ";", "\t"):
+        if sep in header:
+            return sep
+    return ","
+
+
+def _first_record(text: str, sep: str) -> list[str]:
+    """The header record, parsed with the csv module (handles quotes); reads only the file's start."""
+    return next(csv.reader(io.StringIO(text[:1_000_000]), delimiter=sep), [])
+
+
+def _check_header(header: list[str], file: str) -> None:
+    """Refuse duplicated column names, which pandas would silently rename."""
+    seen: set[str] = set()
+    for name in (h.strip() for h in header):
+        if name and name in seen:
+            raise LesionInputError(file, "column name appears twice in the header", row=1, column=name)
+        seen.add(name)
+
+
+def _ragged_row(text: str, sep: str, file: str) -> LesionInputError | None:
+    """Find the first record with more cells than the header (error path only, so a loop is fine)."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    width = len(next(reader, []))
+    for row, record in enumerate(reader, start=2):
+        if len(record) > width:
+            return LesionInputError(
+                file, f"row has {len(record)} cells but the header has {width} "
+                      f"(a value containing '{sep}' must be in double quotes)", row=row)
+    return None
+
+
+def _read_parquet(path: Path, file: str) -> pd.DataFrame:
+    """Read a Parquet file (needs pyarrow) and render every cell as text, as a CSV would be."""
+    try:
+        frame = pd.read_parquet(path)
+    except ImportError:
+        raise LesionInputError(file, "reading Parquet needs pyarrow: pip install 'microcalc[parquet]'") from None
+    except Exception as err:  # pyarrow raises many types for corrupt files
+        raise LesionInputError(file, f"cannot be read as Parquet: {err}") from None
+    frame.columns = [str(c) for c in frame.columns]
+    return pd.DataFrame({c: _as_text(frame[c]) for c in frame.columns})
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    """Text of a typed column; whole floats (ints with gaps) print without '.0'."""
+    if pd.api.types.is_float_dtype(column):
+        values = column.dropna()
+        if (values == np.floor(values)).all():
+            column = column.astype("Int64")
+    return column.astype("string")
+
+
+def _tidy(cells: pd.DataFrame, file: str) -> _Table:
+    """Strip cells, make blanks NA, drop blank rows and unnamed blank columns; number the rows."""
+    cells.columns = [str(c).strip() for c in cells.columns]
+    cells = pd.DataFrame({c: _blank_to_na(cells[c].astype("string").str.strip()) for c in cells.columns})
+    unnamed = [c for c in cells.columns if c == "" or c.startswith("Unnamed: ")]
+    for column in unnamed:
+        if cells[column].notna().any():
+            raise LesionInputError(file, "a column with values has no name in the header", row=1,
+                                   value=cells[column].dropna().iloc[0])
+    cells = cells.drop(columns=unnamed)
+    rows = np.arange(len(cells)) + 2
+    keep = cells.notna().any(axis=1).to_numpy()
+    if not keep.any():
+        raise LesionInputError(file, "has a header but no lesion rows")
+    return _Table(file, cells[keep].reset_index(drop=True), rows[keep])
+
+
+def _blank_to_na(values: pd.Series) -> pd.Series:
+    """Empty strings become NA."""
+    return values.mask(values == "")
+
+
+# --------------------------------------------------------------------------------------------
+# Formats: text cells -> canonical column names
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class _Mapped:
+    """A table renamed to canonical columns, with what validation needs to speak the file's language."""
+
+    file: str
+    fmt: str
+    cells: pd.DataFrame                     # canonical-named columns present, then extras
+    rows: np.ndarray
+    names: dict[str, str]                   # canonical column -> its header in the file
+    extras: list[str]
+    words: Mapping[str, Mapping[str, str | None]] = field(default_factory=lambda: lexicon.CANONICAL_WORDS)
+    separator: str = schema.MULTI_SEPARATOR
+    notes: list[str] = field(default_factory=list)
+
+
+def _from_canonical(table: _Table) -> _Mapped:
+    """Canonical file: names are already canonical; others are extras (near-misses get a warning)."""
+    names = {c: c for c in table.cells.columns if c in schema.COLUMNS}
+    extras = [c for c in table.cells.columns if c not in names]
+    notes = [
+        f"{table.file}: column '{c}' is not a canonical name, so it is kept as an extra column and "
+        f"not used; did you mean '{lexicon.normalise_word(c)}'? (names are case-sensitive)"
+        for c in extras if lexicon.normalise_word(c) in schema.COLUMNS
+    ]
+    return _Mapped(table.file, CANONICAL, table.cells, table.rows, names, extras, notes=notes)
+
+
+def _from_ddsm(table: _Table) -> _Mapped:
+    """DDSM file: rename DDSM columns, translate DDSM words, density 0 = not recorded."""
+    cells = table.cells.copy()
+    if "breast_density" in cells:
+        density = cells["breast_density"]
+        cells["breast_density"] = density.mask(density == lexicon.DDSM_BREAST_DENSITY_NOT_RECORDED)
+    renames = {c: DDSM_COLUMNS.get(c, c) for c in cells.columns}
+    words = {
+        **lexicon.CANONICAL_WORDS,
+        "morphology": lexicon.DDSM_MORPHOLOGY, "distribution": lexicon.DDSM_DISTRIBUTION,
+    }
+    return _rename(table, cells, renames, DDSM, words=words, separator=lexicon.DDSM_SEPARATOR)
+
+
+def _from_cbis(table: _Table) -> _Mapped:
+    """CBIS-DDSM file: one row per view, so merge the views of each lesion into one row."""
+    header = {_cbis_key(c): c for c in table.cells.columns}
+    cells = table.cells.drop(columns=[c for c in table.cells.columns if "file path" in _cbis_key(c)])
+    key_columns = [header[_cbis_key(c)] for c in ("patient_id", CBIS_SIDE, CBIS_ABNORMALITY)]
+    for column in key_columns:
+        blank = cells[column].isna().to_numpy()
+        if blank.any():
+            raise LesionInputError(table.file, "is blank but needed to identify the lesion",
+                                   row=int(table.rows[np.argmax(blank)]), column=column)
+    lesion_key = cells[key_columns[0]].str.cat([cells[key_columns[1]], cells[key_columns[2]]], sep=".")
+    codes, keys = pd.factorize(lesion_key)
+    first = np.unique(codes, return_index=True)[1]
+    view = header[_cbis_key(CBIS_VIEW)]
+    merged = cells.drop(columns=[view]).groupby(codes, sort=True).first()
+    for column in (header.get(_cbis_key("calc type")), header.get(_cbis_key("calc distribution"))):
+        merged[column] = _union_per_group(codes, len(keys), cells[column], lexicon.DDSM_SEPARATOR)
+    merged.insert(list(cells.columns).index(view), "views", _union_per_group(codes, len(keys), cells[view], "+"))
+    merged.insert(0, "lesion_id", pd.array(keys, dtype="string"))
+    merged = merged.reset_index(drop=True)
+    renames = {c: _CBIS_RENAMES.get(_cbis_key(c), c) for c in merged.columns}
+    words = {
+        **lexicon.CANONICAL_WORDS,
+        "morphology": lexicon.DDSM_MORPHOLOGY, "distribution": lexicon.DDSM_DISTRIBUTION,
+    }
+    merged_table = _Table(table.file, merged, table.rows[first])
+    return _rename(merged_table, merged, renames, CBIS, words=words, separator=lexicon.DDSM_SEPARATOR)
+
+
+def _cbis_key(name: str) -> str:
+    """Compare CBIS-DDSM headers ignoring case, spacing and '_' vs ' ' ('breast_density' = 'breast density')."""
+    return " ".join(str(name).strip().lower().replace("_", " ").split())
+
+
+def _union_per_group(codes: np.ndarray, n_groups: int, values: pd.Series, sep: str) -> pd.Series:
+    """Join each group's distinct non-missing values (sorted) with sep; loops only over distinct values."""
+    present = values.notna().to_numpy()
+    pairs = pd.DataFrame({"group": codes[present], "value": values.to_numpy(dtype=object)[present]})
+    pairs = pairs.drop_duplicates()
+    joined = np.full(n_groups, "", dtype=object)
+    for value, groups in pairs.groupby("value", sort=True)["group"]:
+        idx = groups.to_numpy()
+        joined[idx] = np.where(joined[idx] == "", value, joined[idx] + sep + value)
+    return _blank_to_na(pd.Series(joined, dtype="string"))
+
+
+def _rename(table: _Table, cells: pd.DataFrame, renames: dict[str, str], fmt: str,
+            **options: object) -> _Mapped:
+    """Apply a format's renames; columns already named canonically are used too; clashes refused."""
+    names: dict[str, str] = {}
+    for original, target in renames.items():
+        if target not in schema.COLUMNS:
+            continue
+        if target in names:
+            raise LesionInputError(
+                table.file, f"columns '{names[target]}' and '{original}' would both become '{target}'; "
+                            "remove one", row=1, column=original)
+        names[target] = original
+    cells = cells.rename(columns={original: target for target, original in names.items()})
+    extras = [c for c in cells.columns if c not in names]
+    return _Mapped(table.file, fmt, cells, table.rows, names, extras, **options)  # type: ignore[arg-type]
+
+
+_MAPPERS: dict[str, Callable[[_Table], _Mapped]] = {
+    CANONICAL: _from_canonical, DDSM: _from_ddsm, CBIS: _from_cbis,
+}
+
+
+def _unknown_format_problem(names: list[str]) -> str:
+    """Explain which columns each format needs, with a hint for near-miss header names."""
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    problem = (
+        f"cannot tell the format from the header (columns: {shown}). "
+        "A canonical file needs a 'lesion_id' column; "
+        f"a DDSM file needs {', '.join(DDSM_REQUIRED)}; "
+        f"a CBIS-DDSM file needs {', '.join(repr(c) for c in CBIS_REQUIRED)}"
+    )
+    wanted = {lexicon.normalise_word(k): k for k in ("lesion_id", *CBIS_REQUIRED)}
+    near = [f"'{c}' -> '{wanted[lexicon.normalise_word(c)]}'" for c in names if lexicon.normalise_word(c) in wanted]
+    if near:
+        problem += f". Did you mean {', '.join(near)}? Header names must match exactly"
+    return problem
+
+
+# --------------------------------------------------------------------------------------------
+# Shared validation: text cells -> typed canonical frame
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class _Cells:
+    """One input column on its way to canonical, with what error messages need."""
+
+    values: pd.Series
+    rows: np.ndarray
+    file: str
+    name: str
+    notes: list[str]
+
+    def error(self, mask: np.ndarray, problem: str, allowed: str | None = None,
+              value: object | None = None) -> LesionInputError:
+        """An error naming the first row where mask is true (and its cell, unless value is given)."""
+        i = int(np.argmax(mask))
+        return LesionInputError(self.file, problem, row=int(self.rows[i]), column=self.name,
+                                value=self.values.iloc[i] if value is None else value, allowed=allowed)
+
+
+def _validate(m: _Mapped, *, require_outcome: bool) -> tuple[pd.DataFrame, list[str]]:
+    """Coerce every canonical column; raise the first bad cell (by row) of the whole file."""
+    n = len(m.cells)
+    notes = list(m.notes)
+    out: dict[str, pd.Series] = {}
+    errors: list[tuple[int, int, LesionInputError]] = []
+    if require_outcome and schema.OUTCOME not in m.names:
+        raise LesionInputError(
+            m.file, "fitting needs an outcome, but there is no outcome column: 'malignant' "
+                    "(canonical) or 'pathology' (DDSM, CBIS-DDSM)", allowed=", ".join(lexicon.OUTCOME_WORDS))
+    for position, column in enumerate(schema.COLUMNS):
+        if column not in m.names:
+            out[column] = pd.Series(pd.NA, index=range(n), dtype=schema.DTYPES[column])
+            continue
+        values = m.cells[column].reset_index(drop=True)
+        if column not in _ID_COLUMNS:
+            values = values.mask(values.str.lower().isin(lexicon.NOT_RECORDED))
+        cells = _Cells(values, m.rows, m.file, m.names[column], notes)
+        try:
+            out[column] = _coerce(column, cells, m, require_outcome).astype(schema.DTYPES[column])
+        except LesionInputError as err:
+            errors.append((err.row or 0, position, err))
+    if errors:
+        raise min(errors, key=lambda e: e[:2])[2]
+    extras = {c: m.cells[c].reset_index(drop=True).astype("string") for c in m.extras}
+    frame = pd.DataFrame({**out, **extras})
+    frame.attrs.update(source=m.file, format=m.fmt)
+    return frame, notes
+
+
+def _coerce(column: str, cells: _Cells, m: _Mapped, require_outcome: bool) -> pd.Series:
+    """Dispatch one canonical column to its coercion."""
+    if column == "lesion_id":
+        return _coerce_lesion_id(cells)
+    if column in ("patient_id", "site"):
+        return cells.values
+    if column in schema.MULTI_VALUED:
+        return _coerce_multi(cells, m.words[column], column, m.separator, m.fmt)
+    if column in schema.VOCABULARY:
+        return _coerce_word(cells, m.words[column], column)
+    if column == "age":
+        return _coerce_age(cells)
+    if column == "calc_count":
+        return _coerce_count(cells)
+    if column in schema.YES_NO_COLUMNS:
+        return _lookup(cells, lexicon.YES_NO, "yes/no value", "yes, no, true, false, 1, 0")
+    if column == schema.OUTCOME:
+        return _coerce_outcome(cells, require_outcome)
+    raise AssertionError(f"no coercion for {column}")  # pragma: no cover - schema and code disagree
+
+
+def _coerce_lesion_id(cells: _Cells) -> pd.Series:
+    """Every lesion needs an id, used once."""
+    values = cells.values
+    blank = values.isna().to_numpy()
+    if blank.any():
+        raise cells.error(blank, "is blank; every lesion needs a lesion_id", value="")
+    repeated = values.duplicated().to_numpy()
+    if repeated.any():
+        i = int(np.argmax(repeated))
+        first = int(np.argmax((values == values.iloc[i]).to_numpy()))
+        raise cells.error(repeated, f"lesion_id is used twice, rows {cells.rows[first]} and {cells.rows[i]}; "
+                                    "each lesion needs its own id")
+    return values
+
+
+def _map_distinct(cells: _Cells, translate: Callable[[str], tuple[object, str | None]],
+                  problem: Callable[[str], str], allowed: str) -> pd.Series:
+    """Translate each distinct cell once, then map; translate returns (value, bad word or None)."""
+    mapping: dict[str, object] = {}
+    bad: dict[str, str] = {}
+    for cell in cells.values.dropna().unique():
+        value, bad_word = translate(cell)
+        if bad_word is None:
+            mapping[cell] = value
+        else:
+            bad[cell] = bad_word
+    if bad:
+        mask = cells.values.isin(list(bad)).to_numpy(dtype=bool, na_value=False)
+        cell = cells.values.iloc[int(np.argmax(mask))]
+        raise cells.error(mask, problem(bad[cell]), allowed)
+    return cells.values.map(mapping).astype(object)
+
+
+def _lookup(cells: _Cells, table: Mapping[str, object], what: str, allowed: str,
+            problem: Callable[[str], str] | None = None) -> pd.Series:
+    """Single-word cells looked up (ignoring case and separators) in a table."""
+    def translate(cell: str) -> tuple[object, str | None]:
+        key = lexicon.normalise_word(cell)
+        return (table[key], None) if key in table else (None, cell)
+    return _map_distinct(cells, translate, problem or (lambda word: f"unknown {what}"), allowed)
+
+
+def _coerce_word(cells: _Cells, table: Mapping[str, str | None], column: str) -> pd.Series:
+    """A single-valued vocabulary column (densities, change, BI-RADS)."""
+    allowed = ", ".join(schema.VOCABULARY[column])
+    if column == "breast_density":
+        allowed += " (or 1, 2, 3, 4)"
+
+    def problem(word: str) -> str:
+        if column == "birads" and lexicon.normalise_word(word) == lexicon.BIRADS_KNOWN_CANCER:
+            return ("BI-RADS 6 means cancer already proven by biopsy; the model is for lesions "
+                    "not yet diagnosed, so leave these lesions out")
+        return f"unknown {column.replace('_', ' ')} value"
+    return _lookup(cells, table, column, allowed, problem)
+
+
+def _coerce_multi(cells: _Cells, table: Mapping[str, str | None], column: str, separator: str,
+                  fmt: str) -> pd.Series:
+    """Several words per cell: translate each, drop repeats, sort in vocabulary order, join with '|'."""
+    order = schema.VOCABULARY[column]
+    words = lexicon.DDSM_WORDS[column] if fmt != CANONICAL else order
+    allowed = f"{', '.join(words)} (several joined with '{separator}')"
+
+    def translate(cell: str) -> tuple[object, str | None]:
+        found: set[str] = set()
+        for part in cell.split(separator):
+            key = lexicon.normalise_word(part)
+            if key in lexicon.NOT_RECORDED:
+                continue
+            if key not in table:
+                return None, part.strip()
+            if table[key] is not None:
+                found.add(table[key])  # type: ignore[arg-type]
+        return schema.MULTI_SEPARATOR.join(w for w in order if w in found) or None, None
+    return _map_distinct(cells, translate, lambda word: f"unknown {column} word {word!r}", allowed)
+
+
+def _numbers(cells: _Cells) -> tuple[np.ndarray, np.ndarray]:
+    """Cells as floats, and a mask of non-blank cells that are not numbers."""
+    numbers = pd.to_numeric(cells.values.to_numpy(dtype=object, na_value=np.nan), errors="coerce")
+    numbers = np.asarray(numbers, dtype=float)
+    return numbers, cells.values.notna().to_numpy() & np.isnan(numbers)
+
+
+def _coerce_age(cells: _Cells) -> pd.Series:
+    """Age in years; impossible ages become NA with a warning (DDSM holds an age of 1)."""
+    low, high = schema.AGE_RANGE
+    ages, not_number = _numbers(cells)
+    if not_number.any():
+        raise cells.error(not_number, "age is not a number", f"a number of years, {low:g} to {high:g}")
+    outside = ~np.isnan(ages) & ((ages < low) | (ages > high))
+    if outside.any():
+        where = ", ".join(f"row {r} ({v:g})" for r, v in zip(cells.rows[outside][:5], ages[outside][:5]))
+        more = f" and {outside.sum() - 5} more" if outside.sum() > 5 else ""
+        cells.notes.append(f"{cells.file}: column '{cells.name}': age outside {low:g}-{high:g} "
+                           f"treated as not recorded at {where}{more}")
+        ages = np.where(outside, np.nan, ages)
+    return pd.Series(ages).astype("Float64")
+
+
+def _coerce_count(cells: _Cells) -> pd.Series:
+    """Number of calcifications: a whole number, at least 1."""
+    counts, bad = _numbers(cells)
+    with np.errstate(invalid="ignore"):
+        bad |= ~np.isnan(counts) & ((counts < 1) | (counts != np.floor(counts)))
+    if bad.any():
+        raise cells.error(bad, "calcification count must be a whole number, 1 or more", "1, 2, 3, ...")
+    return pd.Series(counts).astype("Int64")
+
+
+def _coerce_outcome(cells: _Cells, require_outcome: bool) -> pd.Series:
+    """Outcome 1/0 from words; blank allowed unless fitting."""
+    allowed = ", ".join(lexicon.OUTCOME_WORDS)
+    if require_outcome:
+        blank = cells.values.isna().to_numpy()
+        if blank.any():
+            raise cells.error(blank, "fitting needs an outcome, but this lesion has none", allowed, value="")
+    return _lookup(cells, lexicon.OUTCOME, "outcome", allowed)
