@@ -28,7 +28,7 @@ _LAZY = {
     "load_priors": "microcalc.priors",
     "fit": "microcalc.fitting",
     "Fit": "microcalc.fitting",
-    "load": "microcalc.fitting",
+    "load": "microcalc.fitfile",
 }
 
 __all__ = ["DISCLAIMER", "__version__", *_LAZY]
