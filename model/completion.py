@@ -38,10 +38,12 @@ def _key_frame(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def training_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Distinct training key combinations with lesion counts (stored in the fit file)."""
-    keys = _key_frame(frame)
-    table = keys.groupby(list(KEYS), dropna=False, sort=True).size().rename("count").reset_index()
-    return table.astype({k: ("Float64" if k == "age_band" else "string") for k in KEYS} | {"count": "int64"})
+    """Distinct training key combinations with lesion and malignant counts (stored in the fit file)."""
+    keys = _key_frame(frame).assign(malignant=frame["malignant"].astype(float).fillna(0.0).to_numpy())
+    table = keys.groupby(list(KEYS), dropna=False, sort=True)["malignant"].agg(["size", "sum"])
+    table = table.rename(columns={"size": "count", "sum": "malignant"}).reset_index()
+    types = {k: ("Float64" if k == "age_band" else "string") for k in KEYS}
+    return table.astype(types | {"count": "int64", "malignant": "int64"})
 
 
 def trained_columns(table: pd.DataFrame) -> tuple[str, ...]:

@@ -40,7 +40,7 @@ def _donor_dataset(donors: pd.DataFrame):
     data = {}
     for col in donors.columns:
         values = donors[col]
-        if col == "count":
+        if col in ("count", "malignant"):
             data[col] = ("donor", values.to_numpy(dtype=np.int64))
         elif col == "age_band":
             data[col] = ("donor", values.astype("Float64").to_numpy(dtype=float, na_value=np.nan))
@@ -53,7 +53,7 @@ def _donors_from_dataset(ds) -> pd.DataFrame:
     out = {}
     for col in ds.data_vars:
         values = ds[col].values
-        if col == "count":
+        if col in ("count", "malignant"):
             out[col] = pd.Series(values.astype(np.int64))
         elif col == "age_band":
             out[col] = pd.Series(values, dtype="Float64")

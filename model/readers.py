@@ -117,7 +117,7 @@ def _load(path: Path, file: str) -> _Table:
     if data.startswith(b"PAR1") or path.suffix.lower() == ".parquet":
         cells = _read_parquet(path, file)
     elif data.startswith(b"PK\x03\x04") or path.suffix.lower() in (".xlsx", ".xls"):
-        raise LesionInputError(file, "looks like an Excel workbook or zip archive; save it as 'CSV UTF-8' and read that")
+        raise LesionInputError(file, "looks like an Excel workbook or zip archive; save it as 'CSV UTF-8'")
     else:
         cells = _read_csv(data, file)
     return _tidy(cells, file)
@@ -143,7 +143,7 @@ def _read_csv(data: bytes, file: str) -> pd.DataFrame:
             return pd.read_csv(io.BytesIO(data), sep=sep, dtype=str, na_filter=False, encoding="utf-8-sig",
                                index_col=False, skip_blank_lines=False)
     except (pd.errors.ParserError, pd.errors.ParserWarning) as err:
-        raise _ragged_row(text, sep, file) or LesionInputError(
+        raise _bad_record(text, sep, file) or LesionInputError(
             file, f"cannot be read as CSV: {str(err).strip().splitlines()[0]}") from None
 
 
@@ -170,15 +170,20 @@ def _check_header(header: list[str], file: str) -> None:
         seen.add(name)
 
 
-def _ragged_row(text: str, sep: str, file: str) -> LesionInputError | None:
-    """Find the first record with more cells than the header (error path only, so a loop is fine)."""
-    reader = csv.reader(io.StringIO(text), delimiter=sep)
+def _bad_record(text: str, sep: str, file: str) -> LesionInputError | None:
+    """Find the first record that is too long or has an unclosed quote (error path only, so a loop is fine)."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep, strict=True)
     width = len(next(reader, []))
-    for row, record in enumerate(reader, start=2):
-        if len(record) > width:
-            return LesionInputError(
-                file, f"row has {len(record)} cells but the header has {width} "
-                      f"(a value containing '{sep}' must be in double quotes)", row=row)
+    row = 1
+    try:
+        for row, record in enumerate(reader, start=2):
+            if len(record) > width:
+                return LesionInputError(
+                    file, f"row has {len(record)} cells but the header has {width} "
+                          f"(a value containing '{sep}' must be in double quotes)", row=row)
+    except csv.Error as err:
+        return LesionInputError(file, f"a quoted value starting in this row is not closed properly ({err})",
+                                row=row + 1)
     return None
 
 
@@ -209,8 +214,8 @@ def _tidy(cells: pd.DataFrame, file: str) -> _Table:
     cells = pd.DataFrame({c: _blank_to_na(cells[c].astype("string").str.strip()) for c in cells.columns})
     unnamed = [c for c in cells.columns if c == "" or c.startswith("Unnamed: ")]
     for column in unnamed:
-        if cells[column].notna().any():
-            raise LesionInputError(file, "a column with values has no name in the header", row=1,
+        if cells[column].notna().any() and not _is_saved_index(cells[column]):
+            raise LesionInputError(file, "a column with values has no name in the header; name it", row=1,
                                    value=cells[column].dropna().iloc[0])
     cells = cells.drop(columns=unnamed)
     rows = np.arange(len(cells)) + 2
@@ -218,6 +223,11 @@ def _tidy(cells: pd.DataFrame, file: str) -> _Table:
     if not keep.any():
         raise LesionInputError(file, "has a header but no lesion rows")
     return _Table(file, cells[keep].reset_index(drop=True), rows[keep])
+
+
+def _is_saved_index(column: pd.Series) -> bool:
+    """True for 0, 1, 2, ... - the unnamed index column pandas writes by default (dropped)."""
+    return bool((column == pd.Series(np.arange(len(column)).astype(str), dtype="string")).all())
 
 
 def _blank_to_na(values: pd.Series) -> pd.Series:
@@ -256,6 +266,14 @@ def _from_canonical(table: _Table) -> _Mapped:
     return _Mapped(table.file, CANONICAL, table.cells, table.rows, names, extras, notes=notes)
 
 
+# DDSM and CBIS-DDSM write descriptors in DDSM words; the other vocabularies are shared.
+_DDSM_TABLES: dict[str, Mapping[str, str | None]] = {
+    **lexicon.CANONICAL_WORDS,
+    "morphology": lexicon.DDSM_MORPHOLOGY,
+    "distribution": lexicon.DDSM_DISTRIBUTION,
+}
+
+
 def _from_ddsm(table: _Table) -> _Mapped:
     """DDSM file: rename DDSM columns, translate DDSM words, density 0 = not recorded."""
     cells = table.cells.copy()
@@ -263,16 +281,16 @@ def _from_ddsm(table: _Table) -> _Mapped:
         density = cells["breast_density"]
         cells["breast_density"] = density.mask(density == lexicon.DDSM_BREAST_DENSITY_NOT_RECORDED)
     renames = {c: DDSM_COLUMNS.get(c, c) for c in cells.columns}
-    words = {
-        **lexicon.CANONICAL_WORDS,
-        "morphology": lexicon.DDSM_MORPHOLOGY, "distribution": lexicon.DDSM_DISTRIBUTION,
-    }
-    return _rename(table, cells, renames, DDSM, words=words, separator=lexicon.DDSM_SEPARATOR)
+    return _rename(table, cells, renames, DDSM, words=_DDSM_TABLES, separator=lexicon.DDSM_SEPARATOR)
 
 
 def _from_cbis(table: _Table) -> _Mapped:
     """CBIS-DDSM file: one row per view, so merge the views of each lesion into one row."""
     header = {_cbis_key(c): c for c in table.cells.columns}
+    for reserved in ("lesion_id", "views"):
+        if reserved in table.cells.columns:
+            raise LesionInputError(table.file, f"a CBIS-DDSM file may not have a '{reserved}' column: it is "
+                                   "made from patient_id, side, abnormality id and image view", row=1, column=reserved)
     cells = table.cells.drop(columns=[c for c in table.cells.columns if "file path" in _cbis_key(c)])
     key_columns = [header[_cbis_key(c)] for c in ("patient_id", CBIS_SIDE, CBIS_ABNORMALITY)]
     for column in key_columns:
@@ -282,21 +300,23 @@ def _from_cbis(table: _Table) -> _Mapped:
                                    row=int(table.rows[np.argmax(blank)]), column=column)
     lesion_key = cells[key_columns[0]].str.cat([cells[key_columns[1]], cells[key_columns[2]]], sep=".")
     codes, keys = pd.factorize(lesion_key)
-    first = np.unique(codes, return_index=True)[1]
-    view = header[_cbis_key(CBIS_VIEW)]
-    merged = cells.drop(columns=[view]).groupby(codes, sort=True).first()
-    for column in (header.get(_cbis_key("calc type")), header.get(_cbis_key("calc distribution"))):
-        merged[column] = _union_per_group(codes, len(keys), cells[column], lexicon.DDSM_SEPARATOR)
-    merged.insert(list(cells.columns).index(view), "views", _union_per_group(codes, len(keys), cells[view], "+"))
+    descriptors = [header[_cbis_key("calc type")], header[_cbis_key("calc distribution")]]
+    merged = _merge_views(cells, codes, len(keys), header[_cbis_key(CBIS_VIEW)], descriptors)
     merged.insert(0, "lesion_id", pd.array(keys, dtype="string"))
-    merged = merged.reset_index(drop=True)
+    first_rows = table.rows[np.unique(codes, return_index=True)[1]]  # codes number lesions by first appearance
     renames = {c: _CBIS_RENAMES.get(_cbis_key(c), c) for c in merged.columns}
-    words = {
-        **lexicon.CANONICAL_WORDS,
-        "morphology": lexicon.DDSM_MORPHOLOGY, "distribution": lexicon.DDSM_DISTRIBUTION,
-    }
-    merged_table = _Table(table.file, merged, table.rows[first])
-    return _rename(merged_table, merged, renames, CBIS, words=words, separator=lexicon.DDSM_SEPARATOR)
+    return _rename(_Table(table.file, merged, first_rows), merged, renames, CBIS,
+                   words=_DDSM_TABLES, separator=lexicon.DDSM_SEPARATOR)
+
+
+def _merge_views(cells: pd.DataFrame, codes: np.ndarray, n_lesions: int, view: str,
+                 descriptors: list[str]) -> pd.DataFrame:
+    """One row per lesion: union of descriptor words and views ("CC+MLO"), else first non-missing value."""
+    merged = cells.drop(columns=[view]).groupby(codes, sort=True).first().reset_index(drop=True)
+    for column in descriptors:
+        merged[column] = _union_per_group(codes, n_lesions, cells[column], lexicon.DDSM_SEPARATOR)
+    merged.insert(list(cells.columns).index(view), "views", _union_per_group(codes, n_lesions, cells[view], "+"))
+    return merged
 
 
 def _cbis_key(name: str) -> str:
