@@ -17,14 +17,26 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from microcalc import schema
 from microcalc.design import age_band
 
 TRAINED_COLUMNS: tuple[str, ...] = ("morphology", "distribution", "birads", "breast_density", "age")
 KEYS: tuple[str, ...] = ("morphology", "distribution", "birads", "breast_density", "age_band", "site")
+# Keys used to find similar lesions: the stored keys plus coarser versions (lexicon group of a
+# descriptor; BI-RADS 4A/4B/4C matched as 4, 1 as 2), so that a rare or unseen level borrows from
+# its own group before borrowing from everything.
+MATCH_KEYS: tuple[str, ...] = (
+    "morphology", "morphology_group", "distribution", "distribution_group",
+    "birads", "breast_density", "age_band", "site",
+)
 # Recorded keys dropped in this order while too few donors match (least informative first).
-BACKOFF: tuple[str, ...] = ("age_band", "breast_density", "site", "distribution", "birads", "morphology")
-MIN_DONORS = 20
+BACKOFF: tuple[str, ...] = (
+    "age_band", "breast_density", "site", "distribution", "morphology",
+    "distribution_group", "birads", "morphology_group",
+)
+MIN_DONORS = 10
 MAX_COMPLETIONS = 32
+_BIRADS_MATCH = {"4A": "4", "4B": "4", "4C": "4", "1": "2"}
 
 
 def _key_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -35,6 +47,25 @@ def _key_frame(frame: pd.DataFrame) -> pd.DataFrame:
         else:
             out[k] = frame[k].astype("string") if k in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
     return out
+
+
+def _lexicon_group(values: pd.Series, suspicious: tuple[str, ...]) -> pd.Series:
+    """'suspicious' if any of a lesion's words is suspicious, else 'benign'; blank stays blank."""
+    codes, texts = pd.factorize(values.astype("string"))
+    groups = np.array(
+        ["suspicious" if set(str(t).split(schema.MULTI_SEPARATOR)) & set(suspicious) else "benign" for t in texts]
+        + [None], dtype=object,
+    )
+    return pd.Series(groups[codes], index=values.index, dtype="string")
+
+
+def match_keys(keys: pd.DataFrame) -> pd.DataFrame:
+    """The matching view of stored keys: adds lexicon groups, coarsens BI-RADS."""
+    return keys.assign(
+        morphology_group=_lexicon_group(keys["morphology"], schema.MORPHOLOGY_SUSPICIOUS),
+        distribution_group=_lexicon_group(keys["distribution"], schema.DISTRIBUTION_SUSPICIOUS),
+        birads=keys["birads"].replace(_BIRADS_MATCH),
+    )[list(MATCH_KEYS)]
 
 
 def training_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -56,7 +87,7 @@ def trained_columns(table: pd.DataFrame) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _donors(table: pd.DataFrame, recorded: dict[str, object]) -> pd.DataFrame:
+def _donors(table: pd.DataFrame, matching: pd.DataFrame, recorded: dict[str, object]) -> pd.DataFrame:
     """Training rows matching the recorded keys, backing off until enough lesions match."""
     keys = dict(recorded)
     for drop in (None, *BACKOFF):
@@ -64,22 +95,21 @@ def _donors(table: pd.DataFrame, recorded: dict[str, object]) -> pd.DataFrame:
             keys.pop(drop, None)
         mask = np.ones(len(table), dtype=bool)
         for k, v in keys.items():
-            mask &= (table[k] == v).fillna(False).to_numpy(dtype=bool)
+            mask &= (matching[k] == v).fillna(False).to_numpy(dtype=bool)
         if table.loc[mask, "count"].sum() >= MIN_DONORS:
             return table.loc[mask]
     return table
 
 
-def completions(row: pd.Series, table: pd.DataFrame, known_sites: set[str], blanks: list[str]) -> pd.DataFrame:
+def completions(row: pd.Series, table: pd.DataFrame, matching: pd.DataFrame, known_sites: set[str],
+                blanks: list[str]) -> pd.DataFrame:
     """Weighted completions (columns = blank covariates, plus 'weight') for one lesion."""
-    recorded = {}
-    keys = _key_frame(row.to_frame().T).iloc[0]
-    for k in KEYS:
-        value = keys[k]
-        if pd.isna(value) or (k == "site" and value not in known_sites):
-            continue
-        recorded[k] = value
-    donors = _donors(table, recorded)
+    keys = match_keys(_key_frame(row.to_frame().T)).iloc[0]
+    recorded = {
+        k: keys[k] for k in MATCH_KEYS
+        if not pd.isna(keys[k]) and (k != "site" or keys[k] in known_sites)
+    }
+    donors = _donors(table, matching, recorded)
     fill = ["age_band" if b == "age" else b for b in blanks]
     grouped = donors.groupby(fill, dropna=False)["count"].sum().sort_values(ascending=False)
     grouped = grouped.iloc[:MAX_COMPLETIONS]
@@ -102,9 +132,10 @@ def complete(frame: pd.DataFrame, table: pd.DataFrame, sites: tuple[str, ...]) -
     blank = base[trained].isna().to_numpy()
     parts = [base.loc[~blank.any(axis=1)].assign(row=lambda f: f.index, weight=1.0)]
     known = set(sites)
+    matching = match_keys(table)
     for i in np.flatnonzero(blank.any(axis=1)):
         blanks = [c for c, b in zip(trained, blank[i]) if b]
-        filled = completions(base.loc[i], table, known, blanks)
+        filled = completions(base.loc[i], table, matching, known, blanks)
         rows = base.loc[[i] * len(filled)].reset_index(drop=True)
         for c in blanks:
             rows[c] = filled[c].astype(rows[c].dtype).to_numpy()

@@ -20,9 +20,12 @@ from microcalc.completion import training_table
 from microcalc.design import aggregate, encode
 from microcalc.diagnostics import Convergence, check_convergence
 from microcalc.errors import LesionInputError
-from microcalc.model import PARAMETER_GROUPS, build_model
+from microcalc.model import EQUATION_PARAMETERS, PARAMETER_GROUPS, build_model
 from microcalc.predict import posterior_params, predict_frame, probability_draws
 from microcalc.priors import PriorSet, load_priors
+
+
+PRIOR_DRAWS = 1000  # prior draws kept in the fit for prior-vs-posterior views and prior predictive checks
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,9 @@ class Fit:
     settings: SamplerSettings
     data_summary: dict = field(default_factory=dict)
 
-    def params(self, max_draws: int | None = None) -> dict[str, np.ndarray]:
-        """Equation parameters, draws on the last axis."""
-        return posterior_params(self.idata["posterior"], max_draws)
+    def params(self, max_draws: int | None = None, group: str = "posterior") -> dict[str, np.ndarray]:
+        """Equation parameters, draws on the last axis (``group="prior"`` for prior draws)."""
+        return posterior_params(self.idata[group], max_draws)
 
     def probability_draws(self, frame: pd.DataFrame, max_draws: int | None = None) -> np.ndarray:
         """Posterior draws of P(malignant), shape (lesions, draws)."""
@@ -127,8 +130,11 @@ def fit(
             nuts_sampler="nutpie", progressbar=progressbar,
             nuts_sampler_kwargs={"target_accept": SamplerSettings.target_accept},
         )
-        pm.compute_log_likelihood(idata, extend_inferencedata=True, progressbar=False)
-        pm.compute_log_prior(idata, extend_inferencedata=True, progressbar=False)
+        pm.stats.compute_log_likelihood(idata, extend_inferencedata=True, progressbar=False)
+        pm.stats.compute_log_prior(idata, extend_inferencedata=True, progressbar=False)
+        prior = pm.sample_prior_predictive(draws=PRIOR_DRAWS, var_names=[*PARAMETER_GROUPS, *EQUATION_PARAMETERS],
+                                           random_seed=seed)
+    idata["prior"] = prior["prior"]
     present = [v for v in PARAMETER_GROUPS if v in idata["posterior"] and idata["posterior"][v].size]
     return Fit(
         idata=idata,

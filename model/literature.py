@@ -56,3 +56,20 @@ DISTRIBUTION: dict[str, PublishedRate] = {
 BY_GROUP: dict[str, dict[str, PublishedRate]] = {
     "morphology": MORPHOLOGY, "distribution": DISTRIBUTION, "birads": BIRADS,
 }
+
+# Ranges a single-finding prediction (every other covariate blank, new site) must land in, prior
+# and posterior alike: the union of published series as set out in the model issue. Checked by the
+# prior predictive test and the posterior acceptance test.
+CHECK_RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("morphology", "fine_linear"): (0.50, 0.92),
+    ("morphology", "fine_pleomorphic"): (0.25, 0.65),
+    ("morphology", "amorphous"): (0.08, 0.40),
+    ("morphology", "punctate"): (0.02, 0.30),
+    ("morphology", "rim"): (0.0, 0.05),
+    ("morphology", "vascular"): (0.0, 0.05),
+    ("distribution", "linear"): (0.40, 0.85),
+    ("distribution", "grouped"): (0.20, 0.50),
+    ("birads", "2"): (0.0, 0.05),
+    ("birads", "4"): (0.15, 0.50),
+    ("birads", "5"): (0.80, 1.0),
+}

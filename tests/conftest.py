@@ -37,3 +37,31 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def ddsm(bundled_path):
+    """The bundled DDSM lesions as the canonical frame."""
+    import warnings
+
+    from microcalc.readers import read_lesions
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return read_lesions(bundled_path, require_outcome=True)
+
+
+@pytest.fixture(scope="session")
+def small_fit(ddsm):
+    """One quick fit of the bundled data shared by the tests (2 chains x 300 draws)."""
+    from microcalc.fitting import fit
+
+    return fit(ddsm, draws=300, tune=300, chains=2, seed=11)
+
+
+@pytest.fixture(scope="session")
+def small_fit_path(small_fit, tmp_path_factory):
+    """``small_fit`` saved to a netCDF file."""
+    path = tmp_path_factory.mktemp("fit") / "fit.nc"
+    small_fit.save(path)
+    return path

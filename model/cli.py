@@ -1,0 +1,218 @@
+"""The ``microcalc`` command: fit, predict, report, sensitivity, evaluate, crossval, demo.
+
+Heavy libraries are imported inside each command so that ``microcalc --help`` starts fast.
+Exit status: 0 success, 2 bad input (one message, nothing written), 3 a fit that did not converge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from microcalc import DISCLAIMER, __version__
+from microcalc.errors import LesionInputError
+
+EXIT_BAD_INPUT = 2
+EXIT_NOT_CONVERGED = 3
+
+
+class Console:
+    """Short terminal output; ``quiet`` keeps only warnings and errors."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+
+    def say(self, text: str = "") -> None:
+        if not self.quiet:
+            print(text, flush=True)
+
+    def warn(self, text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _add_fit_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--draws", type=int, default=1000, help="posterior draws per chain (default 1000)")
+    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
+    p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
+    p.add_argument("--seed", type=int, default=None, help="random seed")
+    p.add_argument("--priors", type=Path, default=None, help="prior file (default: bundled literature priors)")
+    p.add_argument("--allow-unconverged", action="store_true", help="exit 0 even if diagnostics fail")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (no heavy imports)."""
+    parser = argparse.ArgumentParser(
+        prog="microcalc",
+        description="Posterior malignancy probabilities for clustered breast microcalcifications. " + DISCLAIMER,
+    )
+    parser.add_argument("--version", action="version", version=f"microcalc {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("fit", help="fit the model to lesions with outcomes")
+    p.add_argument("data", nargs="?", type=Path, help="lesion file (CSV/Parquet; default: bundled DDSM data)")
+    p.add_argument("--out", type=Path, required=True, help="fit file to write (FIT.nc)")
+    _add_fit_options(p)
+
+    p = sub.add_parser("predict", help="posterior malignancy probability per lesion")
+    p.add_argument("fit", type=Path, help="fit file from `microcalc fit`")
+    p.add_argument("cases", type=Path, help="lesion file (CSV or Parquet; outcome not needed)")
+    p.add_argument("--out", type=Path, required=True, help="predictions file (.csv or .parquet)")
+    p.add_argument("--ci", type=float, default=0.95, help="credible interval mass (default 0.95, equal-tailed)")
+    p.add_argument("--dask", metavar="SCHEDULER", default=None, help="score with Dask (address or 'local')")
+
+    p = sub.add_parser("report", help="posterior report (HTML and Markdown)")
+    p.add_argument("fit", type=Path)
+    p.add_argument("--out", type=Path, required=True, help="folder for report.html")
+    p.add_argument("--format", choices=("html", "md", "both"), default="both")
+
+    p = sub.add_parser("sensitivity", help="prior sensitivity: power-scaling and literature scenarios")
+    p.add_argument("fit", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--scenarios", type=Path, nargs="*", default=None, help="extra prior files")
+
+    p = sub.add_parser("evaluate", help="out-of-sample metrics, calibration, ROC, decision curve")
+    p.add_argument("fit", type=Path)
+    p.add_argument("test", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+
+    p = sub.add_parser("crossval", help="grouped cross-validation against simpler models")
+    p.add_argument("data", nargs="?", type=Path)
+    p.add_argument("--by", choices=("case", "site"), default="case")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--draws", type=int, default=500)
+    p.add_argument("--seed", type=int, default=1)
+
+    p = sub.add_parser("demo", help="fit the bundled data and write the report (the README's main job)")
+    p.add_argument("--out", type=Path, default=Path("microcalc-report"))
+    _add_fit_options(p)
+    return parser
+
+
+def _read(path: Path | None, require_outcome: bool = False):
+    from microcalc.readers import bundled_data_path, read_lesions
+
+    return read_lesions(path or bundled_data_path(), require_outcome=require_outcome)
+
+
+def _fit_and_save(args, console: Console, data: Path | None, out: Path):
+    """Fit, print diagnostics and headline, save; returns (fit, exit status)."""
+    from microcalc.fitting import fit
+    from microcalc.headline import format_headline, headline_table
+
+    frame = _read(data, require_outcome=True)
+    console.say(f"Fitting {len(frame)} lesions ({int(frame['malignant'].sum())} malignant) "
+                f"with {args.chains} chains × {args.draws} draws (nutpie)…")
+    result = fit(
+        frame, priors=args.priors, draws=args.draws, tune=args.tune, chains=args.chains,
+        seed=args.seed, progressbar=not console.quiet and sys.stderr.isatty(),
+    )
+    result.save(out)
+    console.say(f"Diagnostics: {result.convergence.text()}")
+    console.say(format_headline(headline_table(result.params(), result.priors, result.sites, result.donors)))
+    console.say(f"Fit written to {out}")
+    status = 0
+    if not result.convergence.ok:
+        console.warn("WARNING: THE SAMPLER DID NOT CONVERGE: " + "; ".join(result.convergence.problems())
+                     + ". Do not use these numbers; refit with more --tune/--draws.")
+        status = 0 if args.allow_unconverged else EXIT_NOT_CONVERGED
+    return result, status
+
+
+def cmd_fit(args, console: Console) -> int:
+    return _fit_and_save(args, console, args.data, args.out)[1]
+
+
+def cmd_predict(args, console: Console) -> int:
+    from microcalc.scoring import predict_file
+
+    n = predict_file(args.fit, args.cases, args.out, ci=args.ci, dask_scheduler=args.dask)
+    console.say(f"{n} predictions written to {args.out} ({100 * args.ci:.0f}% equal-tailed credible intervals). {DISCLAIMER}")
+    return 0
+
+
+def cmd_report(args, console: Console) -> int:
+    from microcalc.fitfile import load
+    from microcalc.report import write_report
+
+    paths = write_report(load(args.fit), args.out, fmt=args.format, fit_path=args.fit)
+    console.say("Report written: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_sensitivity(args, console: Console) -> int:
+    from microcalc.fitfile import load
+    from microcalc.sensitivity import run_sensitivity
+
+    paths = run_sensitivity(load(args.fit), args.out, extra_scenarios=args.scenarios, say=console.say)
+    console.say("Sensitivity written: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def cmd_evaluate(args, console: Console) -> int:
+    from microcalc.evaluation import evaluate_file
+
+    metrics = evaluate_file(args.fit, args.test, args.out)
+    console.say(", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
+    return 0
+
+
+def cmd_crossval(args, console: Console) -> int:
+    from microcalc.crossval import run_crossval
+
+    table = run_crossval(_read(args.data, require_outcome=True), args.out, by=args.by, folds=args.folds,
+                         draws=args.draws, seed=args.seed, say=console.say)
+    console.say(table.to_string(index=False))
+    return 0
+
+
+def cmd_demo(args, console: Console) -> int:
+    out: Path = args.out
+    result, status = _fit_and_save(args, console, None, out / "fit.nc")
+    try:
+        from microcalc.report import write_report
+    except ImportError:
+        console.say("(report module not available in this version)")
+        return status
+    paths = write_report(result, out, fmt="both", fit_path=out / "fit.nc")
+    console.say("Report: " + ", ".join(str(p) for p in paths))
+    console.say(DISCLAIMER)
+    return status
+
+
+COMMANDS = {
+    "fit": cmd_fit, "predict": cmd_predict, "report": cmd_report, "sensitivity": cmd_sensitivity,
+    "evaluate": cmd_evaluate, "crossval": cmd_crossval, "demo": cmd_demo,
+}
+
+
+def _quiet_libraries() -> None:
+    """Our own lines replace PyMC's log chatter; warnings print as one short line."""
+    import logging
+    import warnings
+
+    logging.getLogger("pymc").setLevel(logging.WARNING)
+    warnings.showwarning = lambda message, category, *rest, **kw: print(
+        f"microcalc: warning: {message}", file=sys.stderr, flush=True
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    console = Console(args.quiet)
+    _quiet_libraries()
+    try:
+        return COMMANDS[args.command](args, console)
+    except LesionInputError as exc:
+        console.warn(f"microcalc: error: {exc}")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        console.warn("microcalc: interrupted; nothing written")
+        return 130

@@ -1,0 +1,227 @@
+"""The model: design encoding, ordering, prediction, blanks, save/load, priors, recovery, guard."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from microcalc import literature, schema
+from microcalc.design import BIRADS_SLOTS, aggregate, birads_weights, encode, multi_hot
+from microcalc.errors import FitFileError
+from microcalc.headline import headline_table
+from microcalc.priors import load_priors
+
+
+def lesions(**columns) -> pd.DataFrame:
+    """A canonical frame with the given columns (lists of equal length), blanks elsewhere."""
+    n = len(next(iter(columns.values())))
+    frame = pd.DataFrame({c: pd.Series([pd.NA] * n, dtype=t) for c, t in schema.DTYPES.items()})
+    frame["lesion_id"] = [f"L{i}" for i in range(n)]
+    for col, values in columns.items():
+        frame[col] = pd.Series(values, dtype=schema.DTYPES[col])
+    return frame
+
+
+# --- design -----------------------------------------------------------------------------------
+
+def test_multi_hot_splits_weight_over_words():
+    w = multi_hot(pd.Series(["amorphous|fine_pleomorphic", "rim", pd.NA], dtype="string"), schema.MORPHOLOGY)
+    assert w[0, schema.MORPHOLOGY.index("amorphous")] == 0.5
+    assert w[0, schema.MORPHOLOGY.index("fine_pleomorphic")] == 0.5
+    assert w[1].sum() == 1.0 and w[2].sum() == 0.0
+
+
+def test_unsplit_birads_4_is_the_published_mixture():
+    priors = load_priors()
+    w = birads_weights(pd.Series(["4", "4B", "1", pd.NA], dtype="string"), priors.category4_mix)
+    assert w[0, BIRADS_SLOTS.index("4A")] == pytest.approx(0.348)
+    assert w[0, BIRADS_SLOTS.index("4C")] == pytest.approx(0.253)
+    assert w[1, BIRADS_SLOTS.index("4B")] == 1.0
+    assert w[2, BIRADS_SLOTS.index("2")] == 1.0
+    assert w[3, BIRADS_SLOTS.index("not_recorded")] == 1.0
+    np.testing.assert_allclose(w.sum(axis=1), 1.0)
+
+
+def test_aggregation_keeps_every_lesion(ddsm):
+    priors = load_priors()
+    patterns = aggregate(encode(ddsm, priors, ("A", "B", "C", "D")), ddsm["malignant"].to_numpy(float))
+    assert patterns.trials.sum() == len(ddsm) == 617
+    assert patterns.malignant.sum() == 226
+    assert len(patterns.trials) < 450  # age in 5-year bands keeps patterns well below lesions
+
+
+# --- posterior ----------------------------------------------------------------------------------
+
+def test_birads_effects_are_ordered_in_every_draw(small_fit):
+    e = small_fit.idata["posterior"]["birads_effect"]
+    order = [e.sel(birads_slot=s).values for s in ("2", "3", "4A", "4B", "4C", "5")]
+    for lower, upper in zip(order, order[1:]):
+        assert np.all(lower < upper)
+
+
+def test_fit_reports_diagnostics(small_fit):
+    c = small_fit.convergence
+    assert np.isfinite(c.max_rhat) and np.isfinite(c.min_ess_bulk)
+    assert c.chains == 2 and c.draws == 300
+    assert {"log_likelihood", "log_prior", "prior"} <= set(small_fit.idata.children)
+
+
+def test_predict_keeps_order_and_gives_intervals(small_fit, ddsm):
+    sample = ddsm.sample(40, random_state=3)
+    out = small_fit.predict(sample)
+    assert list(out.columns[:5]) == ["lesion_id", "p_malignant", "ci_lower", "ci_upper", "p_above_2pct"]
+    assert out["lesion_id"].tolist() == sample["lesion_id"].tolist()
+    assert ((out["ci_lower"] <= out["p_malignant"]) & (out["p_malignant"] <= out["ci_upper"])).all()
+    assert out["p_malignant"].between(0, 1).all() and out["p_above_2pct"].between(0, 1).all()
+    wider = small_fit.predict(sample, ci=0.99)
+    assert (wider["ci_upper"] - wider["ci_lower"] >= out["ci_upper"] - out["ci_lower"] - 1e-12).all()
+
+
+def test_single_finding_predictions_sit_in_published_ranges(small_fit):
+    table = headline_table(small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors)
+    mean = {(g, lvl): m for g, lvl, m in zip(table["group"], table["level"], table["mean"])}
+    for key, (low, high) in literature.CHECK_RANGES.items():
+        assert low <= mean[key] <= high, f"{key}: {mean[key]:.3f} outside {low}-{high}"
+    birads = [mean[("birads", b)] for b in ("4A", "4B", "4C", "5")]
+    assert birads == sorted(birads)
+
+
+def test_prior_predictive_rates_land_in_published_ranges(small_fit):
+    """The priors alone (no data) already put every category in its published range."""
+    prior = small_fit.params(group="prior")
+    table = headline_table(prior, small_fit.priors, small_fit.sites, small_fit.donors)
+    mean = {(g, lvl): m for g, lvl, m in zip(table["group"], table["level"], table["mean"])}
+    for key, (low, high) in literature.CHECK_RANGES.items():
+        assert low <= mean[key] <= high, f"prior {key}: {mean[key]:.3f} outside {low}-{high}"
+    headline = table.iloc[0]
+    assert literature.GROUPED_CLUSTER.low <= headline["mean"] <= literature.GROUPED_CLUSTER.high
+
+
+# --- blanks -------------------------------------------------------------------------------------
+
+def test_prior_only_covariates_move_risk_the_published_way(small_fit):
+    base = dict(morphology=["amorphous"] * 2, distribution=["grouped"] * 2, birads=["4"] * 2)
+    pairs = {
+        "change": ["new", "stable"], "cluster_density": ["high", "low"],
+        "size_variability": ["variable", "uniform"], "brca": [True, False], "age": [72.0, 38.0],
+    }
+    for col, values in pairs.items():
+        p = small_fit.predict(lesions(**base, **{col: values}))["p_malignant"]
+        assert p[0] > p[1], col
+
+
+def test_blank_prior_only_covariate_equals_absent_column(small_fit):
+    frame = lesions(morphology=["fine_pleomorphic"], birads=["4"])
+    without = frame.drop(columns=["brca", "change", "hrt"])
+    a = small_fit.predict(frame)["p_malignant"].iloc[0]
+    b = small_fit.predict(without)["p_malignant"].iloc[0]
+    assert a == pytest.approx(b, abs=1e-12)
+
+
+def test_blank_birads_integrates_over_matching_lesions(small_fit):
+    """Blank BI-RADS = average of the explicit categories, weighted as in matching training lesions."""
+    from microcalc.completion import complete
+
+    frame = lesions(morphology=["fine_pleomorphic"], distribution=["grouped"], breast_density=["c"])
+    blank = small_fit.predict(frame)["p_malignant"].iloc[0]
+    expanded = complete(frame, small_fit.donors, small_fit.sites)
+    assert expanded["birads"].notna().any() and len(expanded) > 1
+    explicit = small_fit.predict(expanded.drop(columns=["row", "weight"]).assign(lesion_id=lambda f: [f"E{i}" for i in range(len(f))]))
+    manual = float((explicit["p_malignant"].to_numpy() * expanded["weight"].to_numpy()).sum())
+    assert blank == pytest.approx(manual, rel=1e-9)
+    p2 = small_fit.predict(lesions(morphology=["fine_pleomorphic"], distribution=["grouped"], breast_density=["c"], birads=["2"]))
+    p5 = small_fit.predict(lesions(morphology=["fine_pleomorphic"], distribution=["grouped"], breast_density=["c"], birads=["5"]))
+    assert p2["p_malignant"].iloc[0] < blank < p5["p_malignant"].iloc[0]
+
+
+# --- fit file -------------------------------------------------------------------------------------
+
+def test_save_load_in_new_process_gives_identical_predictions(small_fit, small_fit_path, ddsm, tmp_path):
+    cases = tmp_path / "cases.csv"
+    ddsm.head(30).drop(columns=["malignant"]).to_csv(cases, index=False)
+    out = tmp_path / "pred.csv"
+    code = (
+        "import microcalc, sys; f = microcalc.load(sys.argv[1]); "
+        "f.predict(microcalc.read_lesions(sys.argv[2])).to_csv(sys.argv[3], index=False)"
+    )
+    subprocess.run([sys.executable, "-c", code, str(small_fit_path), str(cases), str(out)], check=True)
+    again = pd.read_csv(out)
+    here = small_fit.predict(ddsm.head(30))
+    np.testing.assert_allclose(again["p_malignant"], here["p_malignant"], rtol=1e-12)
+    np.testing.assert_allclose(again["ci_upper"], here["ci_upper"], rtol=1e-12)
+
+
+def test_fit_file_from_another_format_version_is_refused(small_fit_path, tmp_path):
+    import xarray as xr
+
+    from microcalc.fitfile import load
+
+    tree = xr.open_datatree(small_fit_path, engine="h5netcdf").load()
+    tree["microcalc"].attrs["format_version"] = 999
+    old = tmp_path / "old.nc"
+    tree.to_netcdf(old, engine="h5netcdf")
+    with pytest.raises(FitFileError, match="format 999"):
+        load(old)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x89HDF garbage", b"lesion_id\nA\n"])
+def test_corrupt_fit_file_is_refused(tmp_path, content):
+    from microcalc.fitfile import load
+
+    path = tmp_path / "bad.nc"
+    path.write_bytes(content)
+    with pytest.raises(FitFileError, match="bad.nc"):
+        load(path)
+
+
+# --- parameter recovery ---------------------------------------------------------------------------
+
+def test_parameters_are_recovered_from_simulated_data(small_fit, ddsm):
+    """Simulate outcomes from known parameters on the bundled covariates; refit; check coverage."""
+    from microcalc.fitting import fit
+    from microcalc.model import malignancy_probability, numpy_ops
+
+    truth = small_fit.params(max_draws=1)
+    design = encode(ddsm, small_fit.priors, small_fit.sites)
+    p = malignancy_probability(truth, design, numpy_ops())[:, 0]
+    rng = np.random.default_rng(5)
+    simulated = pd.concat([ddsm] * 3, ignore_index=True)
+    simulated["lesion_id"] = [f"S{i}" for i in range(len(simulated))]
+    simulated["malignant"] = pd.array(rng.binomial(1, np.tile(p, 3)), dtype="Int64")
+    refit = fit(simulated, draws=300, tune=300, chains=2, seed=2)
+    post = refit.idata["posterior"]
+    checked = {
+        "intercept": truth["intercept"][0],
+        **{f"birads_effect[{s}]": truth["birads_effect"][i, 0] for i, s in enumerate(BIRADS_SLOTS) if s in ("2", "3", "4A", "5")},
+        **{f"morphology_effect[{m}]": truth["morphology_effect"][schema.MORPHOLOGY.index(m), 0]
+           for m in ("fine_pleomorphic", "amorphous", "punctate", "fine_linear", "rim")},
+        **{f"distribution_effect[{d}]": truth["distribution_effect"][schema.DISTRIBUTION.index(d), 0]
+           for d in ("grouped", "segmental", "linear")},
+    }
+    inside = 0
+    for name, value in checked.items():
+        var, _, level = name.partition("[")
+        da = post[var]
+        if level:
+            da = da.sel({da.dims[-1]: level.rstrip("]")})
+        lo, hi = np.quantile(da.values.ravel(), [0.05, 0.95])
+        inside += lo <= value <= hi
+    assert inside >= 0.75 * len(checked), f"only {inside}/{len(checked)} true values inside 90% intervals"
+
+
+# --- convergence guard ----------------------------------------------------------------------------
+
+def test_unconverged_fit_exits_3_unless_allowed(tmp_path, capsys):
+    from microcalc.cli import main
+
+    out = tmp_path / "tiny.nc"
+    status = main(["fit", "--out", str(out), "--draws", "15", "--tune", "15", "--chains", "2", "--seed", "1"])
+    assert status == 3
+    assert "DID NOT CONVERGE" in capsys.readouterr().err
+    status = main(["-q", "fit", "--out", str(out), "--draws", "15", "--tune", "15", "--chains", "2",
+                   "--seed", "1", "--allow-unconverged"])
+    assert status == 0
