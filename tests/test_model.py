@@ -180,37 +180,41 @@ def test_corrupt_fit_file_is_refused(tmp_path, content):
 
 # --- parameter recovery ---------------------------------------------------------------------------
 
+def _contrasts(params: dict) -> dict[str, np.ndarray]:
+    """Identifiable contrasts: descriptor effects against the commonest level, BI-RADS between slots.
+
+    Single BI-RADS slots and the intercept are not identified separately in DDSM (it has only an
+    unsplit 4), so recovery is checked on differences the data do inform.
+    """
+    m = {k: params["morphology_effect"][schema.MORPHOLOGY.index(k)] for k in schema.MORPHOLOGY}
+    d = {k: params["distribution_effect"][schema.DISTRIBUTION.index(k)] for k in schema.DISTRIBUTION}
+    b = {k: params["birads_effect"][BIRADS_SLOTS.index(k)] for k in BIRADS_SLOTS}
+    return {
+        **{f"morphology {k} - fine_pleomorphic": m[k] - m["fine_pleomorphic"]
+           for k in ("amorphous", "punctate", "fine_linear", "rim")},
+        **{f"distribution {k} - grouped": d[k] - d["grouped"] for k in ("segmental", "linear", "regional")},
+        "birads 5 - 3": b["5"] - b["3"], "birads 3 - 2": b["3"] - b["2"], "birads 0 - 3": b["0"] - b["3"],
+    }
+
+
 def test_parameters_are_recovered_from_simulated_data(small_fit, ddsm):
-    """Simulate outcomes from known parameters on the bundled covariates; refit; check coverage."""
+    """Simulate outcomes from known parameters on the bundled covariates (x5); refit; check coverage."""
     from microcalc.fitting import fit
     from microcalc.model import malignancy_probability, numpy_ops
 
-    truth = small_fit.params(max_draws=1)
+    truth = {k: v.mean(axis=-1, keepdims=True) for k, v in small_fit.params().items()}
     design = encode(ddsm, small_fit.priors, small_fit.sites)
     p = malignancy_probability(truth, design, numpy_ops())[:, 0]
     rng = np.random.default_rng(5)
-    simulated = pd.concat([ddsm] * 3, ignore_index=True)
+    simulated = pd.concat([ddsm] * 5, ignore_index=True)
     simulated["lesion_id"] = [f"S{i}" for i in range(len(simulated))]
-    simulated["malignant"] = pd.array(rng.binomial(1, np.tile(p, 3)), dtype="Int64")
+    simulated["malignant"] = pd.array(rng.binomial(1, np.tile(p, 5)), dtype="Int64")
     refit = fit(simulated, draws=300, tune=300, chains=2, seed=2)
-    post = refit.idata["posterior"]
-    checked = {
-        "intercept": truth["intercept"][0],
-        **{f"birads_effect[{s}]": truth["birads_effect"][i, 0] for i, s in enumerate(BIRADS_SLOTS) if s in ("2", "3", "4A", "5")},
-        **{f"morphology_effect[{m}]": truth["morphology_effect"][schema.MORPHOLOGY.index(m), 0]
-           for m in ("fine_pleomorphic", "amorphous", "punctate", "fine_linear", "rim")},
-        **{f"distribution_effect[{d}]": truth["distribution_effect"][schema.DISTRIBUTION.index(d), 0]
-           for d in ("grouped", "segmental", "linear")},
-    }
-    inside = 0
-    for name, value in checked.items():
-        var, _, level = name.partition("[")
-        da = post[var]
-        if level:
-            da = da.sel({da.dims[-1]: level.rstrip("]")})
-        lo, hi = np.quantile(da.values.ravel(), [0.05, 0.95])
-        inside += lo <= value <= hi
-    assert inside >= 0.75 * len(checked), f"only {inside}/{len(checked)} true values inside 90% intervals"
+    true_contrasts = _contrasts({k: v[..., 0] for k, v in truth.items()})
+    draws = _contrasts(refit.params())
+    inside = [name for name, value in true_contrasts.items()
+              if np.quantile(draws[name], 0.05) <= value <= np.quantile(draws[name], 0.95)]
+    assert len(inside) >= 0.7 * len(true_contrasts), f"only {inside} of {list(true_contrasts)} recovered"
 
 
 # --- convergence guard ----------------------------------------------------------------------------
