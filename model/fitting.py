@@ -84,7 +84,15 @@ def summarise_data(frame: pd.DataFrame) -> dict:
         "patients": int(frame["patient_id"].nunique()) if "patient_id" in frame else None,
         "by_site": by("site") if "site" in frame else {},
         "by_birads": by("birads") if "birads" in frame else {},
+        "recorded_columns": [c for c in schema.COLUMNS if c in frame and frame[c].notna().any()],
     }
+
+
+def prior_only_covariates(fit: Fit) -> list[str]:
+    """Covariates no training lesion recorded: their effects are the priors, unchanged by data."""
+    recorded = set(fit.data_summary.get("recorded_columns", []))
+    covariates = [*fit.priors.covariates, "age"]
+    return [c for c in covariates if c not in recorded]
 
 
 def _count_table(key: pd.Series, y: pd.Series):
