@@ -74,6 +74,6 @@ def check_convergence(idata, var_names) -> Convergence:
         divergences=divergences,
         chains=int(posterior.sizes["chain"]),
         draws=int(posterior.sizes["draw"]),
-        worst_rhat=str(rhat.idxmax()),
-        worst_ess=str(ess.idxmin()),
+        worst_rhat=str(rhat.idxmax()) if rhat.notna().any() else "R-hat undefined (one chain)",
+        worst_ess=str(ess.idxmin()) if ess.notna().any() else "ESS undefined",
     )

@@ -78,7 +78,7 @@ def save_fit(fit, path: str | Path) -> Path:
         "settings": json.dumps(fit.settings.__dict__),
         "convergence": json.dumps(fit.convergence.to_dict()),
         "data_summary": json.dumps(fit.data_summary),
-        "versions": json.dumps(library_versions()),
+        "versions": json.dumps(fit.versions or library_versions()),
     }
     tree[GROUP] = xr.DataTree(meta)
     with atomic_path(path, suffix=".nc") as tmp:
@@ -123,6 +123,7 @@ def load(path: str | Path):
         convergence=Convergence(**{k: v for k, v in json.loads(meta.attrs["convergence"]).items() if k != "ok"}),
         settings=SamplerSettings(**json.loads(meta.attrs["settings"])),
         data_summary=json.loads(meta.attrs["data_summary"]),
+        versions=json.loads(meta.attrs.get("versions", "{}")),
     )
 
 

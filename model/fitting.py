@@ -20,6 +20,7 @@ from microcalc.completion import training_table
 from microcalc.design import aggregate, encode
 from microcalc.diagnostics import Convergence, check_convergence
 from microcalc.errors import LesionInputError
+from microcalc.fitfile import library_versions
 from microcalc.model import EQUATION_PARAMETERS, PARAMETER_GROUPS, build_model
 from microcalc.predict import posterior_params, predict_frame, probability_draws
 from microcalc.priors import PriorSet, load_priors
@@ -51,6 +52,7 @@ class Fit:
     convergence: Convergence
     settings: SamplerSettings
     data_summary: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)  # library versions when the fit was made
 
     def params(self, max_draws: int | None = None, group: str = "posterior") -> dict[str, np.ndarray]:
         """Equation parameters, draws on the last axis (``group="prior"`` for prior draws)."""
@@ -84,15 +86,15 @@ def summarise_data(frame: pd.DataFrame) -> dict:
         "patients": int(frame["patient_id"].nunique()) if "patient_id" in frame else None,
         "by_site": by("site") if "site" in frame else {},
         "by_birads": by("birads") if "birads" in frame else {},
-        "recorded_columns": [c for c in schema.COLUMNS if c in frame and frame[c].notna().any()],
+        "recorded": {c: int(frame[c].notna().sum()) for c in schema.COLUMNS
+                     if c in frame and c not in ("lesion_id", "patient_id", schema.OUTCOME)},
     }
 
 
 def prior_only_covariates(fit: Fit) -> list[str]:
     """Covariates no training lesion recorded: their effects are the priors, unchanged by data."""
-    recorded = set(fit.data_summary.get("recorded_columns", []))
-    covariates = [*fit.priors.covariates, "age"]
-    return [c for c in covariates if c not in recorded]
+    recorded = fit.data_summary.get("recorded", {})
+    return [c for c in (*fit.priors.covariates, "age") if not recorded.get(c, 0)]
 
 
 def _count_table(key: pd.Series, y: pd.Series):
@@ -152,4 +154,5 @@ def fit(
         convergence=check_convergence(idata, present),
         settings=SamplerSettings(draws, tune, chains, seed),
         data_summary={**summarise_data(frame), "patterns": int(len(patterns.trials))},
+        versions=library_versions(),
     )
