@@ -68,7 +68,7 @@ def check_convergence(idata, var_names) -> Convergence:
     rhat = table["r_hat"].astype(float)
     ess = table["ess_bulk"].astype(float)
     return Convergence(
-        max_rhat=float(rhat.max()),
+        max_rhat=float(rhat.max()) if rhat.notna().any() else float("nan"),
         min_ess_bulk=float(ess.min()),
         min_ess_tail=float(table["ess_tail"].astype(float).min()),
         divergences=divergences,

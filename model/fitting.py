@@ -8,7 +8,9 @@ training key table used to integrate over blank cells. It is saved as one netCDF
 
 from __future__ import annotations
 
+import logging
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,6 +116,18 @@ def _outcome(frame: pd.DataFrame) -> np.ndarray:
     return y.to_numpy(dtype=float)
 
 
+@contextmanager
+def quiet_pymc():
+    """Silence PyMC's INFO chatter ("NUTS[nutpie]: ...") while sampling; our own lines replace it."""
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def fit(
     frame: pd.DataFrame,
     *,
@@ -132,7 +146,7 @@ def fit(
     sites = tuple(sorted(frame["site"].dropna().astype(str).unique())) if "site" in frame else ()
     patterns = aggregate(encode(frame, priors, sites), y)
     model = build_model(patterns, priors, sites)
-    with model, warnings.catch_warnings():
+    with model, warnings.catch_warnings(), quiet_pymc():
         warnings.filterwarnings("ignore", category=UserWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
         idata = pm.sample(

@@ -250,6 +250,17 @@ class Further:
     files: tuple[Path, ...]
     how: str
     metrics: dict | None = None
+    reading: tuple[str, ...] = ()  # plain-language findings the command wrote, if any
+
+
+def _read_json(path: Path) -> dict | None:
+    """A small JSON summary written by another command, or None if absent or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def further_outputs(out_dir: Path, fit_path: str | Path | None) -> list[Further]:
@@ -266,13 +277,11 @@ def further_outputs(out_dir: Path, fit_path: str | Path | None) -> list[Further]
         root = out_dir / folder
         found = [p for p in root.glob("*") if p.suffix in LINKED_SUFFIXES and not p.name.startswith(".")]
         files = tuple(sorted(found, key=lambda p: (p.suffix != ".html", p.name)))  # HTML pages first
-        metrics = None
-        if (root / "metrics.json").is_file():
-            try:
-                metrics = json.loads((root / "metrics.json").read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                metrics = None
-        out.append(Further(title, folder, files, how, metrics))
+        metrics = _read_json(root / "metrics.json")
+        summary = _read_json(root / "sensitivity_summary.json") or {}
+        reading = summary.get("reading", [])
+        reading = tuple([reading] if isinstance(reading, str) else reading)
+        out.append(Further(title, folder, files, how, metrics, reading))
     return out
 
 
@@ -555,6 +564,7 @@ def _further_html(items: list[Further], out_dir: Path) -> str:
                 keys = [k for k in ("n", "auc", "brier", "log_loss", "calibration_slope", "interval_coverage")
                         if isinstance(f.metrics.get(k), (int, float))]
                 text += "<p class='muted'>" + _e(", ".join(f"{k} {f.metrics[k]:.3g}" for k in keys)) + "</p>"
+            text += "".join(f"<p>{_e(line)}</p>" for line in f.reading)
         else:
             text = (f"<p><strong>{_e(f.title)}</strong>: not produced yet. Run <code>{_e(f.how)}</code> "
                     "and rebuild this report to link it here.</p>")
@@ -777,6 +787,7 @@ def render_markdown(fit, c: ReportContent, out_dir: Path, fit_path=None, ci: flo
     for f in c.further:
         if f.files:
             out.append(f"- {f.title}: " + ", ".join(p.relative_to(out_dir).as_posix() for p in f.files))
+            out += [f"  - {line}" for line in f.reading]
         else:
             out.append(f"- {f.title}: not produced yet; run `{f.how}`")
     out += ["", "## Data citations", "", *[f"- {t}" for t in CITATIONS], ""]

@@ -16,9 +16,7 @@ parameters, because both densities are evaluated on the constrained scale
 
 from __future__ import annotations
 
-import logging
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -289,24 +287,9 @@ def refit_headline(frame: pd.DataFrame, priors: PriorSet, donors: pd.DataFrame,
     """Refit with ``priors`` and return the headline table (quantities defined by ``donors``) and the fit."""
     from microcalc.fitting import fit
 
-    with quiet_pymc():
-        refit = fit(frame, priors=priors, draws=settings.draws, tune=settings.tune, chains=settings.chains,
-                    seed=settings.seed)
+    refit = fit(frame, priors=priors, draws=settings.draws, tune=settings.tune, chains=settings.chains,
+                seed=settings.seed)
     return headline_table(refit.params(), refit.priors, refit.sites, donors, ci=CI), refit
-
-
-@contextmanager
-def quiet_pymc():
-    """Silence PyMC's INFO lines ("NUTS[nutpie]: ...", "Sampling: ...") during a refit."""
-    import pymc  # noqa: F401  (importing pymc sets its logger to INFO; lower it afterwards)
-
-    logger = logging.getLogger("pymc")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def refit_note(refit, settings: RefitSettings) -> str:
