@@ -99,3 +99,11 @@ def test_version_and_help(capsys):
     out = capsys.readouterr().out
     for verb in ("fit", "predict", "report", "sensitivity", "evaluate", "crossval", "demo"):
         assert verb in out
+
+
+def test_missing_cases_file_exits_2(small_fit_path, tmp_path, capsys):
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(small_fit_path), str(tmp_path / "absent.csv"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "absent.csv" in err and "Traceback" not in err
+    assert not out.exists()
