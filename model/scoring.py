@@ -1,46 +1,474 @@
-"""Score a lesion file with a saved fit and write predictions (CSV or Parquet), atomically."""
+"""Score a lesion file with a saved fit: stream it in chunks and compute once per covariate pattern.
+
+Flow of :func:`predict_file`:
+
+    lesion file --(pyarrow, block by block)--> text cells --(the readers' own validation)-->
+    canonical chunk --(PatternScorer: one posterior summary per distinct covariate pattern,
+    remembered across chunks)--> predictions in input order --> temporary file --> rename
+
+A registry repeats a few thousand covariate patterns millions of times, so the posterior work
+(completing blanks, the model equation on every draw, quantiles) is done once per pattern and a
+lesion only looks its pattern up. Memory is bounded by the chunk size, not by the file size.
+Nothing is written on bad input: the output is renamed into place only after every chunk was
+valid, and the first bad cell of the file stops the run with one ``LesionInputError``.
+
+Small files, CBIS-DDSM files (one row per view, merged into lesions across the whole file) and
+anything the fast chunk reader cannot parse (e.g. a short row) are read whole by
+:func:`microcalc.read_lesions`, so predictions and error messages never depend on the route taken.
+"""
 
 from __future__ import annotations
 
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from microcalc.atomic import atomic_path
 from microcalc.errors import LesionInputError
+from microcalc.predict import MODEL_INPUTS, PREDICTION_COLUMNS, pattern_codes, predict_frame
+
+SUMMARY_COLUMNS: tuple[str, ...] = PREDICTION_COLUMNS[1:]  # p_malignant, ci_lower, ci_upper, p_above_2pct
+CHUNK_ROWS = 200_000  # lesions per chunk from a whole-file read or a Parquet file
+CHUNK_BYTES = 16 * 2**20  # CSV bytes per streamed block (about 180,000 rows of a typical lesion table)
+STREAM_MIN_BYTES = 8 * 2**20  # smaller files are read whole by read_lesions (same result, simplest path)
+OUTPUT_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
+
+PatternKey = tuple
+
+
+# --------------------------------------------------------------------------------------------
+# Per-pattern scoring, shared by the chunked and the Dask paths
+# --------------------------------------------------------------------------------------------
+
+def pattern_keys(patterns: pd.DataFrame) -> list[PatternKey]:
+    """Hashable key per pattern row: its model-input values (absent column or blank -> None)."""
+    columns = []
+    for name in MODEL_INPUTS:
+        if name in patterns:
+            values = patterns[name]
+            columns.append(values.astype(object).where(values.notna(), None).tolist())
+        else:
+            columns.append([None] * len(patterns))
+    return list(zip(*columns))
+
+
+@dataclass
+class PatternScorer:
+    """Posterior summaries per distinct covariate pattern, each computed once however often it recurs.
+
+    The cache is an immutable (key -> row, summary table) pair replaced in one assignment, so
+    threads sharing a scorer (Dask workers) never see a row index past the end of its table.
+    """
+
+    params: dict[str, np.ndarray]
+    priors: object  # microcalc.priors.PriorSet
+    sites: tuple[str, ...]
+    donors: pd.DataFrame
+    ci: float = 0.95
+    _cache: tuple[dict[PatternKey, int], np.ndarray] = field(
+        default_factory=lambda: ({}, np.zeros((0, len(SUMMARY_COLUMNS)))), repr=False)
+
+    @classmethod
+    def from_fit(cls, fit, ci: float = 0.95) -> PatternScorer:
+        """A scorer using every posterior draw of a fit, as ``Fit.predict`` does."""
+        return cls(fit.params(), fit.priors, fit.sites, fit.donors, ci)
+
+    @property
+    def patterns_scored(self) -> int:
+        """Distinct covariate patterns computed so far."""
+        return len(self._cache[0])
+
+    def score(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The table ``Fit.predict(frame)`` gives: lesion_id, the prediction columns, then the inputs."""
+        codes, patterns = pattern_codes(frame)
+        rows, table = self._summaries(patterns)
+        per_lesion = pd.DataFrame(table[rows[codes]], columns=list(SUMMARY_COLUMNS))
+        inputs = frame.reset_index(drop=True)
+        return pd.concat([inputs[["lesion_id"]], per_lesion, inputs.drop(columns=["lesion_id"])], axis=1)
+
+    def _summaries(self, patterns: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Table row of each distinct pattern (computing unseen ones with ``predict_frame``), and the table."""
+        keys = pattern_keys(patterns)
+        known, table = self._cache
+        new = [i for i, key in enumerate(keys) if key not in known]
+        if new:
+            fresh = predict_frame(patterns.iloc[new], self.params, self.priors, self.sites, self.donors, self.ci)
+            known = {**known, **{keys[i]: len(table) + j for j, i in enumerate(new)}}
+            table = np.vstack([table, fresh[list(SUMMARY_COLUMNS)].to_numpy(dtype=float)])
+            self._cache = (known, table)
+        return np.fromiter((known[key] for key in keys), dtype=np.int64, count=len(keys)), table
+
+
+# --------------------------------------------------------------------------------------------
+# Chunked reading: text cells by pyarrow, validation by microcalc.readers
+# --------------------------------------------------------------------------------------------
+
+class StreamUnsupported(Exception):
+    """The chunk reader cannot take this file; it is read whole by read_lesions instead."""
+
+
+@dataclass(frozen=True)
+class CellChunk:
+    """A block of a file's text cells and the spreadsheet row of its first record (header = row 1)."""
+
+    cells: pd.DataFrame
+    first_row: int
+
+
+@dataclass(frozen=True)
+class CellStream:
+    """A file opened for chunked reading: its header, format and text-cell blocks."""
+
+    file: str
+    names: list[str]
+    fmt: str
+    chunks: Iterator[CellChunk]
+
+
+def validate_chunk(chunk: CellChunk, file: str, fmt: str) -> pd.DataFrame:
+    """A block of text cells as the canonical frame, by the same steps ``read_lesions`` takes.
+
+    Interim adapter (readers.py has no public chunk entry point yet): tidy, map the format's
+    columns, validate, with row numbers shifted to the file's rows. A block of only blank rows
+    gives an empty canonical frame.
+    """
+    from microcalc import readers
+
+    try:
+        table = readers._tidy(chunk.cells, file)
+        table.rows = table.rows + (chunk.first_row - 2)
+    except LesionInputError as err:
+        if chunk.first_row == 2 or err.row is not None or "no lesion rows" not in err.problem:
+            raise
+        table = readers._Table(file, chunk.cells.iloc[:0].astype("string"), np.zeros(0, dtype=np.int64))
+    frame, notes = readers._validate(readers._MAPPERS[fmt](table), require_outcome=False)
+    for note in notes:
+        warnings.warn(note, readers.LesionWarning, stacklevel=2)
+    return frame
+
+
+def open_cells(path: str | Path, chunk_bytes: int | None = None, chunk_rows: int | None = None) -> CellStream:
+    """Open a large canonical or DDSM file (CSV or Parquet) for chunked reading, or refuse to."""
+    from microcalc.readers import CBIS, detect_format
+
+    chunk_bytes, chunk_rows = chunk_bytes or CHUNK_BYTES, chunk_rows or CHUNK_ROWS
+
+    path, file = Path(path), str(path)
+    if not path.is_file() or path.stat().st_size < STREAM_MIN_BYTES:
+        raise StreamUnsupported("small, missing or not a file")
+    if find_spec("pyarrow") is None:  # optional: without it every file is read whole
+        raise StreamUnsupported("pyarrow not installed")
+    with path.open("rb") as handle:
+        is_parquet = handle.read(4) == b"PAR1" or path.suffix.lower() == ".parquet"
+    names, chunks = (_parquet_cells(path, chunk_rows) if is_parquet else _csv_cells(path, file, chunk_bytes))
+    if len(set(names)) != len(names) or any(n == "" or n.startswith("Unnamed: ") for n in names):
+        raise StreamUnsupported("duplicate or unnamed columns")  # read_lesions explains or drops them
+    fmt = detect_format(names, file=file)
+    if fmt == CBIS:
+        raise StreamUnsupported("CBIS-DDSM view rows are merged across the whole file")
+    return CellStream(file, names, fmt, read_ahead(chunks))
+
+
+def _csv_cells(path: Path, file: str, chunk_bytes: int) -> tuple[list[str], Iterator[CellChunk]]:
+    """Header names and the text cells of a CSV file block by block (quoted newlines allowed)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    raw, sep = _csv_header(path)
+    try:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=chunk_bytes),
+            parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in raw},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowException, UnicodeDecodeError):  # the first block is parsed on opening
+        raise StreamUnsupported("parse error: read whole for an exact message") from None
+    names = [n.strip() for n in raw]
+    return names, _numbered(reader, lambda batch: batch.to_pandas(types_mapper=_string_dtype), names)
+
+
+def _csv_header(path: Path) -> tuple[list[str], str]:
+    """Raw column names and separator of a CSV file, from its first megabyte (readers' rules)."""
+    from microcalc import readers
+
+    with path.open("rb") as handle:
+        head = handle.read(1_000_000)
+    if b"\x00" in head or head.startswith(b"PK\x03\x04"):
+        raise StreamUnsupported("binary file")
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        if err.start < len(head) - 4:  # only a character cut at the end of the sample is acceptable
+            raise StreamUnsupported("not UTF-8") from None
+        text = head[: err.start].decode("utf-8-sig")
+    sep = readers._separator(text)
+    return readers._first_record(text, sep), sep
+
+
+def _parquet_cells(path: Path, chunk_rows: int) -> tuple[list[str], Iterator[CellChunk]]:
+    """Column names and a Parquet file's rows as text cells (as a CSV would hold them), batch by batch."""
+    import pyarrow.parquet as pq
+
+    from microcalc import readers
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception:  # corrupt file: read_lesions words the message
+        raise StreamUnsupported("unreadable Parquet") from None
+    names = [str(n).strip() for n in parquet.schema_arrow.names]
+
+    def as_text(batch) -> pd.DataFrame:
+        typed = batch.to_pandas()
+        return pd.DataFrame({n: readers._as_text(typed.iloc[:, j]) for j, n in enumerate(names)})
+    return names, _numbered(parquet.iter_batches(batch_size=chunk_rows), as_text, names)
+
+
+def _numbered(batches: Iterable, to_cells: Callable, names: list[str]) -> Iterator[CellChunk]:
+    """Arrow record batches as CellChunks numbered by spreadsheet row; Arrow errors become StreamUnsupported."""
+    import pyarrow as pa
+
+    row = 2
+    iterator = iter(batches)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except (pa.ArrowException, UnicodeDecodeError):  # ragged row, bad quote, bad UTF-8, ...
+            raise StreamUnsupported("parse error: read whole for an exact message") from None
+        cells = to_cells(batch)
+        cells.columns = names
+        yield CellChunk(cells, row)
+        row += len(cells)
+
+
+def read_ahead(chunks: Iterator[CellChunk]) -> Iterator[CellChunk]:
+    """Parse block k+1 in a second thread while block k is validated (Arrow parses without the GIL)."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(next, chunks, None)
+        while (chunk := pending.result()) is not None:
+            pending = pool.submit(next, chunks, None)
+            yield chunk
+
+
+def _string_dtype(arrow_type):
+    """Arrow strings straight into pandas' nullable string dtype (no per-cell conversion)."""
+    import pyarrow as pa
+
+    return pd.StringDtype("pyarrow") if arrow_type in (pa.string(), pa.large_string()) else None
+
+
+@dataclass
+class SeenLesionIds:
+    """Lesion ids of the chunks read so far: an id may be used only once in the whole file.
+
+    Ids are kept as Arrow strings (~20 bytes a lesion) and checked for repeats once, at the end
+    of the file or when a chunk is bad (so that the error with the earliest row is the one raised).
+    """
+
+    file: str
+    column: str = "lesion_id"
+    parts: list[tuple[int, pd.Series]] = field(default_factory=list)
+
+    def add(self, chunk: CellChunk) -> None:
+        """Remember a chunk's ids as the readers see them (stripped; blank ids are the readers' business)."""
+        if self.column in chunk.cells:
+            ids = chunk.cells[self.column].astype("string").str.strip()
+            self.parts.append((chunk.first_row, ids.mask(ids == "")))
+
+    def first_repeat(self) -> LesionInputError | None:
+        """The error for the first lesion whose id an earlier lesion already used, if any."""
+        if not self.parts:
+            return None
+        ids = pd.concat([part for _, part in self.parts], ignore_index=True)
+        present = ids.notna()
+        if ids.nunique() == int(present.sum()):
+            return None
+        repeated = (ids.duplicated() & present).to_numpy()
+        i = int(np.argmax(repeated))
+        first = int(np.argmax((ids == ids.iloc[i]).to_numpy(dtype=bool, na_value=False)))
+        rows = np.concatenate([np.arange(r, r + len(part)) for r, part in self.parts])
+        return LesionInputError(self.file, f"lesion_id is used twice, rows {rows[first]} and {rows[i]}; "
+                                           "each lesion needs its own id",
+                                row=int(rows[i]), column=self.column, value=ids.iloc[i])
+
+
+def validate_and_score(chunk: CellChunk, file: str, fmt: str, scorer: PatternScorer) -> pd.DataFrame:
+    """One chunk's predictions: the readers' validation, then the per-pattern scorer."""
+    return scorer.score(validate_chunk(chunk, file, fmt))
+
+
+def run_now(function: Callable, *args) -> Future:
+    """Run ``function`` here and now, as a finished Future (the local twin of a Dask ``submit``)."""
+    done: Future = Future()
+    try:
+        done.set_result(function(*args))
+    except LesionInputError as err:
+        done.set_exception(err)
+    return done
+
+
+def scored_stream(stream: CellStream, submit: Callable[[CellChunk], Future], ahead: int = 0) -> Iterator[pd.DataFrame]:
+    """Predictions chunk by chunk in file order, with up to ``ahead`` chunks in flight.
+
+    A repeated lesion_id fails at the end of the file; when a chunk is bad, a repeated id on an
+    earlier row is reported instead, so the first bad row of the file is the one named.
+    """
+    seen = SeenLesionIds(stream.file)
+    pending: deque[Future] = deque()
+    for chunk in stream.chunks:
+        seen.add(chunk)
+        pending.append(submit(chunk))
+        if len(pending) > ahead:
+            yield _outcome(pending.popleft(), seen)
+    while pending:
+        yield _outcome(pending.popleft(), seen)
+    repeat = seen.first_repeat()
+    if repeat is not None:
+        raise repeat
+
+
+def _outcome(future: Future, seen: SeenLesionIds) -> pd.DataFrame:
+    """A chunk's predictions, or the error with the earliest row (bad cell or repeated id)."""
+    try:
+        return future.result()
+    except LesionInputError as err:
+        repeat = seen.first_repeat()
+        raise (repeat if repeat is not None and (repeat.row or 0) < (err.row or 0) else err) from None
+
+
+def whole_file_lesions(path: str | Path, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """The canonical frame of ``read_lesions(path)`` in slices of ``chunk_rows`` lesions."""
+    from microcalc.readers import read_lesions
+
+    chunk_rows = chunk_rows or CHUNK_ROWS
+
+    frame = read_lesions(path)
+    for start in range(0, len(frame), chunk_rows):
+        yield frame.iloc[start : start + chunk_rows]
+
+
+# --------------------------------------------------------------------------------------------
+# Writing: one CSV or Parquet file, chunk by chunk, renamed into place at the end
+# --------------------------------------------------------------------------------------------
+
+class TableWriter:
+    """Appends chunks to one CSV or Parquet file, with the columns and types of the first chunk."""
+
+    def __init__(self, path: Path, parquet: bool):
+        self.path, self.parquet = path, parquet
+        self.schema = None
+        self.writer = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append a chunk (pyarrow when installed: ~10x faster than DataFrame.to_csv)."""
+        try:
+            import pyarrow as pa
+        except ImportError:
+            self._write_pandas(frame)
+            return
+        if self.writer is None:
+            self.schema = pa.Schema.from_pandas(frame, preserve_index=False)
+            self.writer = self._open(self.schema)
+        self.writer.write_table(pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False))
+
+    def _open(self, schema):
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        if self.parquet:
+            return pq.ParquetWriter(self.path, schema)
+        return pacsv.CSVWriter(self.path, schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
+
+    def _write_pandas(self, frame: pd.DataFrame) -> None:
+        if self.parquet:
+            raise LesionInputError(str(self.path), "writing Parquet needs pyarrow: pip install 'microcalc[parquet]'")
+        frame.to_csv(self.path, mode="a" if self.schema else "w", header=self.schema is None, index=False)
+        self.schema = list(frame.columns)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+def write_predictions(tables: Iterable[pd.DataFrame], out: str | Path, file: str = "input") -> int:
+    """Append prediction tables to ``out``, which appears only if every one was produced."""
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        writer = TableWriter(tmp, parquet=out.suffix.lower() == ".parquet")
+        try:
+            n = _write_behind(tables, writer)
+        finally:
+            writer.close()
+        if n == 0:
+            raise LesionInputError(file, "has a header but no lesion rows")
+    return n
+
+
+def _write_behind(tables: Iterable[pd.DataFrame], writer: TableWriter) -> int:
+    """Produce table k+1 while a second thread writes table k (Arrow writes without holding the GIL)."""
+    n, pending = 0, None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for table in tables:
+            if len(table):
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(writer.write, table)
+                n += len(table)
+        if pending is not None:
+            pending.result()
+    return n
 
 
 def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
-    """Write a table as CSV or Parquet (by extension) via a temporary file and rename."""
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        if out.suffix.lower() == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
-    return out
+    """Write a table as CSV or Parquet (by extension), atomically."""
+    write_predictions([frame], out)
+    return Path(out)
 
 
 def check_output_path(out: str | Path) -> None:
     """Refuse an output name we cannot write before any work is done."""
     out = Path(out)
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise LesionInputError(str(out), "output must end in .csv or .parquet", value=out.suffix, allowed=".csv, .parquet")
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise LesionInputError(str(out), "output must end in .csv or .parquet", value=out.suffix,
+                               allowed=", ".join(OUTPUT_SUFFIXES))
     if out.is_dir():
         raise LesionInputError(str(out), "output path is a folder")
 
 
-def predict_file(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci: float = 0.95,
-                 dask_scheduler: str | None = None) -> int:
-    """Predict every lesion in ``cases`` with the fit in ``fit_path``; returns the number of lesions."""
-    from microcalc.fitfile import load
-    from microcalc.readers import read_lesions
-
-    check_output_path(out)
+def check_ci(ci: float) -> None:
+    """Refuse a credible-interval mass outside (0, 1)."""
     if not 0.0 < ci < 1.0:
         raise LesionInputError("--ci", "credible interval mass must lie strictly between 0 and 1", value=ci)
-    fit = load(fit_path)
-    frame = read_lesions(cases)
-    predictions = fit.predict(frame, ci=ci)
-    write_table(predictions, out)
-    return len(predictions)
+
+
+def predict_file(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci: float = 0.95,
+                 dask_scheduler: str | None = None) -> int:
+    """Predict every lesion in ``cases`` with the fit in ``fit_path`` and write ``out``; returns the count.
+
+    ``dask_scheduler`` ("local" or a scheduler address) scores the chunks on a Dask cluster.
+    """
+    check_output_path(out)
+    check_ci(ci)
+    if dask_scheduler is not None:
+        from microcalc.distributed import predict_file_dask
+
+        return predict_file_dask(fit_path, cases, out, ci=ci, scheduler=dask_scheduler)
+    from microcalc.fitfile import load
+
+    scorer = PatternScorer.from_fit(load(fit_path), ci)
+    try:
+        stream = open_cells(cases)
+        tables = scored_stream(stream, lambda chunk: run_now(validate_and_score, chunk, stream.file, stream.fmt, scorer))
+        return write_predictions(tables, out, stream.file)
+    except StreamUnsupported:
+        return write_predictions(map(scorer.score, whole_file_lesions(cases)), out, str(cases))

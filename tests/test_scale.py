@@ -1,0 +1,195 @@
+"""Scale: chunked scoring equals in-memory scoring; Parquet in/out; Dask; lazy start-up.
+
+Chunks are made tiny (a few kilobytes) so the bundled 617 lesions cross many chunk boundaries.
+Speed targets live in tests/benchmarks/bench.py, never here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from microcalc import scoring
+from microcalc.errors import LesionInputError
+from microcalc.predict import pattern_codes
+from microcalc.readers import read_lesions
+
+SUMMARY = list(scoring.SUMMARY_COLUMNS)
+
+
+@pytest.fixture
+def tiny_chunks(monkeypatch):
+    """Stream every file, in blocks of 4 kB (~40 rows) or 50 Parquet rows."""
+    monkeypatch.setattr(scoring, "STREAM_MIN_BYTES", 0)
+    monkeypatch.setattr(scoring, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(scoring, "CHUNK_ROWS", 50)
+
+
+@pytest.fixture(scope="module")
+def reference(small_fit, ddsm):
+    """In-memory predictions of all bundled lesions (Fit.predict)."""
+    return small_fit.predict(ddsm)
+
+
+def _read_any(path) -> pd.DataFrame:
+    return pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path, dtype={"lesion_id": str})
+
+
+def _assert_same_predictions(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    assert got["lesion_id"].astype(str).tolist() == expected["lesion_id"].astype(str).tolist()
+    np.testing.assert_allclose(got[SUMMARY].to_numpy(float), expected[SUMMARY].to_numpy(float), rtol=1e-12, atol=0)
+
+
+def _quiet_read(path, **kw) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return read_lesions(path, **kw)
+
+
+def test_chunked_csv_scoring_equals_in_memory_and_computes_each_pattern_once(
+        tiny_chunks, small_fit_path, bundled_path, reference, ddsm, tmp_path, monkeypatch):
+    stream = scoring.open_cells(bundled_path)
+    assert sum(1 for _ in stream.chunks) >= 10  # really crosses chunk boundaries
+    computed = []
+    real = scoring.predict_frame
+    monkeypatch.setattr(scoring, "predict_frame", lambda frame, *a: computed.append(len(frame)) or real(frame, *a))
+    out = tmp_path / "pred.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert scoring.predict_file(small_fit_path, bundled_path, out) == len(ddsm)
+    _assert_same_predictions(_read_any(out), reference)
+    assert sum(computed) == len(pattern_codes(ddsm)[1])  # each distinct pattern once, across all chunks
+    assert len(computed) > 1
+
+
+def test_parquet_in_and_out(tiny_chunks, small_fit_path, ddsm, reference, tmp_path):
+    cases = tmp_path / "cases.parquet"
+    ddsm.drop(columns=["malignant"]).to_parquet(cases)
+    out = tmp_path / "pred.parquet"
+    assert scoring.predict_file(small_fit_path, cases, out) == len(ddsm)
+    got = _read_any(out)
+    _assert_same_predictions(got, reference)
+    assert list(got.columns[:5]) == ["lesion_id", *SUMMARY]
+    assert got["age"].dtype.kind == "f" and got["brca"].dtype.kind in "bO"
+
+
+def _cases_csv(ddsm: pd.DataFrame, tmp_path, n: int = 120) -> tuple[pd.DataFrame, object]:
+    """The first n bundled lesions as a canonical CSV (text we can corrupt), and its path."""
+    frame = ddsm.head(n).drop(columns=["malignant"]).astype("string")
+    path = tmp_path / "cases.csv"
+    frame.to_csv(path, index=False)
+    return frame, path
+
+
+def test_whole_file_route_gives_the_same_file(small_fit_path, ddsm, tmp_path):
+    """Small files are read whole, large ones streamed; the output must not depend on the route."""
+    _, cases = _cases_csv(ddsm, tmp_path, n=200)
+    whole, streamed = tmp_path / "whole.csv", tmp_path / "streamed.csv"
+    scoring.predict_file(small_fit_path, cases, whole)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scoring, "STREAM_MIN_BYTES", 0)
+        mp.setattr(scoring, "CHUNK_BYTES", 4096)
+        assert sum(1 for _ in scoring.open_cells(cases).chunks) > 1
+        scoring.predict_file(small_fit_path, cases, streamed)
+    assert whole.read_bytes() == streamed.read_bytes()
+
+
+@pytest.mark.parametrize("corrupt", ["bad_birads", "repeated_id", "repeated_id_and_later_bad_cell"])
+def test_bad_cell_in_a_late_chunk_gives_read_lesions_message_and_writes_nothing(
+        corrupt, tiny_chunks, small_fit_path, ddsm, tmp_path):
+    frame, path = _cases_csv(ddsm, tmp_path)
+    if corrupt in ("bad_birads", "repeated_id_and_later_bad_cell"):
+        frame.loc[110, "birads"] = "7"
+    if corrupt.startswith("repeated_id"):
+        frame.loc[100, "lesion_id"] = frame.loc[3, "lesion_id"]
+    frame.to_csv(path, index=False)
+    with pytest.raises(LesionInputError) as whole:
+        _quiet_read(path)
+    out = tmp_path / "out" / "pred.csv"
+    out.parent.mkdir()
+    with pytest.raises(LesionInputError) as streamed:
+        scoring.predict_file(small_fit_path, path, out)
+    assert str(streamed.value) == str(whole.value)
+    assert streamed.value.row == (102 if corrupt.startswith("repeated_id") else 112)
+    assert list(out.parent.iterdir()) == []  # no output, no temporary file
+
+
+def test_rows_the_chunk_reader_refuses_fall_back_to_read_lesions(tiny_chunks, small_fit_path, ddsm, tmp_path):
+    """A short row (fewer cells than the header) is accepted by read_lesions; the result must match."""
+    frame, path = _cases_csv(ddsm, tmp_path, n=60)
+    lines = path.read_text().splitlines()
+    cut = lines[50].rsplit(",", 3)[0]  # drop the last three (blank or extra) cells of row 51
+    path.write_text("\n".join(lines[:50] + [cut] + lines[51:]) + "\n")
+    expected = _quiet_read(path)
+    assert expected.loc[49, "lesion_id"] == frame.loc[49, "lesion_id"]
+    out = tmp_path / "pred.csv"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert scoring.predict_file(small_fit_path, path, out) == 60
+    got = _read_any(out)
+    assert got["lesion_id"].tolist() == expected["lesion_id"].tolist()
+
+
+def test_scorer_cache_is_keyed_by_model_inputs_only(small_fit, ddsm):
+    """Same covariates under other ids and extra columns: looked up, not recomputed."""
+    scorer = scoring.PatternScorer.from_fit(small_fit)
+    first = scorer.score(ddsm.head(40))
+    n = scorer.patterns_scored
+    again = scorer.score(ddsm.head(40).assign(lesion_id=lambda f: "X" + f["lesion_id"], note="extra"))
+    assert scorer.patterns_scored == n
+    np.testing.assert_array_equal(first[SUMMARY].to_numpy(), again[SUMMARY].to_numpy())
+    assert list(again.columns[-1:]) == ["note"]
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    pytest.importorskip("dask.dataframe")
+    distributed = pytest.importorskip("dask.distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        yield client
+
+
+def test_predict_dask_equals_in_memory(dask_client, small_fit, ddsm, reference):
+    import dask.dataframe as dd
+
+    from microcalc.distributed import predict_dask
+
+    ddf = dd.from_pandas(ddsm, npartitions=5)
+    lazy = predict_dask(small_fit, ddf)
+    assert list(lazy.columns) == list(reference.columns)
+    got = lazy.compute()
+    assert got.index.tolist() == ddsm.index.tolist()
+    _assert_same_predictions(got, reference)
+
+
+def test_predict_file_on_dask_equals_in_memory(dask_client, tiny_chunks, small_fit_path, bundled_path, reference,
+                                               tmp_path):
+    from microcalc.distributed import predict_file_dask
+
+    out = tmp_path / "pred.parquet"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert predict_file_dask(small_fit_path, bundled_path, out, client=dask_client) == len(reference)
+    _assert_same_predictions(_read_any(out), reference)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["predict", "--help"]])
+def test_help_starts_without_heavy_libraries(argv):
+    code = (
+        "import json, sys\n"
+        f"sys.argv = ['microcalc', *{argv!r}]\n"
+        "from microcalc.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ['pymc', 'pytensor', 'nutpie', 'numba', 'arviz_base', 'xarray', 'dask', 'pandas', 'pyarrow']\n"
+        "print(json.dumps([m for m in heavy if m in sys.modules]), file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "usage: microcalc" in proc.stdout
+    assert json.loads(proc.stderr.strip().splitlines()[-1]) == []
