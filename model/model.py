@@ -12,8 +12,9 @@ with NumPy on posterior draws. Everything else (fit, predict, report, sensitivit
   effect_k = conditional_scale * (logit PPV_k - logit reference) + group_shift[benign|suspicious] + sd * z_k
 * BI-RADS is ordinal: 2 < 3 < 4A < 4B (= 0, reference) < 4C < 5 through positive LogNormal steps;
   an unsplit 4 is a fixed mixture of 4A/4B/4C (weights from the prior file).
-* site is a non-centred random effect; a new or blank site is integrated over N(0, site_sd) by
-  Gauss-Hermite quadrature instead of pretending to know it.
+* site is a centred random effect (each site holds dozens to hundreds of lesions, so the centred
+  form samples with fewer divergences than the non-centred one); a new or blank site is integrated
+  over N(0, site_sd) by Gauss-Hermite quadrature instead of pretending to know it.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ EQUATION_PARAMETERS: tuple[str, ...] = (
 )
 # Free parameter groups, for diagnostics and sensitivity (deterministics excluded).
 PARAMETER_GROUPS: tuple[str, ...] = (
-    "intercept", "site_sd", "site_z", "morphology_group_shift", "morphology_sd", "morphology_z",
+    "intercept", "site_sd", "site_effect", "morphology_group_shift", "morphology_sd", "morphology_z",
     "distribution_group_shift", "distribution_sd", "distribution_z", "not_recorded",
     "covariate_effect", "birads_step", "birads_category_0", "birads_not_recorded",
 )
@@ -79,18 +80,30 @@ def linear_predictor(params: dict, d: Design, ops: Ops):
     return eta + params["site_effect"][d.site] * d.known_site[:, None]
 
 
+def birads_components(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each lesion's BI-RADS slots with non-zero weight, as (slot index, weight) columns.
+
+    A lesion has one slot, or three for an unsplit 4, so evaluating only these (not all eight
+    slots) keeps the cost of a log-density evaluation low.
+    """
+    width = max(int((weights > 0).sum(axis=1).max()), 1) if len(weights) else 1
+    slots = np.argsort(-weights, axis=1, kind="stable")[:, :width]
+    return slots, np.take_along_axis(weights, slots, axis=1)
+
+
 def malignancy_probability(params: dict, d: Design, ops: Ops, nodes=((1.0, 0.0),)):
     """P(malignant) per lesion and draw, shape (n, draws): BI-RADS mixture, site integrated if new."""
     eta = linear_predictor(params, d, ops)
     new_site = (1.0 - d.known_site)[:, None]
     if not new_site.any():
         nodes = ((1.0, 0.0),)
-    slots = np.flatnonzero(d.birads.any(axis=0))
+    slots, weights = birads_components(d.birads)
     p = 0.0
-    for weight, z in nodes:
+    for node_weight, z in nodes:
         shifted = eta + new_site * (z * params["site_sd"]) if z else eta
-        for s in slots:
-            p = p + weight * d.birads[:, s : s + 1] * ops.sigmoid(shifted + params["birads_effect"][s])
+        for k in range(slots.shape[1]):
+            effect = params["birads_effect"][slots[:, k]]
+            p = p + node_weight * weights[:, k : k + 1] * ops.sigmoid(shifted + effect)
     return p
 
 
@@ -164,8 +177,7 @@ def build_model(patterns: Patterns, priors: PriorSet, sites: tuple[str, ...]):
     with pm.Model(coords=coords(priors, sites, len(patterns.trials))) as model:
         intercept = _random_variable(pm, "intercept", priors.intercept)
         site_sd = _random_variable(pm, "site_sd", priors.site_sd)
-        site_z = pm.Normal("site_z", 0.0, 1.0, dims="site")
-        site_effect = pm.Deterministic("site_effect", site_sd * site_z, dims="site")
+        site_effect = pm.Normal("site_effect", 0.0, site_sd, dims="site")
         morphology = _descriptor_effect(pm, "morphology", schema.MORPHOLOGY, priors)
         distribution = _descriptor_effect(pm, "distribution", schema.DISTRIBUTION, priors)
         flags = pm.Normal("not_recorded", priors.not_recorded.mu, priors.not_recorded.sigma, dims="not_recorded_flag")
