@@ -85,9 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--draws", type=int, default=500)
     p.add_argument("--seed", type=int, default=1)
 
+    p = sub.add_parser("learning-curve", help="value of the literature priors: held-out log loss vs training size")
+    p.add_argument("data", nargs="?", type=Path)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--draws", type=int, default=1000)
+
     p = sub.add_parser("demo", help="fit the bundled data and write the report (the README's main job)")
     p.add_argument("--out", type=Path, default=Path("microcalc-report"))
     _add_fit_options(p)
+    p.set_defaults(seed=1)  # the demo report is reproducible
     return parser
 
 
@@ -168,6 +175,15 @@ def cmd_crossval(args, console: Console) -> int:
     return 0
 
 
+def cmd_learning_curve(args, console: Console) -> int:
+    from microcalc.learning_curve import run_learning_curve
+
+    table = run_learning_curve(_read(args.data, require_outcome=True), args.out, repeats=args.repeats,
+                               draws=args.draws, say=console.say)
+    console.say(table.to_string(index=False))
+    return 0
+
+
 def cmd_demo(args, console: Console) -> int:
     out: Path = args.out
     result, status = _fit_and_save(args, console, None, out / "fit.nc")
@@ -184,7 +200,8 @@ def cmd_demo(args, console: Console) -> int:
 
 COMMANDS = {
     "fit": cmd_fit, "predict": cmd_predict, "report": cmd_report, "sensitivity": cmd_sensitivity,
-    "evaluate": cmd_evaluate, "crossval": cmd_crossval, "demo": cmd_demo,
+    "evaluate": cmd_evaluate, "crossval": cmd_crossval, "learning-curve": cmd_learning_curve,
+    "demo": cmd_demo,
 }
 
 

@@ -33,7 +33,7 @@ CONFLICT, WEAK, FINE = "prior-data conflict", "weak likelihood", "fine"
 SEVERITY = {CONFLICT: 2, WEAK: 1, FINE: 0}
 CURVE_ALPHAS: tuple[float, ...] = tuple(np.round(np.geomspace(0.5, 2.0, 9), 3))
 SAMPLE_DIMS = ("chain", "draw")
-STRUCTURAL_PRIORS: tuple[str, ...] = ("site_effect", "morphology_z", "distribution_z")  # not power-scaled
+STRUCTURAL_PRIORS: tuple[str, ...] = ("site_z", "morphology_z", "distribution_z")  # not power-scaled
 
 
 def scaled_priors(idata) -> list[str]:
