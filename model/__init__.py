@@ -29,6 +29,7 @@ _LAZY = {
     "fit": "microcalc.fitting",
     "Fit": "microcalc.fitting",
     "load": "microcalc.fitfile",
+    "predict_dask": "microcalc.distributed",
 }
 
 __all__ = ["DISCLAIMER", "__version__", *_LAZY]

@@ -10,9 +10,14 @@ training lesions that match the recorded ones ("donors"), weighted by how often 
 Matching backs off (drops the least informative recorded key first) until at least
 ``MIN_DONORS`` training lesions match, and keeps the ``MAX_COMPLETIONS`` most frequent completions.
 Blank site is not completed: the model integrates over sites instead.
+
+Lesions matched to the same training lesions with the same blanks get the same completions, so
+these are computed once per such combination (matching uses the key table as NumPy columns).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -87,35 +92,52 @@ def trained_columns(table: pd.DataFrame) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _donors(table: pd.DataFrame, matching: pd.DataFrame, recorded: dict[str, object]) -> pd.DataFrame:
-    """Training rows matching the recorded keys, backing off until enough lesions match."""
-    keys = dict(recorded)
-    for drop in (None, *BACKOFF):
-        if drop is not None:
-            keys.pop(drop, None)
-        mask = np.ones(len(table), dtype=bool)
-        for k, v in keys.items():
-            mask &= (matching[k] == v).fillna(False).to_numpy(dtype=bool)
-        if table.loc[mask, "count"].sum() >= MIN_DONORS:
-            return table.loc[mask]
-    return table
+@dataclass(frozen=True)
+class _Donors:
+    """The training key table with its matching view as NumPy columns (blank = None), for fast matching."""
+
+    table: pd.DataFrame
+    matching: dict[str, np.ndarray]
+    counts: np.ndarray
+
+    @classmethod
+    def of(cls, table: pd.DataFrame) -> _Donors:
+        """Donors from the training key table stored in a fit."""
+        return cls(table, _columns(match_keys(table)), table["count"].to_numpy())
+
+    def matching_rows(self, recorded: dict[str, object]) -> np.ndarray:
+        """Positions of the training rows matching the recorded keys, backing off until enough lesions match."""
+        keys = dict(recorded)
+        for drop in (None, *BACKOFF):
+            if drop is not None:
+                keys.pop(drop, None)
+            mask = np.ones(len(self.counts), dtype=bool)
+            for k, v in keys.items():
+                mask &= self.matching[k] == v
+            if self.counts[mask].sum() >= MIN_DONORS:
+                return np.flatnonzero(mask)
+        return np.arange(len(self.counts))
+
+    def completions(self, rows: np.ndarray, blanks: tuple[str, ...]) -> pd.DataFrame:
+        """Weighted completions (columns = blank covariates, plus 'weight') from these training rows."""
+        fill = ["age_band" if b == "age" else b for b in blanks]
+        donors = self.table.iloc[rows]
+        grouped = donors.groupby(fill, dropna=False)["count"].sum().sort_values(ascending=False)
+        grouped = grouped.iloc[:MAX_COMPLETIONS]
+        out = grouped.reset_index().rename(columns={"age_band": "age", "count": "weight"})
+        out["weight"] = out["weight"] / out["weight"].sum()
+        return out
 
 
-def completions(row: pd.Series, table: pd.DataFrame, matching: pd.DataFrame, known_sites: set[str],
-                blanks: list[str]) -> pd.DataFrame:
-    """Weighted completions (columns = blank covariates, plus 'weight') for one lesion."""
-    keys = match_keys(_key_frame(row.to_frame().T)).iloc[0]
-    recorded = {
-        k: keys[k] for k in MATCH_KEYS
-        if not pd.isna(keys[k]) and (k != "site" or keys[k] in known_sites)
-    }
-    donors = _donors(table, matching, recorded)
-    fill = ["age_band" if b == "age" else b for b in blanks]
-    grouped = donors.groupby(fill, dropna=False)["count"].sum().sort_values(ascending=False)
-    grouped = grouped.iloc[:MAX_COMPLETIONS]
-    out = grouped.reset_index().rename(columns={"age_band": "age", "count": "weight"})
-    out["weight"] = out["weight"] / out["weight"].sum()
-    return out
+def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """A frame's columns as object arrays with None for blanks (so that == never meets NA)."""
+    return {k: frame[k].to_numpy(dtype=object, na_value=None) for k in frame.columns}
+
+
+def _recorded(keys: dict[str, np.ndarray], i: int, known_sites: set[str]) -> dict[str, object]:
+    """Lesion i's recorded match keys (a site only if it is a training site)."""
+    return {k: keys[k][i] for k in MATCH_KEYS
+            if keys[k][i] is not None and (k != "site" or keys[k][i] in known_sites)}
 
 
 def complete(frame: pd.DataFrame, table: pd.DataFrame, sites: tuple[str, ...]) -> pd.DataFrame:
@@ -130,14 +152,30 @@ def complete(frame: pd.DataFrame, table: pd.DataFrame, sites: tuple[str, ...]) -
         if c not in base:
             base[c] = pd.Series(pd.NA, index=base.index, dtype="Float64" if c == "age" else "string")
     blank = base[trained].isna().to_numpy()
+    incomplete = np.flatnonzero(blank.any(axis=1))
     parts = [base.loc[~blank.any(axis=1)].assign(row=lambda f: f.index, weight=1.0)]
-    known = set(sites)
-    matching = match_keys(table)
-    for i in np.flatnonzero(blank.any(axis=1)):
-        blanks = [c for c, b in zip(trained, blank[i]) if b]
-        filled = completions(base.loc[i], table, matching, known, blanks)
-        rows = base.loc[[i] * len(filled)].reset_index(drop=True)
-        for c in blanks:
-            rows[c] = filled[c].astype(rows[c].dtype).to_numpy()
-        parts.append(rows.assign(row=i, weight=filled["weight"].to_numpy()))
+    if len(incomplete):
+        donors = _Donors.of(table)
+        lesion_keys = _columns(match_keys(_key_frame(base.loc[incomplete])))
+        known = set(sites)
+        found: dict[tuple[bytes, tuple[str, ...]], pd.DataFrame] = {}  # (donor rows, blanks) -> completions
+        fills = []
+        for j, i in enumerate(incomplete):
+            blanks = tuple(c for c, b in zip(trained, blank[i]) if b)
+            rows = donors.matching_rows(_recorded(lesion_keys, j, known))
+            key = (rows.tobytes(), blanks)
+            if key not in found:
+                found[key] = donors.completions(rows, blanks)
+            fills.append(found[key])
+        parts.append(_expand(base, incomplete, fills))
     return pd.concat(parts, ignore_index=True)
+
+
+def _expand(base: pd.DataFrame, lesions: np.ndarray, fills: list[pd.DataFrame]) -> pd.DataFrame:
+    """Each lesion repeated once per completion, its blank cells taken from the completion; plus row and weight."""
+    sizes = [len(f) for f in fills]
+    out = base.take(np.repeat(lesions, sizes)).reset_index(drop=True)
+    filled = pd.concat(fills, ignore_index=True)  # a column is NA where that lesion did not need it
+    for c in filled.columns.drop("weight"):
+        out[c] = out[c].fillna(filled[c].astype(out[c].dtype))  # only the lesion's blank cells are NA
+    return out.assign(row=np.repeat(lesions, sizes), weight=filled["weight"].to_numpy())

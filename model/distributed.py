@@ -64,14 +64,12 @@ def connect(scheduler: str):
 def predict_file_dask(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci: float = 0.95,
                       scheduler: str = "local", client=None) -> int:
     """``predict_file`` with chunks validated and scored on a Dask cluster; returns the number of lesions."""
-    from microcalc.fitfile import load
-
-    fit = load(fit_path)
+    scorer = PatternScorer.from_file(fit_path, ci)
     owned = client is None
     if owned:
         client, cluster = connect(scheduler)
     try:
-        scorer = client.scatter(PatternScorer.from_fit(fit, ci), broadcast=True)
+        scorer = client.scatter(scorer, broadcast=True)
         ahead = 2 * max(1, sum(client.nthreads().values()))
         try:
             stream = open_cells(cases)

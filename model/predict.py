@@ -7,12 +7,15 @@ costs what its number of distinct patterns costs. The equation is the model's ow
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from microcalc import schema
 from microcalc.completion import complete
-from microcalc.design import encode
+from microcalc.design import aggregate, encode
 from microcalc.model import EQUATION_PARAMETERS, malignancy_probability, new_site_nodes, numpy_ops
 from microcalc.priors import PriorSet
 
@@ -24,23 +27,35 @@ CHUNK_PATTERNS = 256
 
 def posterior_params(posterior, max_draws: int | None = None) -> dict[str, np.ndarray]:
     """Equation parameters as arrays with the (chain x draw) sample axis last, optionally thinned."""
-    stacked = posterior.to_dataset()[list(EQUATION_PARAMETERS)].stack(sample=("chain", "draw"))
-    n = stacked.sizes["sample"]
-    keep = slice(None) if not max_draws or max_draws >= n else np.linspace(0, n - 1, max_draws).round().astype(int)
-    out = {}
-    for name in EQUATION_PARAMETERS:
-        da = stacked[name]
-        other = [d for d in da.dims if d != "sample"]
-        out[name] = np.asarray(da.transpose(*other, "sample").values)[..., keep]
-    return out
+    data = posterior.to_dataset()
+    out = {name: sample_last(data[name].values, data[name].dims) for name in EQUATION_PARAMETERS}
+    n = out["intercept"].shape[-1]
+    if not max_draws or max_draws >= n:
+        return out
+    keep = np.linspace(0, n - 1, max_draws).round().astype(int)
+    return {name: values[..., keep] for name, values in out.items()}
+
+
+def sample_last(values: np.ndarray, dims: Sequence[str]) -> np.ndarray:
+    """A stored parameter array with its chain and draw axes merged into one last sample axis (chain-major)."""
+    dims = list(dims)
+    other = [d for d in dims if d not in ("chain", "draw")]
+    moved = np.transpose(values, [dims.index(d) for d in (*other, "chain", "draw")])
+    return moved.reshape(*moved.shape[: len(other)], -1)
 
 
 def probability_draws(frame: pd.DataFrame, params: dict, priors: PriorSet, sites: tuple[str, ...],
                       donors: pd.DataFrame) -> np.ndarray:
-    """P(malignant) draws, shape (lesions, draws): blanks completed, new sites integrated."""
+    """P(malignant) draws, shape (lesions, draws): blanks completed, new sites integrated.
+
+    The equation runs once per distinct row of the design (what the model sees), so lesions or
+    completions that differ only in what the model does not use are computed once.
+    """
     expanded = complete(frame, donors, sites).sort_values("row", kind="stable")
-    design = encode(expanded, priors, sites)
-    p = malignancy_probability(params, design, numpy_ops(), new_site_nodes())
+    distinct = aggregate(encode(expanded, priors, sites))
+    # The products are small (design rows x draws): BLAS worker threads would mostly spin idle.
+    with threadpool_limits(limits=1, user_api="blas"):
+        p = malignancy_probability(params, distinct.design, numpy_ops(), new_site_nodes())[distinct.inverse]
     weighted = p * expanded["weight"].to_numpy()[:, None]
     starts = np.flatnonzero(np.r_[True, np.diff(expanded["row"].to_numpy()) != 0])
     return np.add.reduceat(weighted, starts, axis=0)
@@ -59,7 +74,7 @@ def summarise(draws: np.ndarray, ci: float) -> pd.DataFrame:
 
 def pattern_codes(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """Code of each lesion's covariate pattern and one representative lesion per pattern."""
-    cols = [c for c in MODEL_INPUTS if c in frame]
+    cols = [c for c in MODEL_INPUTS if c in frame and frame[c].notna().any()]  # an all-blank column splits nothing
     if not cols:
         codes = np.zeros(len(frame), dtype=np.int64)
     else:

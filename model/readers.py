@@ -5,10 +5,13 @@ per format renames (and for CBIS-DDSM merges views) into canonical column names 
 validation turns cells into the typed frame: all of ``schema.COLUMNS`` with ``schema.DTYPES``
 (absent columns all NA), then the file's extra columns as strings.
 
-Validation is vectorised: each column is checked with pandas operations and each *distinct*
-string is translated once, so 200,000 rows take about a second. Bad input raises one
-``LesionInputError`` naming the file, the first bad cell (spreadsheet row: header = row 1),
-the bad value and what is allowed.
+Validation is vectorised: each column is factorised into its *distinct* texts, each distinct
+text is translated or parsed once, and rows take their value by code, so a million rows of a
+typical registry take about a second. Bad input raises one ``LesionInputError`` naming the file,
+the first bad cell (spreadsheet row: header = row 1), the bad value and what is allowed.
+
+:func:`validate_cells` is the same validation for a block of text cells that is already in memory
+(``microcalc.scoring`` streams large files through it block by block).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
@@ -28,7 +32,7 @@ import pandas as pd
 from microcalc import lexicon, schema
 from microcalc.errors import LesionInputError, LesionWarning
 
-__all__ = ["read_lesions", "bundled_data_path", "detect_format"]
+__all__ = ["read_lesions", "validate_cells", "csv_header", "as_text", "bundled_data_path", "detect_format"]
 
 CANONICAL, DDSM, CBIS = "canonical", "ddsm", "cbis-ddsm"
 
@@ -52,7 +56,6 @@ CBIS_REQUIRED: tuple[str, ...] = (
 CBIS_SIDE, CBIS_VIEW, CBIS_ABNORMALITY = "left or right breast", "image view", "abnormality id"
 
 _CBIS_RENAMES: dict[str, str] = {" ".join(k.replace("_", " ").split()): v for k, v in CBIS_COLUMNS.items()}
-_ID_COLUMNS = ("lesion_id", "patient_id", "site")  # "NA" in these is an id, not a blank
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,13 +73,33 @@ def read_lesions(path: str | os.PathLike[str], *, require_outcome: bool = False)
     ``require_outcome=True`` (for fitting) also demands a known outcome in every row.
     """
     file = os.fspath(path)
-    table = _load(Path(file), file)
-    fmt = detect_format(table.cells.columns, file=file)
-    mapped = _MAPPERS[fmt](table)
-    frame, notes = _validate(mapped, require_outcome=require_outcome)
+    frame, notes = _validated(_tidy(_load(Path(file), file), file), require_outcome)
     for note in notes:
         warnings.warn(note, LesionWarning, stacklevel=2)
     return frame
+
+
+def validate_cells(cells: pd.DataFrame, *, file: str = "input", first_row: int = 2, fmt: str | None = None,
+                   require_outcome: bool = False, unique_ids: bool = True) -> pd.DataFrame:
+    """A block of a file's text cells (columns = header names) as the canonical frame, as read_lesions makes it.
+
+    ``first_row`` is the spreadsheet row of the block's first record, so that messages name the
+    file's rows; ``fmt`` skips format detection. A block of only blank rows gives an empty frame
+    (whether a file without lesions is an error is the caller's business). A lesion_id used twice
+    in the block is refused unless ``unique_ids=False`` (for a caller that checks the ids of all
+    its blocks together).
+    """
+    table = _tidy(cells, file, first_row=first_row, allow_empty=True)
+    frame, notes = _validated(table, require_outcome, fmt, unique_ids=unique_ids)
+    for note in notes:
+        warnings.warn(note, LesionWarning, stacklevel=2)
+    return frame
+
+
+def csv_header(text: str) -> tuple[list[str], str]:
+    """Raw column names and field separator of CSV text (the start of a file is enough)."""
+    sep = _separator(text)
+    return _first_record(text, sep), sep
 
 
 def detect_format(columns: Iterable[str], *, file: str = "input") -> str:
@@ -105,7 +128,7 @@ class _Table:
     rows: np.ndarray
 
 
-def _load(path: Path, file: str) -> _Table:
+def _load(path: Path, file: str) -> pd.DataFrame:
     """Read CSV or Parquet bytes into text cells, turning every way of failing into one message."""
     if not path.exists():
         raise LesionInputError(file, "file not found")
@@ -120,7 +143,7 @@ def _load(path: Path, file: str) -> _Table:
         raise LesionInputError(file, "looks like an Excel workbook or zip archive; save it as 'CSV UTF-8'")
     else:
         cells = _read_csv(data, file)
-    return _tidy(cells, file)
+    return cells
 
 
 def _read_csv(data: bytes, file: str) -> pd.DataFrame:
@@ -196,10 +219,10 @@ def _read_parquet(path: Path, file: str) -> pd.DataFrame:
     except Exception as err:  # pyarrow raises many types for corrupt files
         raise LesionInputError(file, f"cannot be read as Parquet: {err}") from None
     frame.columns = [str(c) for c in frame.columns]
-    return pd.DataFrame({c: _as_text(frame[c]) for c in frame.columns})
+    return pd.DataFrame({c: as_text(frame[c]) for c in frame.columns})
 
 
-def _as_text(column: pd.Series) -> pd.Series:
+def as_text(column: pd.Series) -> pd.Series:
     """Text of a typed column; whole floats (ints with gaps) print without '.0'."""
     if pd.api.types.is_float_dtype(column):
         values = column.dropna()
@@ -208,31 +231,34 @@ def _as_text(column: pd.Series) -> pd.Series:
     return column.astype("string")
 
 
-def _tidy(cells: pd.DataFrame, file: str) -> _Table:
-    """Strip cells, make blanks NA, drop blank rows and unnamed blank columns; number the rows."""
-    cells.columns = [str(c).strip() for c in cells.columns]
-    cells = pd.DataFrame({c: _blank_to_na(cells[c].astype("string").str.strip()) for c in cells.columns})
+def _tidy(cells: pd.DataFrame, file: str, first_row: int = 2, allow_empty: bool = False) -> _Table:
+    """Strip cells, make blanks NA, drop blank rows and unnamed blank columns; number the rows from first_row."""
+    names = [str(c).strip() for c in cells.columns]
+    cells = pd.DataFrame({name: _blank_to_na(cells.iloc[:, j].astype("string").str.strip())
+                          for j, name in enumerate(names)})
     unnamed = [c for c in cells.columns if c == "" or c.startswith("Unnamed: ")]
     for column in unnamed:
-        if cells[column].notna().any() and not _is_saved_index(cells[column]):
+        if cells[column].notna().any() and not _is_saved_index(cells[column], start=first_row - 2):
             raise LesionInputError(file, "a column with values has no name in the header; name it", row=1,
                                    value=cells[column].dropna().iloc[0])
     cells = cells.drop(columns=unnamed)
-    rows = np.arange(len(cells)) + 2
+    rows = np.arange(len(cells)) + first_row
     keep = cells.notna().any(axis=1).to_numpy()
-    if not keep.any():
+    if not keep.any() and not allow_empty:
         raise LesionInputError(file, "has a header but no lesion rows")
     return _Table(file, cells[keep].reset_index(drop=True), rows[keep])
 
 
-def _is_saved_index(column: pd.Series) -> bool:
-    """True for 0, 1, 2, ... - the unnamed index column pandas writes by default (dropped)."""
-    return bool((column == pd.Series(np.arange(len(column)).astype(str), dtype="string")).all())
+def _is_saved_index(column: pd.Series, start: int = 0) -> bool:
+    """True for 0, 1, 2, ... (from ``start`` in a later block) - the unnamed index pandas writes by default."""
+    expected = pd.Series((np.arange(len(column)) + start).astype(str), dtype="string")
+    return bool((column == expected).all())
 
 
 def _blank_to_na(values: pd.Series) -> pd.Series:
     """Empty strings become NA."""
-    return values.mask(values == "")
+    blank = values == ""
+    return values.mask(blank) if blank.any() else values
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,6 +384,13 @@ _MAPPERS: dict[str, Callable[[_Table], _Mapped]] = {
 }
 
 
+def _validated(table: _Table, require_outcome: bool, fmt: str | None = None,
+               unique_ids: bool = True) -> tuple[pd.DataFrame, list[str]]:
+    """Tidy text cells -> canonical frame and warnings: detect the format (unless given), rename, validate."""
+    fmt = fmt or detect_format(table.cells.columns, file=table.file)
+    return _validate(_MAPPERS[fmt](table), require_outcome=require_outcome, unique_ids=unique_ids)
+
+
 def _unknown_format_problem(names: list[str]) -> str:
     """Explain which columns each format needs, with a hint for near-miss header names."""
     shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
@@ -382,11 +415,30 @@ def _unknown_format_problem(names: list[str]) -> str:
 class _Cells:
     """One input column on its way to canonical, with what error messages need."""
 
-    values: pd.Series
-    rows: np.ndarray
+    values: pd.Series  # tidy text cells, NA = blank
+    rows: np.ndarray  # spreadsheet row of each cell
     file: str
-    name: str
+    name: str  # the column's header in the file
+    column: str  # its canonical name
     notes: list[str]
+
+    @cached_property
+    def distinct(self) -> tuple[np.ndarray, list[str]]:
+        """The column factorised: each row's index into its distinct recorded texts (-1 = blank), and those texts.
+
+        'NA' and 'n/a' (any case) mean not recorded, so blank. The id columns (lesion_id,
+        patient_id, site) never come here: an id may be 'NA'.
+        """
+        codes, texts = pd.factorize(self.values)
+        recorded = [j for j, text in enumerate(texts) if text.lower() not in lexicon.NOT_RECORDED]
+        renumber = np.full(len(texts) + 1, -1)  # the extra last entry keeps code -1 (blank) at -1
+        renumber[recorded] = np.arange(len(recorded))
+        return renumber[codes], [texts[j] for j in recorded]
+
+    def gather(self, per_text: list[object]) -> pd.Series:
+        """Every row's value, from one value per distinct text (blank rows NA), in the canonical dtype."""
+        values = pd.array(per_text, dtype=schema.DTYPES[self.column])
+        return pd.Series(values.take(self.distinct[0], allow_fill=True))
 
     def error(self, mask: np.ndarray, problem: str, allowed: str | None = None,
               value: object | None = None) -> LesionInputError:
@@ -396,7 +448,7 @@ class _Cells:
                                 value=self.values.iloc[i] if value is None else value, allowed=allowed)
 
 
-def _validate(m: _Mapped, *, require_outcome: bool) -> tuple[pd.DataFrame, list[str]]:
+def _validate(m: _Mapped, *, require_outcome: bool, unique_ids: bool = True) -> tuple[pd.DataFrame, list[str]]:
     """Coerce every canonical column; raise the first bad cell (by row) of the whole file."""
     n = len(m.cells)
     notes = list(m.notes)
@@ -410,12 +462,9 @@ def _validate(m: _Mapped, *, require_outcome: bool) -> tuple[pd.DataFrame, list[
         if column not in m.names:
             out[column] = pd.Series(pd.NA, index=range(n), dtype=schema.DTYPES[column])
             continue
-        values = m.cells[column].reset_index(drop=True)
-        if column not in _ID_COLUMNS:
-            values = values.mask(values.str.lower().isin(lexicon.NOT_RECORDED))
-        cells = _Cells(values, m.rows, m.file, m.names[column], notes)
+        cells = _Cells(m.cells[column].reset_index(drop=True), m.rows, m.file, m.names[column], column, notes)
         try:
-            out[column] = _coerce(column, cells, m, require_outcome).astype(schema.DTYPES[column])
+            out[column] = _coerce(column, cells, m, require_outcome, unique_ids).astype(schema.DTYPES[column])
         except LesionInputError as err:
             errors.append((err.row or 0, position, err))
     if errors:
@@ -426,10 +475,10 @@ def _validate(m: _Mapped, *, require_outcome: bool) -> tuple[pd.DataFrame, list[
     return frame, notes
 
 
-def _coerce(column: str, cells: _Cells, m: _Mapped, require_outcome: bool) -> pd.Series:
+def _coerce(column: str, cells: _Cells, m: _Mapped, require_outcome: bool, unique_ids: bool) -> pd.Series:
     """Dispatch one canonical column to its coercion."""
     if column == "lesion_id":
-        return _coerce_lesion_id(cells)
+        return _coerce_lesion_id(cells, unique_ids)
     if column in ("patient_id", "site"):
         return cells.values
     if column in schema.MULTI_VALUED:
@@ -447,14 +496,14 @@ def _coerce(column: str, cells: _Cells, m: _Mapped, require_outcome: bool) -> pd
     raise AssertionError(f"no coercion for {column}")  # pragma: no cover - schema and code disagree
 
 
-def _coerce_lesion_id(cells: _Cells) -> pd.Series:
-    """Every lesion needs an id, used once."""
+def _coerce_lesion_id(cells: _Cells, unique: bool) -> pd.Series:
+    """Every lesion needs an id, used once (checked here when ``unique``)."""
     values = cells.values
     blank = values.isna().to_numpy()
     if blank.any():
         raise cells.error(blank, "is blank; every lesion needs a lesion_id", value="")
-    repeated = values.duplicated().to_numpy()
-    if repeated.any():
+    if unique and not values.is_unique:
+        repeated = values.duplicated().to_numpy()
         i = int(np.argmax(repeated))
         first = int(np.argmax((values == values.iloc[i]).to_numpy()))
         raise cells.error(repeated, f"lesion_id is used twice, rows {cells.rows[first]} and {cells.rows[i]}; "
@@ -464,20 +513,17 @@ def _coerce_lesion_id(cells: _Cells) -> pd.Series:
 
 def _map_distinct(cells: _Cells, translate: Callable[[str], tuple[object, str | None]],
                   problem: Callable[[str], str], allowed: str) -> pd.Series:
-    """Translate each distinct cell once, then map; translate returns (value, bad word or None)."""
-    mapping: dict[str, object] = {}
-    bad: dict[str, str] = {}
-    for cell in cells.values.dropna().unique():
-        value, bad_word = translate(cell)
-        if bad_word is None:
-            mapping[cell] = value
-        else:
-            bad[cell] = bad_word
-    if bad:
-        mask = cells.values.isin(list(bad)).to_numpy(dtype=bool, na_value=False)
-        cell = cells.values.iloc[int(np.argmax(mask))]
-        raise cells.error(mask, problem(bad[cell]), allowed)
-    return cells.values.map(mapping).astype(object)
+    """Translate each distinct text once, then give every row its text's value.
+
+    ``translate`` returns (value, bad word or None); the first row holding a bad word is refused.
+    """
+    codes, texts = cells.distinct
+    translated = [translate(text) for text in texts]
+    bad = np.array([bad_word is not None for _, bad_word in translated] + [False])  # last entry: blank rows
+    if bad.any():
+        mask = bad[codes]
+        raise cells.error(mask, problem(translated[codes[np.argmax(mask)]][1]), allowed)
+    return cells.gather([value for value, _ in translated])
 
 
 def _lookup(cells: _Cells, table: Mapping[str, object], what: str, allowed: str,
@@ -525,10 +571,11 @@ def _coerce_multi(cells: _Cells, table: Mapping[str, str | None], column: str, s
 
 
 def _numbers(cells: _Cells) -> tuple[np.ndarray, np.ndarray]:
-    """Cells as floats, and a mask of non-blank cells that are not numbers."""
-    numbers = pd.to_numeric(cells.values.to_numpy(dtype=object, na_value=np.nan), errors="coerce")
-    numbers = np.asarray(numbers, dtype=float)
-    return numbers, cells.values.notna().to_numpy() & np.isnan(numbers)
+    """Cells as floats (each distinct text parsed once), and a mask of non-blank cells that are not numbers."""
+    codes, texts = cells.distinct
+    parsed = np.asarray(pd.to_numeric(np.array(texts, dtype=object), errors="coerce"), dtype=float)
+    numbers = np.append(parsed, np.nan)[codes]  # code -1 (blank) takes the appended NaN
+    return numbers, (codes >= 0) & np.isnan(numbers)
 
 
 def _coerce_age(cells: _Cells) -> pd.Series:
@@ -561,7 +608,7 @@ def _coerce_outcome(cells: _Cells, require_outcome: bool) -> pd.Series:
     """Outcome 1/0 from words; blank allowed unless fitting."""
     allowed = ", ".join(lexicon.OUTCOME_WORDS)
     if require_outcome:
-        blank = cells.values.isna().to_numpy()
+        blank = cells.distinct[0] < 0
         if blank.any():
             raise cells.error(blank, "fitting needs an outcome, but this lesion has none", allowed, value="")
     return _lookup(cells, lexicon.OUTCOME, "outcome", allowed)

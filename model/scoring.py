@@ -2,9 +2,13 @@
 
 Flow of :func:`predict_file`:
 
-    lesion file --(pyarrow, block by block)--> text cells --(the readers' own validation)-->
+    lesion file --(pyarrow, block by block)--> text cells --(readers.validate_cells)-->
     canonical chunk --(PatternScorer: one posterior summary per distinct covariate pattern,
     remembered across chunks)--> predictions in input order --> temporary file --> rename
+
+The fit file is opened with :func:`microcalc.fitfile.load_for_scoring` (posterior equation
+parameters and the training key table only). Block k+1 is parsed and block k-1 written in two
+helper threads (Arrow releases the GIL) while block k is validated and scored.
 
 A registry repeats a few thousand covariate patterns millions of times, so the posterior work
 (completing blanks, the model equation on every draw, quantiles) is done once per pattern and a
@@ -19,7 +23,6 @@ anything the fast chunk reader cannot parse (e.g. a short row) are read whole by
 
 from __future__ import annotations
 
-import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -80,6 +83,14 @@ class PatternScorer:
         """A scorer using every posterior draw of a fit, as ``Fit.predict`` does."""
         return cls(fit.params(), fit.priors, fit.sites, fit.donors, ci)
 
+    @classmethod
+    def from_file(cls, fit_path: str | Path, ci: float = 0.95) -> PatternScorer:
+        """``from_fit(load(fit_path))``, reading only what scoring needs from the file (much faster)."""
+        from microcalc.fitfile import load_for_scoring
+
+        saved = load_for_scoring(fit_path)
+        return cls(saved.params, saved.priors, saved.sites, saved.donors, ci)
+
     @property
     def patterns_scored(self) -> int:
         """Distinct covariate patterns computed so far."""
@@ -133,25 +144,14 @@ class CellStream:
 
 
 def validate_chunk(chunk: CellChunk, file: str, fmt: str) -> pd.DataFrame:
-    """A block of text cells as the canonical frame, by the same steps ``read_lesions`` takes.
+    """A block of text cells as the canonical frame, by the readers' own validation (rows = the file's rows).
 
-    Interim adapter (readers.py has no public chunk entry point yet): tidy, map the format's
-    columns, validate, with row numbers shifted to the file's rows. A block of only blank rows
-    gives an empty canonical frame.
+    A block of only blank rows gives an empty frame; a file without any lesion is refused when written.
+    Repeated lesion ids are found across the whole file by :class:`SeenLesionIds`, not per block.
     """
-    from microcalc import readers
+    from microcalc.readers import validate_cells
 
-    try:
-        table = readers._tidy(chunk.cells, file)
-        table.rows = table.rows + (chunk.first_row - 2)
-    except LesionInputError as err:
-        if chunk.first_row == 2 or err.row is not None or "no lesion rows" not in err.problem:
-            raise
-        table = readers._Table(file, chunk.cells.iloc[:0].astype("string"), np.zeros(0, dtype=np.int64))
-    frame, notes = readers._validate(readers._MAPPERS[fmt](table), require_outcome=False)
-    for note in notes:
-        warnings.warn(note, readers.LesionWarning, stacklevel=2)
-    return frame
+    return validate_cells(chunk.cells, file=file, first_row=chunk.first_row, fmt=fmt, unique_ids=False)
 
 
 def open_cells(path: str | Path, chunk_bytes: int | None = None, chunk_rows: int | None = None) -> CellStream:
@@ -185,7 +185,9 @@ def _csv_cells(path: Path, file: str, chunk_bytes: int) -> tuple[list[str], Iter
     try:
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=chunk_bytes),
+            # one block at a time, parsed by read_ahead's thread: Arrow's own parallel read-ahead
+            # only competes with validation for the cores and delays the first block
+            read_options=pacsv.ReadOptions(block_size=chunk_bytes, use_threads=False),
             parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in raw},
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
@@ -198,7 +200,7 @@ def _csv_cells(path: Path, file: str, chunk_bytes: int) -> tuple[list[str], Iter
 
 def _csv_header(path: Path) -> tuple[list[str], str]:
     """Raw column names and separator of a CSV file, from its first megabyte (readers' rules)."""
-    from microcalc import readers
+    from microcalc.readers import csv_header
 
     with path.open("rb") as handle:
         head = handle.read(1_000_000)
@@ -210,15 +212,14 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
         if err.start < len(head) - 4:  # only a character cut at the end of the sample is acceptable
             raise StreamUnsupported("not UTF-8") from None
         text = head[: err.start].decode("utf-8-sig")
-    sep = readers._separator(text)
-    return readers._first_record(text, sep), sep
+    return csv_header(text)
 
 
 def _parquet_cells(path: Path, chunk_rows: int) -> tuple[list[str], Iterator[CellChunk]]:
     """Column names and a Parquet file's rows as text cells (as a CSV would hold them), batch by batch."""
     import pyarrow.parquet as pq
 
-    from microcalc import readers
+    from microcalc.readers import as_text
 
     try:
         parquet = pq.ParquetFile(path)
@@ -226,10 +227,10 @@ def _parquet_cells(path: Path, chunk_rows: int) -> tuple[list[str], Iterator[Cel
         raise StreamUnsupported("unreadable Parquet") from None
     names = [str(n).strip() for n in parquet.schema_arrow.names]
 
-    def as_text(batch) -> pd.DataFrame:
+    def text_cells(batch) -> pd.DataFrame:
         typed = batch.to_pandas()
-        return pd.DataFrame({n: readers._as_text(typed.iloc[:, j]) for j, n in enumerate(names)})
-    return names, _numbered(parquet.iter_batches(batch_size=chunk_rows), as_text, names)
+        return pd.DataFrame({n: as_text(typed.iloc[:, j]) for j, n in enumerate(names)})
+    return names, _numbered(parquet.iter_batches(batch_size=chunk_rows), text_cells, names)
 
 
 def _numbered(batches: Iterable, to_cells: Callable, names: list[str]) -> Iterator[CellChunk]:
@@ -338,12 +339,15 @@ def scored_stream(stream: CellStream, submit: Callable[[CellChunk], Future], ahe
 
 
 def _outcome(future: Future, seen: SeenLesionIds) -> pd.DataFrame:
-    """A chunk's predictions, or the error with the earliest row (bad cell or repeated id)."""
+    """A chunk's predictions, or the error with the earliest row (bad cell or repeated id).
+
+    On the same row the repeated id wins, as in ``read_lesions`` (lesion_id is the first column).
+    """
     try:
         return future.result()
     except LesionInputError as err:
         repeat = seen.first_repeat()
-        raise (repeat if repeat is not None and (repeat.row or 0) < (err.row or 0) else err) from None
+        raise (repeat if repeat is not None and (repeat.row or 0) <= (err.row or 0) else err) from None
 
 
 def whole_file_lesions(path: str | Path, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
@@ -382,11 +386,12 @@ class TableWriter:
         self.writer.write_table(pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False))
 
     def _open(self, schema):
-        import pyarrow.csv as pacsv
-        import pyarrow.parquet as pq
-
         if self.parquet:
+            import pyarrow.parquet as pq
+
             return pq.ParquetWriter(self.path, schema)
+        import pyarrow.csv as pacsv
+
         return pacsv.CSVWriter(self.path, schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
 
     def _write_pandas(self, frame: pd.DataFrame) -> None:
@@ -463,9 +468,7 @@ def predict_file(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci
         from microcalc.distributed import predict_file_dask
 
         return predict_file_dask(fit_path, cases, out, ci=ci, scheduler=dask_scheduler)
-    from microcalc.fitfile import load
-
-    scorer = PatternScorer.from_fit(load(fit_path), ci)
+    scorer = PatternScorer.from_file(fit_path, ci)
     try:
         stream = open_cells(cases)
         tables = scored_stream(stream, lambda chunk: run_now(validate_and_score, chunk, stream.file, stream.fmt, scorer))

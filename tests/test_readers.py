@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from microcalc import lexicon, schema
-from microcalc.errors import LesionWarning
-from microcalc.readers import bundled_data_path, detect_format, read_lesions
+from microcalc.errors import LesionInputError, LesionWarning
+from microcalc.readers import bundled_data_path, csv_header, detect_format, read_lesions, validate_cells
 
 
 def _read_quietly(path: Path, **kwargs: object) -> pd.DataFrame:
@@ -250,3 +250,69 @@ def test_reads_200k_rows(write_csv) -> None:
     frame = read_lesions(path)
     assert len(frame) == 200_000 and int(frame["malignant"].sum()) == 100_000
     assert frame["morphology"].iloc[1] == "amorphous|fine_pleomorphic"
+
+
+# --- blocks of cells (the streaming entry point) -----------------------------------------------
+
+def _text_cells(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _blocks(cells: pd.DataFrame, size: int) -> list[tuple[int, pd.DataFrame]]:
+    """(spreadsheet row of the first record, block) pairs, as a chunked reader yields them."""
+    return [(2 + start, cells.iloc[start : start + size].reset_index(drop=True))
+            for start in range(0, len(cells), size)]
+
+
+def test_validate_cells_block_by_block_equals_read_lesions(bundled: pd.DataFrame, bundled_path: Path) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LesionWarning)
+        parts = [validate_cells(block, file="x", first_row=row)
+                 for row, block in _blocks(_text_cells(bundled_path), 100)]
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), bundled)
+
+
+def test_validate_cells_warns_with_the_files_row(bundled_path: Path) -> None:
+    row, block = _blocks(_text_cells(bundled_path), 100)[2]
+    with pytest.warns(LesionWarning, match="row 205"):  # the DDSM age of 1, as read_lesions words it
+        validate_cells(block, file=str(bundled_path), first_row=row)
+
+
+def test_validate_cells_error_names_the_files_row_like_read_lesions(bundled_path: Path, write_csv) -> None:
+    cells = _text_cells(bundled_path)
+    cells.loc[250, "assessment"] = "7"
+    with pytest.raises(LesionInputError) as whole:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LesionWarning)
+            read_lesions(write_csv(cells.to_csv(index=False), name="x.csv"))
+    row, block = _blocks(cells, 100)[2]
+    with pytest.raises(LesionInputError) as blockwise:
+        validate_cells(block, file=str(whole.value.file), first_row=row)
+    assert whole.value.row == 252 and str(blockwise.value) == str(whole.value)
+
+
+def test_validate_cells_blank_block_is_empty_not_an_error(write_csv) -> None:
+    cells = pd.DataFrame({"lesion_id": ["", " "], "morphology": ["", ""]})
+    frame = validate_cells(cells, first_row=500)
+    assert len(frame) == 0 and tuple(frame.columns) == schema.COLUMNS
+    with pytest.raises(LesionInputError, match="no lesion rows"):
+        read_lesions(write_csv("lesion_id,morphology\n,\n"))
+
+
+def test_validate_cells_repeated_id_refused_unless_checked_by_the_caller() -> None:
+    cells = pd.DataFrame({"lesion_id": ["L1", "L2", "L1"]})
+    with pytest.raises(LesionInputError, match="rows 11 and 13"):
+        validate_cells(cells, first_row=11)
+    assert list(validate_cells(cells, first_row=11, unique_ids=False)["lesion_id"]) == ["L1", "L2", "L1"]
+
+
+def test_validate_cells_saved_index_continues_in_later_blocks() -> None:
+    later = pd.DataFrame({"Unnamed: 0": ["100", "101"], "lesion_id": ["L1", "L2"]})
+    assert tuple(validate_cells(later, first_row=102).columns) == schema.COLUMNS
+    with pytest.raises(LesionInputError, match="no name in the header"):
+        validate_cells(later, first_row=2)
+
+
+def test_csv_header() -> None:
+    assert csv_header('lesion_id;"calc; type"\nL1;x\n') == (["lesion_id", "calc; type"], ";")
+    assert csv_header("lesion_id,age\n") == (["lesion_id", "age"], ",")

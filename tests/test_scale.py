@@ -43,7 +43,7 @@ def _read_any(path) -> pd.DataFrame:
 
 def _assert_same_predictions(got: pd.DataFrame, expected: pd.DataFrame) -> None:
     assert got["lesion_id"].astype(str).tolist() == expected["lesion_id"].astype(str).tolist()
-    np.testing.assert_allclose(got[SUMMARY].to_numpy(float), expected[SUMMARY].to_numpy(float), rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(got[SUMMARY].to_numpy(float), expected[SUMMARY].to_numpy(float))  # bit for bit
 
 
 def _quiet_read(path, **kw) -> pd.DataFrame:
@@ -100,12 +100,15 @@ def test_whole_file_route_gives_the_same_file(small_fit_path, ddsm, tmp_path):
     assert whole.read_bytes() == streamed.read_bytes()
 
 
-@pytest.mark.parametrize("corrupt", ["bad_birads", "repeated_id", "repeated_id_and_later_bad_cell"])
+@pytest.mark.parametrize("corrupt", ["bad_birads", "repeated_id", "repeated_id_and_later_bad_cell",
+                                     "repeated_id_and_bad_cell_same_row"])
 def test_bad_cell_in_a_late_chunk_gives_read_lesions_message_and_writes_nothing(
         corrupt, tiny_chunks, small_fit_path, ddsm, tmp_path):
     frame, path = _cases_csv(ddsm, tmp_path)
     if corrupt in ("bad_birads", "repeated_id_and_later_bad_cell"):
         frame.loc[110, "birads"] = "7"
+    if corrupt == "repeated_id_and_bad_cell_same_row":  # read_lesions names the id (first column) first
+        frame.loc[100, "birads"] = "7"
     if corrupt.startswith("repeated_id"):
         frame.loc[100, "lesion_id"] = frame.loc[3, "lesion_id"]
     frame.to_csv(path, index=False)
@@ -145,6 +148,47 @@ def test_scorer_cache_is_keyed_by_model_inputs_only(small_fit, ddsm):
     assert scorer.patterns_scored == n
     np.testing.assert_array_equal(first[SUMMARY].to_numpy(), again[SUMMARY].to_numpy())
     assert list(again.columns[-1:]) == ["note"]
+
+
+def test_scoring_reads_the_fit_file_as_load_does(small_fit_path):
+    """The light reader used for scoring gives exactly the parameters and tables of a full load."""
+    from microcalc.fitfile import load, load_for_scoring
+
+    fit, saved = load(small_fit_path), load_for_scoring(small_fit_path)
+    params = fit.params()
+    assert saved.params.keys() == params.keys()
+    for name, values in params.items():
+        np.testing.assert_array_equal(saved.params[name], values)
+    pd.testing.assert_frame_equal(saved.donors, fit.donors)
+    assert saved.sites == fit.sites and saved.priors == fit.priors
+
+
+def _bad_fit_file(kind: str, small_fit_path, tmp_path):
+    import xarray as xr
+
+    path = tmp_path / f"{kind}.nc"
+    if kind == "not_hdf5":
+        path.write_bytes(b"\x89HDF garbage")
+    elif kind == "no_groups":
+        xr.Dataset({"a": ("x", np.arange(3))}).to_netcdf(path, engine="h5netcdf")
+    elif kind == "other_format_version":
+        tree = xr.open_datatree(small_fit_path, engine="h5netcdf").load()
+        tree["microcalc"].attrs["format_version"] = 999
+        tree.to_netcdf(path, engine="h5netcdf")
+    return path  # kind "missing": no file at all
+
+
+@pytest.mark.parametrize("kind", ["missing", "not_hdf5", "no_groups", "other_format_version"])
+def test_scoring_refuses_a_bad_fit_file_as_load_does(kind, small_fit_path, tmp_path):
+    from microcalc.errors import FitFileError
+    from microcalc.fitfile import load, load_for_scoring
+
+    path = _bad_fit_file(kind, small_fit_path, tmp_path)
+    with pytest.raises(FitFileError) as full:
+        load(path)
+    with pytest.raises(FitFileError) as light:
+        load_for_scoring(path)
+    assert str(light.value) == str(full.value)
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,10 @@ Figures and targets (issue 8):
    wall time / the 617-lesion fit's: target <= 2. Reading + validating the 200,000 rows timed alone.
 3. predict at scale: 1,000,000 bootstrap lesions scored with 95% credible intervals; whole-process
    ``microcalc predict`` wall time / ``pandas.read_csv`` on the same file: target <= 10; peak
-   memory (max RSS of the process): target < 2 GB. Parquet in and out measured too.
+   memory (max RSS of the process): target < 2 GB. Parquet in and out measured too. The ratio
+   depends on the load: ``read_csv`` (pandas 3, Arrow strings) was seen using the second core
+   when it was free (wall 0.19 s for 0.35 s CPU), while the predict's critical path is one Python
+   thread (reading and writing run beside it); compare the CPU ratio as well.
 4. start-up: ``microcalc --help`` wall time: target < 1 s. Compiled-model reuse: nutpie compile
    time of the same model twice in one process and in a second process, and two fits in one process.
 5. profiles: cProfile of one fit and of the 1,000,000-lesion prediction; the phases that dominate.
@@ -476,8 +479,8 @@ PHASES_FIT = {
     "save": ("fitfile.py", "save_fit"),
 }
 PHASES_PREDICT = {
-    "load fit": ("fitfile.py", "load"),
-    "open + read chunks (pyarrow)": ("scoring.py", "_numbered"),
+    "load fit (posterior + microcalc groups only)": ("fitfile.py", "load_for_scoring"),
+    "open + read chunks (pyarrow; background thread, not profiled)": ("scoring.py", "_numbered"),
     "validate (readers)": ("scoring.py", "validate_chunk"),
     "pattern_codes": ("predict.py", "pattern_codes"),
     "per-pattern posterior (predict_frame)": ("predict.py", "predict_frame"),
