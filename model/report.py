@@ -270,7 +270,9 @@ def further_outputs(out_dir: Path, fit_path: str | Path | None) -> list[Further]
         ("Prior sensitivity", "sensitivity", f"microcalc sensitivity {fit_arg} --out {out_dir / 'sensitivity'}"),
         ("Out-of-sample evaluation", "evaluation",
          f"microcalc evaluate {fit_arg} TEST.csv --out {out_dir / 'evaluation'}"),
-        ("Cross-validation", "crossval", f"microcalc crossval --by site --out {out_dir / 'crossval'}"),
+        ("Cross-validation", "crossval", f"microcalc crossval --by case --out {out_dir / 'crossval'}"),
+        ("Value of the literature priors", "learning_curve",
+         f"microcalc learning-curve --out {out_dir / 'learning_curve'}"),
     ]
     out = []
     for title, folder, how in specs:
@@ -551,6 +553,16 @@ def _category_table(part: pd.DataFrame, prior: pd.DataFrame) -> str:
                   rows, numeric={1, 5}, wrap={6})
 
 
+EMBEDDED_FOLDERS = ("evaluation", "crossval", "learning_curve")  # their PNG figures are shown inline
+
+
+def _embedded_png(path: Path) -> str:
+    """A PNG written by another command, embedded so the report stays one self-contained file."""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (f"<figure><img alt='{_e(path.stem)}' style='width:100%;max-width:640px' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{_e(path.name)}</figcaption></figure>")
+
+
 def _further_html(items: list[Further], out_dir: Path) -> str:
     parts = []
     for f in items:
@@ -565,6 +577,8 @@ def _further_html(items: list[Further], out_dir: Path) -> str:
                         if isinstance(f.metrics.get(k), (int, float))]
                 text += "<p class='muted'>" + _e(", ".join(f"{k} {f.metrics[k]:.3g}" for k in keys)) + "</p>"
             text += "".join(f"<p>{_e(line)}</p>" for line in f.reading)
+            if f.folder in EMBEDDED_FOLDERS:
+                text += "".join(_embedded_png(p) for p in f.files if p.suffix == ".png")
         else:
             text = (f"<p><strong>{_e(f.title)}</strong>: not produced yet. Run <code>{_e(f.how)}</code> "
                     "and rebuild this report to link it here.</p>")
