@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from microcalc import literature, schema
-from microcalc.predict import probability_draws
+from microcalc.predict import probability_draws, summarise
 
 BIOPSIED_BIRADS: tuple[str, ...] = ("4", "4A", "4B", "4C", "5")
 HEADLINE_BIRADS: tuple[str, ...] = ("0", "2", "3", "4", "4A", "4B", "4C", "5")
@@ -30,7 +30,7 @@ def _blank_frame(n: int) -> pd.DataFrame:
 
 def grouped_cluster_lesions(donors: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Biopsied training lesions made grouped, at an unknown site, with their frequencies."""
-    rows = donors[donors["birads"].isin(BIOPSIED_BIRADS).fillna(False).to_numpy(dtype=bool)]
+    rows = donors[_biopsied(donors)]
     frame = _blank_frame(len(rows))
     for col in ("morphology", "birads", "breast_density"):
         frame[col] = rows[col].to_numpy()
@@ -50,14 +50,25 @@ def single_finding_lesions() -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     return frame, keys
 
 
+def _biopsied(donors: pd.DataFrame) -> np.ndarray:
+    """Training key rows that went to biopsy (BI-RADS 4 or 5)."""
+    return donors["birads"].isin(BIOPSIED_BIRADS).fillna(False).to_numpy(dtype=bool)
+
+
 def observed(donors: pd.DataFrame, group: str, level: str) -> tuple[int, int]:
-    """Training lesions and malignant lesions with that finding (any of several words counts)."""
-    values = donors[group].astype("string").fillna("")
-    if group == "birads":
-        hit = values == level
+    """Training lesions and malignant lesions with that finding (any of several words counts).
+
+    For the headline quantity: all biopsied training lesions.
+    """
+    if group == "headline":
+        hit = _biopsied(donors)
     else:
-        hit = values.str.split(schema.MULTI_SEPARATOR).map(lambda words: level in words)
-    hit = hit.to_numpy(dtype=bool)
+        values = donors[group].astype("string").fillna("")
+        if group == "birads":
+            hit = values == level
+        else:
+            hit = values.str.split(schema.MULTI_SEPARATOR).map(lambda words: level in words)
+        hit = hit.to_numpy(dtype=bool)
     return int(donors.loc[hit, "count"].sum()), int(donors.loc[hit, "malignant"].sum())
 
 
@@ -80,16 +91,13 @@ def _published(group: str, level: str) -> literature.PublishedRate | None:
 def headline_table(params: dict, priors, sites, donors: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
     """Mean and equal-tailed credible interval per headline quantity, beside the published range."""
     keys, draws = headline_draws(params, priors, sites, donors)
-    lo, hi = np.quantile(draws, [(1 - ci) / 2, (1 + ci) / 2], axis=1)
+    summary = summarise(draws, ci)
     rows = []
-    for (group, level), mean, low, high in zip(keys, draws.mean(axis=1), lo, hi):
+    for (group, level), r in zip(keys, summary.itertuples()):
         pub = _published(group, level)
-        n, m = observed(donors, group, level) if group != "headline" else (0, 0)
-        if group == "headline":
-            biopsied = donors["birads"].isin(BIOPSIED_BIRADS).fillna(False).to_numpy(dtype=bool)
-            n, m = int(donors.loc[biopsied, "count"].sum()), int(donors.loc[biopsied, "malignant"].sum())
+        n, m = observed(donors, group, level)
         rows.append({
-            "group": group, "level": level, "mean": mean, "ci_lower": low, "ci_upper": high,
+            "group": group, "level": level, "mean": r.p_malignant, "ci_lower": r.ci_lower, "ci_upper": r.ci_upper,
             "published_low": pub.low if pub else np.nan, "published_high": pub.high if pub else np.nan,
             "published_source": pub.source if pub else "",
             "observed_n": n, "observed_malignant": m,
