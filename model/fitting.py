@@ -9,6 +9,7 @@ training key table used to integrate over blank cells. It is saved as one netCDF
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,11 +20,12 @@ import pandas as pd
 
 from microcalc import schema
 from microcalc.completion import training_table
-from microcalc.design import aggregate, encode
+from microcalc.design import Patterns, aggregate, encode
 from microcalc.diagnostics import Convergence, check_convergence
 from microcalc.errors import LesionInputError
 from microcalc.fitfile import library_versions
-from microcalc.model import EQUATION_PARAMETERS, PARAMETER_GROUPS, build_model
+from microcalc.likelihood import binomial_log_likelihood, by_chain
+from microcalc.model import EQUATION_PARAMETERS, PARAMETER_GROUPS, build_model, malignancy_probability, numpy_ops
 from microcalc.predict import posterior_params, predict_frame, probability_draws
 from microcalc.priors import PriorSet, load_priors
 
@@ -146,15 +148,12 @@ def fit(
     sites = tuple(sorted(frame["site"].dropna().astype(str).unique())) if "site" in frame else ()
     patterns = aggregate(encode(frame, priors, sites), y)
     model = build_model(patterns, priors, sites)
+    settings = SamplerSettings(draws, tune, chains, seed)
     with model, warnings.catch_warnings(), quiet_pymc():
         warnings.filterwarnings("ignore", category=UserWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
-        idata = pm.sample(
-            draws=draws, tune=tune, chains=chains, random_seed=seed,
-            nuts_sampler="nutpie", progressbar=progressbar,
-            nuts_sampler_kwargs={"target_accept": SamplerSettings.target_accept},
-        )
-        pm.stats.compute_log_likelihood(idata, extend_inferencedata=True, progressbar=False)
+        idata = sample_posterior(model, settings, progressbar)
+        idata["log_likelihood"] = log_likelihood_group(idata, patterns)
         pm.stats.compute_log_prior(idata, extend_inferencedata=True, progressbar=False)
         prior = pm.sample_prior_predictive(draws=PRIOR_DRAWS, var_names=[*PARAMETER_GROUPS, *EQUATION_PARAMETERS],
                                            random_seed=seed)
@@ -166,7 +165,41 @@ def fit(
         sites=sites,
         donors=training_table(frame),
         convergence=check_convergence(idata, present),
-        settings=SamplerSettings(draws, tune, chains, seed),
+        settings=settings,
         data_summary={**summarise_data(frame), "patterns": int(len(patterns.trials))},
         versions=library_versions(),
     )
+
+
+def sample_posterior(model, settings: SamplerSettings, progressbar: bool = False):
+    """NUTS draws from nutpie (numba backend) as a DataTree with observed and constant data.
+
+    nutpie is called directly: ``pm.sample``'s nutpie route adds ~4 s of convergence checks that
+    :func:`microcalc.diagnostics.check_convergence` repeats anyway.
+    """
+    import nutpie
+    from pymc.backends.arviz import patch_nutpie_idata
+
+    compiled = nutpie.compile_pymc_model(model, backend="numba")
+    start = time.perf_counter()
+    idata = nutpie.sample(
+        compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains, seed=settings.seed,
+        target_accept=settings.target_accept, save_warmup=False, progress_bar=progressbar,
+    )
+    patch_nutpie_idata(idata, model, sampling_time=time.perf_counter() - start)
+    return idata
+
+
+def log_likelihood_group(idata, patterns: Patterns):
+    """Binomial log-likelihood of each training pattern per draw (the group PSIS and psense read)."""
+    import xarray as xr
+
+    posterior = idata["posterior"]
+    p = malignancy_probability(posterior_params(posterior), patterns.design, numpy_ops())
+    values = by_chain(binomial_log_likelihood(p, patterns.trials, patterns.malignant), posterior.sizes["chain"])
+    data = xr.Dataset(
+        {schema.OUTCOME: (("chain", "draw", "pattern"), values)},
+        coords={"chain": posterior["chain"].values, "draw": posterior["draw"].values,
+                "pattern": np.arange(len(patterns.trials))},
+    )
+    return xr.DataTree(data)
