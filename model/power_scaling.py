@@ -6,10 +6,12 @@ weights give the perturbed posterior without refitting, and the sensitivity is t
 cumulative Jensen-Shannon distance between perturbed and original posterior (``arviz_stats.psense``).
 The fit file holds the ``log_prior`` and ``log_likelihood`` groups this needs.
 
-Which priors are scaled: all of them together, except the standard-normal z of the non-centred
-random effects (site, morphology and distribution levels). Those encode the hierarchical structure
-(the population distribution of levels), not a prior choice, and Kallioinen et al. recommend scaling
-only the top-level priors of a hierarchical model (as brms' ``lprior`` does). How much the answers
+Which priors are scaled: all of them together, except the population density of the levels of the
+random effects (site, morphology and distribution): N(0, 1) of a non-centred level's z, N(mean, sd) of
+a centred level's effect (free variables ``*_z`` or ``*_raw``, see :func:`microcalc.model.centred_levels`).
+The two forms are the same density up to the Jacobian 1/sd, so leaving either out gives the same
+perturbed posterior. They encode the hierarchical structure, not a prior choice, and Kallioinen et
+al. recommend scaling only the top-level priors of a hierarchical model (as brms' ``lprior`` does). How much the answers
 rest on the literature centres of the levels is what the scenarios of :mod:`microcalc.scenarios` show.
 
 Diagnosis (Kallioinen et al.; threshold 0.05, as ``arviz_stats.psense_summary``):
@@ -25,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from microcalc.model import PARAMETER_GROUPS
+from microcalc.model import PARAMETER_GROUPS, RANDOM_EFFECTS
 
 THRESHOLD = 0.05
 ALPHAS = (0.99, 1.01)
@@ -33,7 +35,8 @@ CONFLICT, WEAK, FINE = "prior-data conflict", "weak likelihood", "fine"
 SEVERITY = {CONFLICT: 2, WEAK: 1, FINE: 0}
 CURVE_ALPHAS: tuple[float, ...] = tuple(np.round(np.geomspace(0.5, 2.0, 9), 3))
 SAMPLE_DIMS = ("chain", "draw")
-STRUCTURAL_PRIORS: tuple[str, ...] = ("site_z", "morphology_z", "distribution_z")  # not power-scaled
+# not power-scaled: the free variables of the random-effect levels, in either parameterisation
+STRUCTURAL_PRIORS: tuple[str, ...] = tuple(f"{r}_{form}" for r in RANDOM_EFFECTS for form in ("z", "raw"))
 
 
 def scaled_priors(idata) -> list[str]:

@@ -5,10 +5,12 @@ prior density to the fit's prior density, with Pareto-smoothed importance sampli
 et al. 2024). The Pareto k-hat of the weights says whether that is reliable; where k >= 0.7 the
 model is refitted with the scenario's priors on the training data rebuilt from the fit file.
 
-Parameter space. Descriptor effects are sampled non-centred, effect = centre + shift[group] + sd * z,
-and the literature centre depends on the prior file. Reweighting must leave the likelihood unchanged,
-so the densities are compared on (shift, sd, effect): the scenario's z is recomputed from the stored
-effect with the scenario's centre and groups. The Jacobian from z to effect (1/sd per level) is the
+Parameter space. A descriptor level's effect is centre + shift[group] + sd * z, and the literature
+centre depends on the prior file. Reweighting must leave the likelihood unchanged, so the densities
+are compared on (shift, sd, effect): the scenario's free value of each level is recomputed from the
+stored effect, z = (effect - centre - shift[group]) / sd for a non-centred level, the effect itself for
+a centred one (:func:`microcalc.model.centred_levels`; the choice depends on the training data only,
+so it is the same under both prior files). The Jacobian from z to effect (1/sd per level) is the
 same under both prior files and cancels in the ratio; so does the log-transform Jacobian of positive
 parameters, because both densities are evaluated on the constrained scale
 (``pymc.stats.compute_log_density`` with value transforms removed).
@@ -27,7 +29,7 @@ from microcalc import schema
 from microcalc.design import BIRADS_SLOTS, aggregate, encode
 from microcalc.errors import LesionInputError
 from microcalc.headline import headline_draws, headline_table
-from microcalc.model import malignancy_probability, numpy_ops
+from microcalc.model import RANDOM_EFFECTS, malignancy_probability, numpy_ops
 from microcalc.priors import PriorSet, load_priors, scenario_paths
 
 PARETO_K_MAX = 0.7  # above it the importance weights are not trusted (Vehtari et al. 2024)
@@ -157,17 +159,20 @@ def likelihood_elements(patterns) -> dict[str, np.ndarray]:
     return {
         "covariate_effect": d.covariates.any(axis=0),
         "not_recorded": d.not_recorded.any(axis=0),
-        "morphology_z": d.morphology.any(axis=0),
-        "distribution_z": d.distribution.any(axis=0),
+        **{f"{r}_{form}": getattr(d, r).any(axis=0) for r in DESCRIPTORS for form in ("z", "raw")},
         "birads_not_recorded": np.array(d.birads[:, BIRADS_SLOTS.index("not_recorded")].any()),
     }
 
 
-def free_values(posterior, priors: PriorSet, names: list[str]):
-    """Draws of the free parameters ``names``, each descriptor's z recomputed for ``priors``' centres."""
-    out = posterior[names].copy()
-    for d in DESCRIPTORS:
-        out[f"{d}_z"] = (("chain", "draw", d), _centred_z(posterior, priors, d))
+def free_values(posterior, priors: PriorSet, names: list[str], centred: dict[str, np.ndarray]):
+    """Draws of the free parameters ``names`` (of the model for ``priors``), each level's free value
+    recomputed from its stored effect: z for ``priors``' centres where non-centred, the effect where
+    ``centred`` (:func:`microcalc.model.parameterisation`)."""
+    levels = {f"{r}_{form}": r for r in RANDOM_EFFECTS for form in ("z", "raw") if f"{r}_{form}" in names}
+    out = posterior[[n for n in names if n not in levels]].copy()
+    for name, r in levels.items():
+        z = _centred_z(posterior, priors, r)
+        out[name] = (("chain", "draw", r), np.where(centred[r], _draws(posterior, f"{r}_effect"), z))
     return out
 
 
@@ -189,12 +194,14 @@ def _samples_last(a: np.ndarray) -> np.ndarray:
     return np.moveaxis(a.reshape(-1, *a.shape[2:]), 0, -1)
 
 
-def _centred_z(posterior, priors: PriorSet, descriptor: str) -> np.ndarray:
-    """z that gives the stored effect under ``priors``: (effect - centre - shift[group]) / sd."""
-    centre, group = _centre_and_group(posterior, priors, descriptor)
-    shift = _draws(posterior, f"{descriptor}_group_shift")[..., group]
-    sd = _draws(posterior, f"{descriptor}_sd")[..., None]
-    return (_draws(posterior, f"{descriptor}_effect") - centre - shift) / sd
+def _centred_z(posterior, priors: PriorSet, effect: str) -> np.ndarray:
+    """z that gives the stored effect under ``priors``: (effect - centre - shift[group]) / sd (site: effect / sd)."""
+    if effect == "site":
+        return _draws(posterior, "site_effect") / _draws(posterior, "site_sd")[..., None]
+    centre, group = _centre_and_group(posterior, priors, effect)
+    shift = _draws(posterior, f"{effect}_group_shift")[..., group]
+    sd = _draws(posterior, f"{effect}_sd")[..., None]
+    return (_draws(posterior, f"{effect}_effect") - centre - shift) / sd
 
 
 def log_prior(posterior, priors: PriorSet, sites: tuple[str, ...], patterns,
@@ -206,11 +213,12 @@ def log_prior(posterior, priors: PriorSet, sites: tuple[str, ...], patterns,
     import xarray as xr
     from pymc.stats.log_density import compute_log_density
 
-    from microcalc.model import build_model
+    from microcalc.model import build_model, parameterisation
 
     model = build_model(patterns, priors, sites)
     free = [rv.name for rv in model.free_RVs]
-    tree = xr.DataTree.from_dict({"posterior": free_values(posterior, priors, free)})
+    centred = parameterisation(patterns, len(sites))
+    tree = xr.DataTree.from_dict({"posterior": free_values(posterior, priors, free, centred)})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         dens = compute_log_density(tree, model=model, kind="prior", extend_inferencedata=False, progressbar=False)

@@ -229,3 +229,49 @@ def test_unconverged_fit_exits_3_unless_allowed(tmp_path, capsys):
     status = main(["-q", "fit", "--out", str(out), "--draws", "15", "--tune", "15", "--chains", "2",
                    "--seed", "1", "--allow-unconverged"])
     assert status == 0
+
+
+# --- parameterisation ---------------------------------------------------------------------------
+
+def test_levels_are_centred_only_where_the_data_pin_them():
+    from microcalc.model import centred_levels
+
+    # level 0: 5000 lesions, half malignant; level 1: 5000 benign lesions (bounded on one side only);
+    # level 2: 20 lesions; level 3: no lesions
+    trials, malignant = np.array([5000, 5000, 20]), np.array([2500, 0, 10])
+    weights = np.array([[1.0, 0, 0, 0], [0, 1.0, 0, 0], [0, 0, 1.0, 0]])
+    assert centred_levels(trials, malignant, weights, threshold=1000).tolist() == [True, False, False, False]
+    assert centred_levels(trials, malignant, weights, threshold=1).tolist() == [True, False, True, False]
+    assert not centred_levels(trials, malignant, weights, threshold=0).tolist()[3]
+
+
+def test_bundled_data_is_sampled_non_centred_and_registry_scale_data_centred(ddsm):
+    from microcalc.model import build_model, parameterisation
+
+    priors, sites = load_priors(), ("A", "B", "C", "D")
+    patterns = aggregate(encode(ddsm, priors, sites), ddsm["malignant"].to_numpy(float))
+    assert not any(mask.any() for mask in parameterisation(patterns, len(sites)).values())
+    free = {rv.name for rv in build_model(patterns, priors, sites).free_RVs}
+    assert {"site_z", "morphology_z", "distribution_z"} <= free and not any(n.endswith("_raw") for n in free)
+    big = pd.concat([ddsm] * 100, ignore_index=True)
+    centred = parameterisation(aggregate(encode(big, priors, sites), big["malignant"].to_numpy(float)), len(sites))
+    morphology = dict(zip(schema.MORPHOLOGY, centred["morphology"]))
+    assert morphology["fine_pleomorphic"] and centred["site"][0]  # 34,480 and 27,600 lesions
+    assert not morphology["rim"] and not morphology["suture"]  # all benign; no lesions
+
+
+def test_centred_and_non_centred_builds_give_the_same_predictions(small_fit, ddsm, monkeypatch):
+    """Every level that has data sampled centred: predictions agree with the non-centred fit within Monte Carlo error."""
+    from arviz_stats.base import array_stats
+
+    from microcalc import model
+    from microcalc.fitting import fit
+
+    monkeypatch.setattr(model, "CENTRED_INFORMATION", 0.0)
+    centred = fit(ddsm, draws=300, tune=300, chains=2, seed=3)
+    assert "site_raw" in centred.idata["posterior"] and "site_z" in centred.idata["posterior"]
+    rows = ddsm.drop_duplicates(["site", "morphology", "distribution", "birads"]).head(40)
+    # draws are chain-major: (lesions, chains, draws)
+    a, b = (f.probability_draws(rows).reshape(len(rows), 2, -1) for f in (centred, small_fit))
+    gaps = np.abs(a.mean(axis=(1, 2)) - b.mean(axis=(1, 2))) / np.hypot(array_stats.mcse(a), array_stats.mcse(b))
+    assert np.max(gaps) < 4.5, f"largest gap {np.max(gaps):.1f} Monte Carlo SEs"
