@@ -180,7 +180,9 @@ def sample_posterior(model, settings: SamplerSettings, progressbar: bool = False
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
 
-    compiled = nutpie.compile_pymc_model(model, backend="numba")
+    from microcalc.compiled import compile_model
+
+    compiled = compile_model(model)
     start = time.perf_counter()
     idata = nutpie.sample(
         compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains, seed=settings.seed,
