@@ -33,7 +33,7 @@ class Console:
 
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--draws", type=int, default=1000, help="posterior draws per chain (default 1000)")
-    p.add_argument("--tune", type=int, default=1000, help="tuning steps per chain (default 1000)")
+    p.add_argument("--tune", type=int, default=500, help="tuning steps per chain (default 500)")
     p.add_argument("--chains", type=int, default=4, help="chains (default 4)")
     p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument("--priors", type=Path, default=None, help="prior file (default: bundled literature priors)")

@@ -32,3 +32,12 @@ def test_fit_keeps_only_posterior_draws(small_fit):
     assert not any(name.startswith("warmup") for name in small_fit.idata.children)
     assert {"observed_data", "constant_data", "sample_stats"} <= set(small_fit.idata.children)
     assert posterior.attrs["tuning_steps"] == small_fit.settings.tune
+
+
+def test_command_line_sampler_defaults_are_the_fits():
+    """The CLI spells its defaults out (no heavy import for --help); they must be fit()'s."""
+    from microcalc.cli import build_parser
+    from microcalc.fitting import SamplerSettings
+
+    args = build_parser().parse_args(["fit", "--out", "x.nc"])
+    assert (args.draws, args.tune, args.chains) == (SamplerSettings.draws, SamplerSettings.tune, SamplerSettings.chains)
