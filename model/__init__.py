@@ -7,12 +7,6 @@ modelling function is first used, so ``import microcalc`` and ``microcalc --help
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("microcalc")
-except PackageNotFoundError:  # running from a checkout without installation
-    __version__ = "0.0.0+unknown"
 
 DISCLAIMER = (
     "Research software, not a diagnostic device: probabilities are estimates from "
@@ -35,7 +29,19 @@ _LAZY = {
 __all__ = ["DISCLAIMER", "__version__", *_LAZY]
 
 
+def _installed_version() -> str:
+    """The installed package's version (importlib.metadata costs ~30 ms, so only when asked)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("microcalc")
+    except PackageNotFoundError:  # running from a checkout without installation
+        return "0.0.0+unknown"
+
+
 def __getattr__(name: str):
+    if name == "__version__":
+        return _installed_version()
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'microcalc' has no attribute {name!r}")

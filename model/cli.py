@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from microcalc import DISCLAIMER, __version__
+from microcalc import DISCLAIMER
 from microcalc.errors import LesionInputError
 
 EXIT_BAD_INPUT = 2
@@ -40,13 +40,23 @@ def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-unconverged", action="store_true", help="exit 0 even if diagnostics fail")
 
 
+class VersionAction(argparse.Action):
+    """--version, looking the version up only when asked (keeps start-up lean)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        import microcalc
+
+        print(f"microcalc {microcalc.__version__}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (no heavy imports)."""
     parser = argparse.ArgumentParser(
         prog="microcalc",
         description="Posterior malignancy probabilities for clustered breast microcalcifications. " + DISCLAIMER,
     )
-    parser.add_argument("--version", action="version", version=f"microcalc {__version__}")
+    parser.add_argument("--version", action=VersionAction, nargs=0, help="show the version and exit")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -118,7 +128,8 @@ def _fit_and_save(args, console: Console, data: Path | None, out: Path):
     )
     result.save(out)
     console.say(f"Diagnostics: {result.convergence.text()}")
-    console.say(format_headline(headline_table(result.params(), result.priors, result.sites, result.donors)))
+    if not console.quiet:  # the headline costs a posterior prediction: only when it is shown
+        console.say(format_headline(headline_table(result.params(), result.priors, result.sites, result.donors)))
     console.say(f"Fit written to {out}")
     status = 0
     if not result.convergence.ok:

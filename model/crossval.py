@@ -188,15 +188,14 @@ def lesion_log_likelihood(fit, frame: pd.DataFrame):
     import xarray as xr
 
     from microcalc.design import encode
+    from microcalc.likelihood import bernoulli_log_likelihood, by_chain
     from microcalc.model import malignancy_probability, new_site_nodes, numpy_ops
 
     posterior = fit.idata["posterior"]
-    chains, draws = posterior.sizes["chain"], posterior.sizes["draw"]
+    chains = posterior.sizes["chain"]
     p = malignancy_probability(fit.params(), encode(frame, fit.priors, fit.sites), numpy_ops(), new_site_nodes())
-    p = np.clip(p, 1e-12, 1 - 1e-12)
-    y = frame[schema.OUTCOME].to_numpy(dtype=float)[:, None]
-    ll = (y * np.log(p) + (1 - y) * np.log1p(-p)).reshape(len(frame), chains, draws)
-    return xr.DataArray(np.moveaxis(ll, 0, -1), dims=("chain", "draw", "lesion"),
+    ll = bernoulli_log_likelihood(p, frame[schema.OUTCOME].to_numpy(dtype=float))
+    return xr.DataArray(by_chain(ll, chains), dims=("chain", "draw", "lesion"),
                         coords={"chain": posterior["chain"].values, "draw": posterior["draw"].values,
                                 "lesion": frame["lesion_id"].astype(str).to_numpy()})
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +35,8 @@ LIBRARIES = ("microcalc", "pymc", "pytensor", "nutpie", "arviz-base", "arviz-sta
 
 def library_versions() -> dict[str, str]:
     """Installed versions of the libraries a fit depends on."""
+    from importlib.metadata import PackageNotFoundError, version
+
     out = {}
     for lib in LIBRARIES:
         try:

@@ -8,7 +8,6 @@ loops over draws; the equation is already a vectorised NumPy function, so one pa
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln
 
 PROBABILITY_FLOOR = 1e-12  # P(malignant) is clipped to [floor, 1 - floor] before taking logs
 
@@ -20,10 +19,18 @@ def clip_probability(p):
 
 def binomial_log_likelihood(p: np.ndarray, trials: np.ndarray, malignant: np.ndarray) -> np.ndarray:
     """log Binomial(malignant | trials, p) per pattern and draw; p has shape (patterns, draws)."""
+    from scipy.special import gammaln  # not at module level: prediction imports this module, not SciPy
+
     p = clip_probability(p)
     n, k = trials[:, None].astype(float), malignant[:, None].astype(float)
     log_choose = gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
     return log_choose + k * np.log(p) + (n - k) * np.log1p(-p)
+
+
+def bernoulli_log_likelihood(p: np.ndarray, malignant: np.ndarray) -> np.ndarray:
+    """log Bernoulli(malignant | p) per lesion and draw; p has shape (lesions, draws)."""
+    p, y = clip_probability(p), malignant[:, None].astype(float)
+    return y * np.log(p) + (1 - y) * np.log1p(-p)
 
 
 def by_chain(values: np.ndarray, chains: int) -> np.ndarray:

@@ -28,6 +28,7 @@ import numpy as np
 
 from microcalc import schema
 from microcalc.design import BIRADS_SLOTS, NOT_RECORDED_FLAGS, Design, Patterns
+from microcalc.likelihood import clip_probability
 from microcalc.priors import BIRADS_STEPS_ABOVE_4B, BIRADS_STEPS_BELOW_4B, Prior, PriorSet
 
 # Parameters the equation reads, in the order they are stored in a fit.
@@ -259,7 +260,7 @@ def build_model(patterns: Patterns, priors: PriorSet, sites: tuple[str, ...]):
         padded = {k: pt.shape_padright(v) for k, v in params.items()}
         p = malignancy_probability(padded, d, pytensor_ops())[:, 0]
         pm.Binomial(
-            "malignant", n=patterns.trials, p=pt.clip(p, 1e-12, 1 - 1e-12),
+            "malignant", n=patterns.trials, p=clip_probability(p),
             observed=patterns.malignant, dims="pattern",
         )
     return model

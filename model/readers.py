@@ -32,7 +32,8 @@ import pandas as pd
 from microcalc import lexicon, schema
 from microcalc.errors import LesionInputError, LesionWarning
 
-__all__ = ["read_lesions", "validate_cells", "csv_header", "as_text", "bundled_data_path", "detect_format"]
+__all__ = ["read_lesions", "validate_cells", "csv_header", "as_text", "strip_cells", "bundled_data_path",
+           "detect_format"]
 
 CANONICAL, DDSM, CBIS = "canonical", "ddsm", "cbis-ddsm"
 
@@ -80,16 +81,18 @@ def read_lesions(path: str | os.PathLike[str], *, require_outcome: bool = False)
 
 
 def validate_cells(cells: pd.DataFrame, *, file: str = "input", first_row: int = 2, fmt: str | None = None,
-                   require_outcome: bool = False, unique_ids: bool = True) -> pd.DataFrame:
+                   require_outcome: bool = False, unique_ids: bool = True, stripped: bool = False) -> pd.DataFrame:
     """A block of a file's text cells (columns = header names) as the canonical frame, as read_lesions makes it.
 
     ``first_row`` is the spreadsheet row of the block's first record, so that messages name the
     file's rows; ``fmt`` skips format detection. A block of only blank rows gives an empty frame
     (whether a file without lesions is an error is the caller's business). A lesion_id used twice
     in the block is refused unless ``unique_ids=False`` (for a caller that checks the ids of all
-    its blocks together).
+    its blocks together). ``stripped=True`` says the cells are already string dtype, stripped of
+    surrounding whitespace, with blanks as NA (as :func:`strip_cells` leaves them), so that
+    per-cell pass is skipped.
     """
-    table = _tidy(cells, file, first_row=first_row, allow_empty=True)
+    table = _tidy(cells, file, first_row=first_row, allow_empty=True, stripped=stripped)
     frame, notes = _validated(table, require_outcome, fmt, unique_ids=unique_ids)
     for note in notes:
         warnings.warn(note, LesionWarning, stacklevel=2)
@@ -231,10 +234,11 @@ def as_text(column: pd.Series) -> pd.Series:
     return column.astype("string")
 
 
-def _tidy(cells: pd.DataFrame, file: str, first_row: int = 2, allow_empty: bool = False) -> _Table:
+def _tidy(cells: pd.DataFrame, file: str, first_row: int = 2, allow_empty: bool = False,
+          stripped: bool = False) -> _Table:
     """Strip cells, make blanks NA, drop blank rows and unnamed blank columns; number the rows from first_row."""
     names = [str(c).strip() for c in cells.columns]
-    cells = pd.DataFrame({name: _blank_to_na(cells.iloc[:, j].astype("string").str.strip())
+    cells = pd.DataFrame({name: cells.iloc[:, j] if stripped else strip_cells(cells.iloc[:, j])
                           for j, name in enumerate(names)})
     unnamed = [c for c in cells.columns if c == "" or c.startswith("Unnamed: ")]
     for column in unnamed:
@@ -253,6 +257,11 @@ def _is_saved_index(column: pd.Series, start: int = 0) -> bool:
     """True for 0, 1, 2, ... (from ``start`` in a later block) - the unnamed index pandas writes by default."""
     expected = pd.Series((np.arange(len(column)) + start).astype(str), dtype="string")
     return bool((column == expected).all())
+
+
+def strip_cells(values: pd.Series) -> pd.Series:
+    """A column of cells as text without surrounding whitespace, blanks as NA."""
+    return _blank_to_na(values.astype("string").str.strip())
 
 
 def _blank_to_na(values: pd.Series) -> pd.Series:

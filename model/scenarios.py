@@ -29,6 +29,7 @@ from microcalc import schema
 from microcalc.design import BIRADS_SLOTS, aggregate, encode
 from microcalc.errors import LesionInputError
 from microcalc.headline import headline_draws, headline_table
+from microcalc.likelihood import binomial_log_likelihood
 from microcalc.model import RANDOM_EFFECTS, malignancy_probability, numpy_ops
 from microcalc.priors import PriorSet, load_priors, scenario_paths
 
@@ -128,8 +129,6 @@ def rebuild_problem(fit, frame: pd.DataFrame, check_draws: int = 20) -> str | No
     The stored pointwise log-likelihood is compared with the rebuilt data's at a few posterior draws:
     a training column the key table does not hold (e.g. ``change``) would make them differ.
     """
-    from scipy.stats import binom
-
     y = frame[schema.OUTCOME].to_numpy(dtype=float)
     patterns = aggregate(encode(frame, fit.priors, fit.sites), y)
     stored = fit.idata["log_likelihood"].to_dataset()[schema.OUTCOME].stack(sample=("chain", "draw"))
@@ -138,7 +137,7 @@ def rebuild_problem(fit, frame: pd.DataFrame, check_draws: int = 20) -> str | No
     n = stored.sizes["sample"]
     keep = np.linspace(0, n - 1, min(check_draws, n)).round().astype(int)
     p = malignancy_probability(fit.params(max_draws=len(keep)), patterns.design, numpy_ops())
-    rebuilt = binom.logpmf(patterns.malignant[:, None], patterns.trials[:, None], np.clip(p, 1e-12, 1 - 1e-12))
+    rebuilt = binomial_log_likelihood(p, patterns.trials, patterns.malignant)
     gap = float(np.max(np.abs(rebuilt - stored.transpose("pattern", "sample").values[:, keep])))
     return None if gap < 1e-6 else f"log-likelihood differs by up to {gap:.3g}"
 

@@ -2,7 +2,7 @@
 
 Flow of :func:`predict_file`:
 
-    lesion file --(pyarrow, block by block)--> text cells --(readers.validate_cells)-->
+    lesion file --(pyarrow, block by block; stripped, blanks NA)--> text cells --(readers.validate_cells)-->
     canonical chunk --(PatternScorer: one posterior summary per distinct covariate pattern,
     remembered across chunks)--> predictions in input order --> temporary file --> rename
 
@@ -127,7 +127,11 @@ class StreamUnsupported(Exception):
 
 @dataclass(frozen=True)
 class CellChunk:
-    """A block of a file's text cells and the spreadsheet row of its first record (header = row 1)."""
+    """A block of a file's text cells and the spreadsheet row of its first record (header = row 1).
+
+    The cells are tidy already (stripped, blanks NA: ``readers.strip_cells``), done by the
+    read-ahead thread so that the validating thread does not pay for it.
+    """
 
     cells: pd.DataFrame
     first_row: int
@@ -151,7 +155,8 @@ def validate_chunk(chunk: CellChunk, file: str, fmt: str) -> pd.DataFrame:
     """
     from microcalc.readers import validate_cells
 
-    return validate_cells(chunk.cells, file=file, first_row=chunk.first_row, fmt=fmt, unique_ids=False)
+    return validate_cells(chunk.cells, file=file, first_row=chunk.first_row, fmt=fmt, unique_ids=False,
+                          stripped=True)
 
 
 def open_cells(path: str | Path, chunk_bytes: int | None = None, chunk_rows: int | None = None) -> CellStream:
@@ -188,14 +193,44 @@ def _csv_cells(path: Path, file: str, chunk_bytes: int) -> tuple[list[str], Iter
             # one block at a time, parsed by read_ahead's thread: Arrow's own parallel read-ahead
             # only competes with validation for the cores and delays the first block
             read_options=pacsv.ReadOptions(block_size=chunk_bytes, use_threads=False),
-            parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True, ignore_empty_lines=False),
+            # a file without a double quote cannot hold a newline inside a value: the parser then
+            # need not track quotes across lines (half the parsing time)
+            parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=_has_quotes(path),
+                                             ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in raw},
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False),
         )
     except (pa.ArrowException, UnicodeDecodeError):  # the first block is parsed on opening
         raise StreamUnsupported("parse error: read whole for an exact message") from None
     names = [n.strip() for n in raw]
-    return names, _numbered(reader, lambda batch: batch.to_pandas(types_mapper=_string_dtype), names)
+    return names, _numbered(reader, _tidy_batch, names)
+
+
+def _tidy_batch(batch) -> pd.DataFrame:
+    """A batch of Arrow string cells as tidy text cells (see :func:`_tidy_text`)."""
+    return pd.DataFrame({j: _tidy_text(column) for j, column in enumerate(batch.columns)})
+
+
+def _tidy_text(column) -> pd.Series:
+    """An Arrow string column as ``readers.strip_cells`` leaves it, computed in Arrow (3x faster)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.utf8_trim_whitespace(column)  # what pandas' str.strip() runs on Arrow strings
+    blank = pc.equal(text, "")
+    if pc.any(blank).as_py():
+        text = pc.if_else(blank, pa.scalar(None, text.type), text)
+    return pd.Series(pd.arrays.ArrowStringArray(text))
+
+
+def _has_quotes(path: Path) -> bool:
+    """True if the file holds a double quote anywhere (one memchr scan of the mapped file: ~15 ms per 100 MB)."""
+    import mmap
+
+    if path.stat().st_size == 0:
+        return False
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return data.find(b'"') >= 0
 
 
 def _csv_header(path: Path) -> tuple[list[str], str]:
@@ -217,9 +252,10 @@ def _csv_header(path: Path) -> tuple[list[str], str]:
 
 def _parquet_cells(path: Path, chunk_rows: int) -> tuple[list[str], Iterator[CellChunk]]:
     """Column names and a Parquet file's rows as text cells (as a CSV would hold them), batch by batch."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from microcalc.readers import as_text
+    from microcalc.readers import as_text, strip_cells
 
     try:
         parquet = pq.ParquetFile(path)
@@ -228,13 +264,20 @@ def _parquet_cells(path: Path, chunk_rows: int) -> tuple[list[str], Iterator[Cel
     names = [str(n).strip() for n in parquet.schema_arrow.names]
 
     def text_cells(batch) -> pd.DataFrame:
-        typed = batch.to_pandas()
-        return pd.DataFrame({n: as_text(typed.iloc[:, j]) for j, n in enumerate(names)})
+        """String columns tidied in Arrow; typed ones (numbers, booleans) printed as text by the readers."""
+        typed = [j for j, t in enumerate(batch.schema.types)
+                 if not (pa.types.is_string(t) or pa.types.is_large_string(t))]
+        printed = batch.select(typed).to_pandas() if typed else None
+        return pd.DataFrame({j: strip_cells(as_text(printed.iloc[:, typed.index(j)])) if j in typed
+                             else _tidy_text(batch.column(j)) for j in range(batch.num_columns)})
     return names, _numbered(parquet.iter_batches(batch_size=chunk_rows), text_cells, names)
 
 
 def _numbered(batches: Iterable, to_cells: Callable, names: list[str]) -> Iterator[CellChunk]:
-    """Arrow record batches as CellChunks numbered by spreadsheet row; Arrow errors become StreamUnsupported."""
+    """Arrow record batches as CellChunks (``to_cells`` tidies them) numbered by spreadsheet row.
+
+    Arrow errors become StreamUnsupported.
+    """
     import pyarrow as pa
 
     row = 2
@@ -261,13 +304,6 @@ def read_ahead(chunks: Iterator[CellChunk]) -> Iterator[CellChunk]:
             yield chunk
 
 
-def _string_dtype(arrow_type):
-    """Arrow strings straight into pandas' nullable string dtype (no per-cell conversion)."""
-    import pyarrow as pa
-
-    return pd.StringDtype("pyarrow") if arrow_type in (pa.string(), pa.large_string()) else None
-
-
 @dataclass
 class SeenLesionIds:
     """Lesion ids of the chunks read so far: an id may be used only once in the whole file.
@@ -281,10 +317,9 @@ class SeenLesionIds:
     parts: list[tuple[int, pd.Series]] = field(default_factory=list)
 
     def add(self, chunk: CellChunk) -> None:
-        """Remember a chunk's ids as the readers see them (stripped; blank ids are the readers' business)."""
+        """Remember a chunk's ids (tidy cells: stripped, blank = NA; blank ids are the readers' business)."""
         if self.column in chunk.cells:
-            ids = chunk.cells[self.column].astype("string").str.strip()
-            self.parts.append((chunk.first_row, ids.mask(ids == "")))
+            self.parts.append((chunk.first_row, chunk.cells[self.column]))
 
     def first_repeat(self) -> LesionInputError | None:
         """The error for the first lesion whose id an earlier lesion already used, if any."""
@@ -292,7 +327,7 @@ class SeenLesionIds:
             return None
         ids = pd.concat([part for _, part in self.parts], ignore_index=True)
         present = ids.notna()
-        if ids.nunique() == int(present.sum()):
+        if _strictly_increasing(ids[present]) or ids.nunique() == int(present.sum()):
             return None
         repeated = (ids.duplicated() & present).to_numpy()
         i = int(np.argmax(repeated))
@@ -301,6 +336,12 @@ class SeenLesionIds:
         return LesionInputError(self.file, f"lesion_id is used twice, rows {rows[first]} and {rows[i]}; "
                                            "each lesion needs its own id",
                                 row=int(rows[i]), column=self.column, value=ids.iloc[i])
+
+
+def _strictly_increasing(ids: pd.Series) -> bool:
+    """True if each id sorts after the one before (so none repeats): a cheap test for exports sorted by id."""
+    values = ids.array
+    return len(values) < 2 or bool((values[1:] > values[:-1]).all())
 
 
 def validate_and_score(chunk: CellChunk, file: str, fmt: str, scorer: PatternScorer) -> pd.DataFrame:
@@ -468,10 +509,29 @@ def predict_file(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci
         from microcalc.distributed import predict_file_dask
 
         return predict_file_dask(fit_path, cases, out, ci=ci, scheduler=dask_scheduler)
-    scorer = PatternScorer.from_file(fit_path, ci)
-    try:
-        stream = open_cells(cases)
-        tables = scored_stream(stream, lambda chunk: run_now(validate_and_score, chunk, stream.file, stream.fmt, scorer))
-        return write_predictions(tables, out, stream.file)
-    except StreamUnsupported:
-        return write_predictions(map(scorer.score, whole_file_lesions(cases)), out, str(cases))
+    scorer, stream = _load_and_open(fit_path, cases, ci)
+    if stream is not None:
+        try:
+            tables = scored_stream(stream, lambda chunk: run_now(validate_and_score, chunk, stream.file, stream.fmt,
+                                                                 scorer))
+            return write_predictions(tables, out, stream.file)
+        except StreamUnsupported:  # a later block the chunk reader cannot parse
+            pass
+    return write_predictions(map(scorer.score, whole_file_lesions(cases)), out, str(cases))
+
+
+def _load_and_open(fit_path: str | Path, cases: str | Path, ci: float) -> tuple[PatternScorer, CellStream | None]:
+    """The fit's scorer, and the cases opened for streaming (None: read them whole); the fit is read meanwhile.
+
+    A bad fit file is reported before a bad lesion file, as when one was opened after the other.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        loading = pool.submit(PatternScorer.from_file, fit_path, ci)
+        try:
+            stream = open_cells(cases)
+        except StreamUnsupported:
+            stream = None
+        except Exception:
+            loading.result()
+            raise
+        return loading.result(), stream

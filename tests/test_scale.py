@@ -100,6 +100,40 @@ def test_whole_file_route_gives_the_same_file(small_fit_path, ddsm, tmp_path):
     assert whole.read_bytes() == streamed.read_bytes()
 
 
+@pytest.mark.parametrize("quoted_newline", [False, True])
+def test_messy_text_streams_like_the_whole_file(small_fit_path, ddsm, tmp_path, quoted_newline):
+    """Padded cells, whitespace-only cells and unsorted ids (and, with quotes, a newline inside a value):
+    the streamed route (Arrow tidying, quote-free parsing, sorted-id shortcut) must give the same file."""
+    frame, cases = _cases_csv(ddsm, tmp_path, n=200)
+    frame = frame.iloc[::-1].reset_index(drop=True)  # ids in descending order: no sorted-id shortcut
+    frame["morphology"] = "  " + frame["morphology"].fillna("") + " "  # padded; blank becomes "   "
+    frame["note"] = pd.Series(["line one\nline two" if quoted_newline and i % 7 == 0 else f" n{i} "
+                               for i in range(len(frame))], dtype="string")
+    frame.to_csv(cases, index=False)
+    assert (b'"' in cases.read_bytes()) == quoted_newline
+    whole, streamed = tmp_path / "whole.csv", tmp_path / "streamed.csv"
+    scoring.predict_file(small_fit_path, cases, whole)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scoring, "STREAM_MIN_BYTES", 0)
+        mp.setattr(scoring, "CHUNK_BYTES", 4096)
+        assert sum(1 for _ in scoring.open_cells(cases).chunks) > 1
+        scoring.predict_file(small_fit_path, cases, streamed)
+    assert whole.read_bytes() == streamed.read_bytes()
+    assert _read_any(streamed)["morphology"].isna().sum() == frame["morphology"].str.strip().eq("").sum()
+
+
+def test_repeated_id_found_in_unsorted_and_sorted_ids():
+    """The sorted-id shortcut only ever says 'no repeat' when the ids strictly increase."""
+    def first_repeat(ids: list[str | None]):
+        seen = scoring.SeenLesionIds("f.csv")
+        seen.add(scoring.CellChunk(pd.DataFrame({"lesion_id": pd.Series(ids, dtype="string")}), 2))
+        return seen.first_repeat()
+    assert first_repeat(["a", None, "b", "c"]) is None
+    assert first_repeat(["c", "a", "b"]) is None
+    assert first_repeat(["a", "b", "b", "c"]).row == 4
+    assert first_repeat(["b", "a", "c", "a"]).row == 5
+
+
 @pytest.mark.parametrize("corrupt", ["bad_birads", "repeated_id", "repeated_id_and_later_bad_cell",
                                      "repeated_id_and_bad_cell_same_row"])
 def test_bad_cell_in_a_late_chunk_gives_read_lesions_message_and_writes_nothing(
