@@ -25,6 +25,7 @@ from microcalc.diagnostics import Convergence, check_convergence
 from microcalc.errors import LesionInputError
 from microcalc.fitfile import library_versions
 from microcalc.likelihood import binomial_log_likelihood, by_chain
+from microcalc.mode import ABUNDANT_ADAPTATION, needs_mode_start, start_near_mode
 from microcalc.model import EQUATION_PARAMETERS, PARAMETER_GROUPS, build_model, malignancy_probability, numpy_ops
 from microcalc.predict import posterior_params, predict_frame, probability_draws
 from microcalc.priors import PriorSet, load_priors
@@ -43,6 +44,8 @@ class SamplerSettings:
     seed: int | None = None
     target_accept: float = 0.95  # 0.8 left a handful of divergences in the site funnel (4 sites)
     sampler: str = "nutpie"
+    start: str = "jitter"  # "mode": chains start near the posterior mode (abundant data, microcalc.mode)
+    adaptation: str = "diag"  # nutpie mass matrix: "low_rank" with mode starts
 
 
 @dataclass
@@ -148,7 +151,9 @@ def fit(
     sites = tuple(sorted(frame["site"].dropna().astype(str).unique())) if "site" in frame else ()
     patterns = aggregate(encode(frame, priors, sites), y)
     model = build_model(patterns, priors, sites)
-    settings = SamplerSettings(draws, tune, chains, seed)
+    abundant = needs_mode_start(patterns, len(sites))
+    settings = SamplerSettings(draws, tune, chains, seed, start="mode" if abundant else "jitter",
+                               adaptation=ABUNDANT_ADAPTATION if abundant else "diag")
     with model, warnings.catch_warnings(), quiet_pymc():
         warnings.filterwarnings("ignore", category=UserWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
@@ -175,7 +180,8 @@ def sample_posterior(model, settings: SamplerSettings, progressbar: bool = False
     """NUTS draws from nutpie (numba backend) as a DataTree with observed and constant data.
 
     nutpie is called directly: ``pm.sample``'s nutpie route adds ~4 s of convergence checks that
-    :func:`microcalc.diagnostics.check_convergence` repeats anyway.
+    :func:`microcalc.diagnostics.check_convergence` repeats anyway. With abundant data the chains
+    start near the mode with a low-rank mass matrix (``settings.start``; see :mod:`microcalc.mode`).
     """
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
@@ -183,10 +189,13 @@ def sample_posterior(model, settings: SamplerSettings, progressbar: bool = False
     from microcalc.compiled import compile_model
 
     compiled = compile_model(model)
+    if settings.start == "mode":
+        compiled = start_near_mode(compiled)
     start = time.perf_counter()
     idata = nutpie.sample(
         compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains, seed=settings.seed,
-        target_accept=settings.target_accept, save_warmup=False, progress_bar=progressbar,
+        target_accept=settings.target_accept, adaptation=settings.adaptation, save_warmup=False,
+        progress_bar=progressbar,
     )
     patch_nutpie_idata(idata, model, sampling_time=time.perf_counter() - start)
     return idata
