@@ -87,16 +87,22 @@ def _cases_csv(ddsm: pd.DataFrame, tmp_path, n: int = 120) -> tuple[pd.DataFrame
     return frame, path
 
 
-def test_whole_file_route_gives_the_same_file(small_fit_path, ddsm, tmp_path):
-    """Small files are read whole, large ones streamed; the output must not depend on the route."""
-    _, cases = _cases_csv(ddsm, tmp_path, n=200)
+def _whole_and_streamed(fit_path, cases, tmp_path):
+    """Predict ``cases`` read whole and streamed in several small chunks; the two output paths."""
     whole, streamed = tmp_path / "whole.csv", tmp_path / "streamed.csv"
-    scoring.predict_file(small_fit_path, cases, whole)
+    scoring.predict_file(fit_path, cases, whole)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(scoring, "STREAM_MIN_BYTES", 0)
         mp.setattr(scoring, "CHUNK_BYTES", 4096)
         assert sum(1 for _ in scoring.open_cells(cases).chunks) > 1
-        scoring.predict_file(small_fit_path, cases, streamed)
+        scoring.predict_file(fit_path, cases, streamed)
+    return whole, streamed
+
+
+def test_whole_file_route_gives_the_same_file(small_fit_path, ddsm, tmp_path):
+    """Small files are read whole, large ones streamed; the output must not depend on the route."""
+    _, cases = _cases_csv(ddsm, tmp_path, n=200)
+    whole, streamed = _whole_and_streamed(small_fit_path, cases, tmp_path)
     assert whole.read_bytes() == streamed.read_bytes()
 
 
@@ -111,13 +117,7 @@ def test_messy_text_streams_like_the_whole_file(small_fit_path, ddsm, tmp_path, 
                                for i in range(len(frame))], dtype="string")
     frame.to_csv(cases, index=False)
     assert (b'"' in cases.read_bytes()) == quoted_newline
-    whole, streamed = tmp_path / "whole.csv", tmp_path / "streamed.csv"
-    scoring.predict_file(small_fit_path, cases, whole)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(scoring, "STREAM_MIN_BYTES", 0)
-        mp.setattr(scoring, "CHUNK_BYTES", 4096)
-        assert sum(1 for _ in scoring.open_cells(cases).chunks) > 1
-        scoring.predict_file(small_fit_path, cases, streamed)
+    whole, streamed = _whole_and_streamed(small_fit_path, cases, tmp_path)
     assert whole.read_bytes() == streamed.read_bytes()
     assert _read_any(streamed)["morphology"].isna().sum() == frame["morphology"].str.strip().eq("").sum()
 

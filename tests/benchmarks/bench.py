@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -553,45 +554,43 @@ def _top(stats: pstats.Stats, key: str, n: int = 15) -> list[str]:
     return lines[start : start + n + 1]
 
 
-def mode_profile_fit(draws: str, chains: str) -> None:
+def profiled(label: str, work: Callable[[], None], phases: dict) -> None:
+    """Run ``work`` under cProfile (imports included) and print its phases and top functions as JSON."""
     import warnings
 
     warnings.simplefilter("ignore")
     profile = cProfile.Profile()
     t = time.perf_counter()
     profile.enable()
-    from microcalc.fitting import fit
-    from microcalc.readers import bundled_data_path, read_lesions
-
-    result = fit(read_lesions(bundled_data_path(), require_outcome=True), draws=int(draws),
-                 chains=int(chains), seed=1)
-    result.save(Path(tempfile.mkdtemp()) / "fit.nc")
+    work()
     profile.disable()
     total = time.perf_counter() - t
     stats = pstats.Stats(profile)
-    stats.dump_stats(Path(tempfile.gettempdir()) / "microcalc-bench-fit.prof")
-    print(json.dumps({"total_s": total, "phases_s": _phases(stats, PHASES_FIT),
-                      "top_cumulative": _top(stats, "cumulative"), "top_own_time": _top(stats, "tottime"),
-                      "profile_file": str(Path(tempfile.gettempdir()) / "microcalc-bench-fit.prof")}))
+    path = Path(tempfile.gettempdir()) / f"microcalc-bench-{label}.prof"
+    stats.dump_stats(path)
+    print(json.dumps({"total_s": total, "phases_s": _phases(stats, phases), "top_cumulative": _top(stats, "cumulative"),
+                      "top_own_time": _top(stats, "tottime"), "profile_file": str(path)}))
+
+
+def mode_profile_fit(draws: str, chains: str) -> None:
+    def work() -> None:
+        from microcalc.fitting import fit
+        from microcalc.readers import bundled_data_path, read_lesions
+
+        result = fit(read_lesions(bundled_data_path(), require_outcome=True), draws=int(draws),
+                     chains=int(chains), seed=1)
+        result.save(Path(tempfile.mkdtemp()) / "fit.nc")
+
+    profiled("fit", work, PHASES_FIT)
 
 
 def mode_profile_predict(fit_path: str, cases: str, out: str) -> None:
-    import warnings
+    def work() -> None:
+        from microcalc.scoring import predict_file
 
-    warnings.simplefilter("ignore")
-    profile = cProfile.Profile()
-    t = time.perf_counter()
-    profile.enable()
-    from microcalc.scoring import predict_file
+        predict_file(fit_path, cases, out)
 
-    predict_file(fit_path, cases, out)
-    profile.disable()
-    total = time.perf_counter() - t
-    stats = pstats.Stats(profile)
-    stats.dump_stats(Path(tempfile.gettempdir()) / "microcalc-bench-predict.prof")
-    print(json.dumps({"total_s": total, "phases_s": _phases(stats, PHASES_PREDICT),
-                      "top_cumulative": _top(stats, "cumulative"), "top_own_time": _top(stats, "tottime"),
-                      "profile_file": str(Path(tempfile.gettempdir()) / "microcalc-bench-predict.prof")}))
+    profiled("predict", work, PHASES_PREDICT)
 
 
 MODES = {
