@@ -51,7 +51,6 @@ OVERDISPERSION = 2.0  # start spread = 2 x the Laplace SD in every direction
 HESSIAN_STEP = 1e-5  # central-difference step on the unconstrained scale
 MAX_ITERATIONS = 5000
 GRADIENT_TOLERANCE = 1e-5  # L-BFGS stops when every |d log p / dx| is below this (or log p stalls)
-MODE_STARTS = 4
 ABUNDANT_ADAPTATION = "low_rank"  # nutpie mass-matrix adaptation paired with mode starts
 FLAT_CURVATURE = 1e-10  # curvatures below this fraction of the largest count as flat
 
@@ -64,7 +63,6 @@ class Mode:
 
     point: np.ndarray
     logp: float
-    max_gradient: float  # largest |component| of the gradient there
 
 
 def needs_mode_start(patterns: Patterns, n_sites: int) -> bool:
@@ -95,16 +93,7 @@ def local_mode(logp: LogDensity, start: np.ndarray) -> Mode:
 
     result = minimize(negative, start, jac=True, method="L-BFGS-B",
                       options={"maxiter": MAX_ITERATIONS, "gtol": GRADIENT_TOLERANCE})
-    value, gradient = logp(result.x)
-    return Mode(point=result.x, logp=value, max_gradient=float(np.abs(gradient).max()))
-
-
-def find_mode(compiled: CompiledPyMCModel, seed: int, starts: int = MODE_STARTS) -> tuple[np.ndarray, float]:
-    """The best of the local maxima reached from ``starts`` of nutpie's jittered initial points."""
-    logp = log_density(compiled)
-    seeds = np.random.SeedSequence(seed).generate_state(starts, dtype=np.uint64)
-    best = max((local_mode(logp, compiled.initial_point_func(int(s))) for s in seeds), key=lambda m: m.logp)
-    return best.point, best.logp
+    return Mode(point=result.x, logp=-float(result.fun))
 
 
 def hessian(logp: LogDensity, point: np.ndarray, step: float = HESSIAN_STEP) -> np.ndarray:

@@ -167,10 +167,9 @@ def level_weights(patterns: Patterns, n_sites: int) -> dict[str, np.ndarray]:
     return {"site": site, "morphology": d.morphology, "distribution": d.distribution}
 
 
-def parameterisation(patterns: Patterns, n_sites: int, threshold: float | None = None) -> dict[str, np.ndarray]:
-    """Per random effect, which of its levels are sampled centred (threshold None: CENTRED_INFORMATION)."""
-    limit = CENTRED_INFORMATION if threshold is None else threshold
-    return {name: centred_levels(patterns.trials, patterns.malignant, w, limit)
+def parameterisation(patterns: Patterns, n_sites: int) -> dict[str, np.ndarray]:
+    """Per random effect, which of its levels are sampled centred."""
+    return {name: centred_levels(patterns.trials, patterns.malignant, w)
             for name, w in level_weights(patterns, n_sites).items()}
 
 
