@@ -168,8 +168,8 @@ def level_weights(patterns: Patterns, n_sites: int) -> dict[str, np.ndarray]:
 
 
 def parameterisation(patterns: Patterns, n_sites: int) -> dict[str, np.ndarray]:
-    """Per random effect, which of its levels are sampled centred."""
-    return {name: centred_levels(patterns.trials, patterns.malignant, w)
+    """Per random effect, which of its levels are sampled centred (at the module's CENTRED_INFORMATION)."""
+    return {name: centred_levels(patterns.trials, patterns.malignant, w, CENTRED_INFORMATION)
             for name, w in level_weights(patterns, n_sites).items()}
 
 
