@@ -24,14 +24,15 @@ HEADLINE_BIRADS: tuple[str, ...] = ("0", "2", "3", "4", "4A", "4B", "4C", "5")
 GROUPED_CLUSTER = ("headline", "biopsied grouped cluster, new site")
 
 
-def _blank_frame(n: int) -> pd.DataFrame:
+def blank_frame(n: int) -> pd.DataFrame:
+    """``n`` canonical lesions with nothing recorded (every column of the schema, all NA)."""
     return pd.DataFrame({c: pd.Series([pd.NA] * n, dtype=t) for c, t in schema.DTYPES.items()})
 
 
 def grouped_cluster_lesions(donors: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Biopsied training lesions made grouped, at an unknown site, with their frequencies."""
     rows = donors[_biopsied(donors)]
-    frame = _blank_frame(len(rows))
+    frame = blank_frame(len(rows))
     for col in ("morphology", "birads", "breast_density"):
         frame[col] = rows[col].to_numpy()
     frame["age"] = rows["age_band"].astype("Float64").to_numpy()
@@ -44,7 +45,7 @@ def single_finding_lesions() -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     keys = [("morphology", m) for m in schema.MORPHOLOGY]
     keys += [("distribution", d) for d in schema.DISTRIBUTION]
     keys += [("birads", b) for b in HEADLINE_BIRADS]
-    frame = _blank_frame(len(keys))
+    frame = blank_frame(len(keys))
     for i, (col, level) in enumerate(keys):
         frame.loc[i, col] = level
     return frame, keys

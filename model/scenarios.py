@@ -28,9 +28,8 @@ import pandas as pd
 from microcalc import schema
 from microcalc.design import BIRADS_SLOTS, aggregate, encode
 from microcalc.errors import LesionInputError
-from microcalc.headline import headline_draws, headline_table
-from microcalc.likelihood import binomial_log_likelihood
-from microcalc.model import RANDOM_EFFECTS, malignancy_probability, numpy_ops
+from microcalc.headline import blank_frame, headline_draws, headline_table
+from microcalc.model import RANDOM_EFFECTS
 from microcalc.priors import PriorSet, load_priors, scenario_paths
 
 PARETO_K_MAX = 0.7  # above it the importance weights are not trusted (Vehtari et al. 2024)
@@ -114,7 +113,7 @@ def training_frame(donors: pd.DataFrame) -> pd.DataFrame:
     rows = donors.loc[donors.index.repeat(donors["count"].to_numpy())]
     rank = rows.groupby(level=0).cumcount().to_numpy()
     n = len(rows)
-    frame = pd.DataFrame({c: pd.Series([pd.NA] * n, dtype=t) for c, t in schema.DTYPES.items()})
+    frame = blank_frame(n)
     frame["lesion_id"] = pd.array([f"rebuilt-{i + 1}" for i in range(n)], dtype="string")
     for col in REBUILT_COLUMNS:
         frame[col] = rows[col].astype("string").to_numpy()
@@ -123,22 +122,21 @@ def training_frame(donors: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def rebuild_problem(fit, frame: pd.DataFrame, check_draws: int = 20) -> str | None:
+def rebuild_problem(fit, frame: pd.DataFrame) -> str | None:
     """None if ``frame`` reproduces the fit's likelihood exactly, else what differs.
 
-    The stored pointwise log-likelihood is compared with the rebuilt data's at a few posterior draws:
+    The stored pointwise log-likelihood is compared with the rebuilt data's at every posterior draw:
     a training column the key table does not hold (e.g. ``change``) would make them differ.
     """
+    from microcalc.fitting import log_likelihood_group
+
     y = frame[schema.OUTCOME].to_numpy(dtype=float)
     patterns = aggregate(encode(frame, fit.priors, fit.sites), y)
-    stored = fit.idata["log_likelihood"].to_dataset()[schema.OUTCOME].stack(sample=("chain", "draw"))
+    stored = fit.idata["log_likelihood"][schema.OUTCOME]
     if stored.sizes["pattern"] != len(patterns.trials):
         return f"{len(patterns.trials)} covariate patterns rebuilt, {stored.sizes['pattern']} in the fit"
-    n = stored.sizes["sample"]
-    keep = np.linspace(0, n - 1, min(check_draws, n)).round().astype(int)
-    p = malignancy_probability(fit.params(max_draws=len(keep)), patterns.design, numpy_ops())
-    rebuilt = binomial_log_likelihood(p, patterns.trials, patterns.malignant)
-    gap = float(np.max(np.abs(rebuilt - stored.transpose("pattern", "sample").values[:, keep])))
+    rebuilt = log_likelihood_group(fit.idata, patterns)[schema.OUTCOME]
+    gap = float(np.max(np.abs(rebuilt.values - stored.transpose(*rebuilt.dims).values)))
     return None if gap < 1e-6 else f"log-likelihood differs by up to {gap:.3g}"
 
 
