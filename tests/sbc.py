@@ -40,7 +40,7 @@ import pandas as pd
 
 from microcalc.design import aggregate, encode
 from microcalc.evaluation import COLOURS, save_figure, style_axes, styled, write_csv
-from microcalc.fitting import SamplerSettings
+from microcalc.fitting import SamplerSettings, sample_posterior
 from microcalc.model import PARAMETER_GROUPS, build_model
 from microcalc.priors import load_priors
 from microcalc.readers import bundled_data_path, read_lesions
@@ -82,16 +82,12 @@ def simulate(patterns, priors, sites, reps: int, seed: int):
 
 def fit_replication(patterns, priors, sites, malignant: np.ndarray, args, seed: int):
     """Posterior draws (as a Dataset) and diagnostics of one fit to simulated outcomes."""
-    import pymc as pm
-
     from microcalc.diagnostics import check_convergence
 
     model = build_model(replace(patterns, malignant=malignant.astype(np.int64)), priors, sites)
-    with model, warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        idata = pm.sample(draws=args.draws, tune=args.tune, chains=args.chains, random_seed=seed,
-                          nuts_sampler="nutpie", progressbar=False,
-                          nuts_sampler_kwargs={"target_accept": SamplerSettings.target_accept})
+        idata = sample_posterior(model, SamplerSettings(args.draws, args.tune, args.chains, seed))
     return idata["posterior"].to_dataset(), check_convergence(idata, list(PARAMETER_GROUPS))
 
 

@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,14 +164,6 @@ def split_by_case(work: Path, seed: int = 8) -> tuple[Path, Path]:
     source[~held].to_csv(train, index=False)
     source[held].to_csv(test, index=False)
     return train, test
-
-
-def log_loss(y, p) -> float:
-    import numpy as np
-
-    p = np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)
-    y = np.asarray(y, dtype=float)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,10 +308,6 @@ def bench_profile(args, work: Path) -> dict:
     return {"fit": fit_profile, "predict": predict_profile}
 
 
-def _timing(r: Run) -> dict:
-    return {"wall_s": r.wall_s, "cpu_s": r.cpu_s, "max_rss_mb": r.max_rss_mb}
-
-
 def _count(path: Path) -> int:
     import pandas as pd
 
@@ -332,6 +321,8 @@ def _heldout_loss(pred_path: Path, test: Path, column: str) -> float:
 
     truth = read_lesions(test, require_outcome=True).set_index("lesion_id")["malignant"]
     pred = pd.read_csv(pred_path, dtype={"lesion_id": str}).set_index("lesion_id")[column]
+    from microcalc.metrics import log_loss
+
     return log_loss(truth.loc[pred.index].to_numpy(dtype=float), pred.to_numpy())
 
 
@@ -341,9 +332,6 @@ def _heldout_loss(pred_path: Path, test: Path, column: str) -> float:
 
 def mode_bambi(train: str, test: str, pred_out: str, draws: str, chains: str, sampler: str) -> None:
     """Fit the peer model with bambi (default priors) and optionally predict a test file."""
-    import warnings
-
-    warnings.simplefilter("ignore")
     import bambi as bmb
     import numpy as np
     import pandas as pd
@@ -402,9 +390,6 @@ def indicator_table(frame, reference: list[str] | None):
 
 def mode_read(path: str) -> None:
     """Time reading + validating a file as fitting does (require_outcome=True)."""
-    import warnings
-
-    warnings.simplefilter("ignore")
     t0 = time.perf_counter()
     from microcalc.readers import read_lesions
 
@@ -444,9 +429,6 @@ def mode_pandas_read(csv: str, parquet: str) -> None:
 
 def mode_predict_inprocess(fit_path: str, cases: str, out: str) -> None:
     """predict_file timed inside the process (imports included, interpreter start-up excluded)."""
-    import warnings
-
-    warnings.simplefilter("ignore")
     t, c = time.perf_counter(), time.process_time()
     from microcalc.scoring import predict_file
 
@@ -456,9 +438,6 @@ def mode_predict_inprocess(fit_path: str, cases: str, out: str) -> None:
 
 def _bundled_model():
     """The PyMC model fit() builds for the bundled data (for compile timing)."""
-    import warnings
-
-    warnings.simplefilter("ignore")
     from microcalc.design import aggregate, encode
     from microcalc.fitting import _outcome
     from microcalc.model import build_model
@@ -494,9 +473,6 @@ def mode_compile() -> None:
 
 def mode_two_fits(draws: str, chains: str) -> None:
     """fit() twice on the bundled data in one process (the second structure-identical)."""
-    import warnings
-
-    warnings.simplefilter("ignore")
     from microcalc.fitting import fit
     from microcalc.readers import bundled_data_path, read_lesions
 
@@ -556,9 +532,6 @@ def _top(stats: pstats.Stats, key: str, n: int = 15) -> list[str]:
 
 def profiled(label: str, work: Callable[[], None], phases: dict) -> None:
     """Run ``work`` under cProfile (imports included) and print its phases and top functions as JSON."""
-    import warnings
-
-    warnings.simplefilter("ignore")
     profile = cProfile.Profile()
     t = time.perf_counter()
     profile.enable()
@@ -627,7 +600,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in MODES:
+    if argv and argv[0] in MODES:  # an internal mode in its own interpreter: library warnings are noise here
+        warnings.simplefilter("ignore")
         MODES[argv[0]](*argv[1:])
         return 0
     args = parse(argv)
