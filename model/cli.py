@@ -197,12 +197,9 @@ def cmd_learning_curve(args, console: Console) -> int:
 
 def cmd_demo(args, console: Console) -> int:
     out: Path = args.out
+    from microcalc.report import write_report
+
     result, status = _fit_and_save(args, console, None, out / "fit.nc")
-    try:
-        from microcalc.report import write_report
-    except ImportError:
-        console.say("(report module not available in this version)")
-        return status
     paths = write_report(result, out, fmt="both", fit_path=out / "fit.nc")
     console.say("Report: " + ", ".join(str(p) for p in paths))
     console.say(DISCLAIMER)

@@ -160,8 +160,8 @@ def _read_csv(data: bytes, file: str) -> pd.DataFrame:
         raise LesionInputError(
             file, f"is not UTF-8 text (undecodable byte at line {line}); save it as 'CSV UTF-8'"
         ) from None
-    sep = _separator(text)
-    _check_header(_first_record(text, sep), file)
+    header, sep = csv_header(text)
+    _check_header(header, file)
     try:
         with warnings.catch_warnings():
             # pandas silently drops data when the first record is longer than the header

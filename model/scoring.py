@@ -27,7 +27,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
@@ -159,20 +158,16 @@ def validate_chunk(chunk: CellChunk, file: str, fmt: str) -> pd.DataFrame:
                           stripped=True)
 
 
-def open_cells(path: str | Path, chunk_bytes: int | None = None, chunk_rows: int | None = None) -> CellStream:
+def open_cells(path: str | Path) -> CellStream:
     """Open a large canonical or DDSM file (CSV or Parquet) for chunked reading, or refuse to."""
     from microcalc.readers import CBIS, detect_format
-
-    chunk_bytes, chunk_rows = chunk_bytes or CHUNK_BYTES, chunk_rows or CHUNK_ROWS
 
     path, file = Path(path), str(path)
     if not path.is_file() or path.stat().st_size < STREAM_MIN_BYTES:
         raise StreamUnsupported("small, missing or not a file")
-    if find_spec("pyarrow") is None:  # optional: without it every file is read whole
-        raise StreamUnsupported("pyarrow not installed")
     with path.open("rb") as handle:
         is_parquet = handle.read(4) == b"PAR1" or path.suffix.lower() == ".parquet"
-    names, chunks = (_parquet_cells(path, chunk_rows) if is_parquet else _csv_cells(path, file, chunk_bytes))
+    names, chunks = _parquet_cells(path, CHUNK_ROWS) if is_parquet else _csv_cells(path, file, CHUNK_BYTES)
     if len(set(names)) != len(names) or any(n == "" or n.startswith("Unnamed: ") for n in names):
         raise StreamUnsupported("duplicate or unnamed columns")  # read_lesions explains or drops them
     fmt = detect_format(names, file=file)
@@ -391,15 +386,13 @@ def _outcome(future: Future, seen: SeenLesionIds) -> pd.DataFrame:
         raise (repeat if repeat is not None and (repeat.row or 0) <= (err.row or 0) else err) from None
 
 
-def whole_file_lesions(path: str | Path, chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
-    """The canonical frame of ``read_lesions(path)`` in slices of ``chunk_rows`` lesions."""
+def whole_file_lesions(path: str | Path) -> Iterator[pd.DataFrame]:
+    """The canonical frame of ``read_lesions(path)`` in slices of ``CHUNK_ROWS`` lesions."""
     from microcalc.readers import read_lesions
 
-    chunk_rows = chunk_rows or CHUNK_ROWS
-
     frame = read_lesions(path)
-    for start in range(0, len(frame), chunk_rows):
-        yield frame.iloc[start : start + chunk_rows]
+    for start in range(0, len(frame), CHUNK_ROWS):
+        yield frame.iloc[start : start + CHUNK_ROWS]
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,12 +408,9 @@ class TableWriter:
         self.writer = None
 
     def write(self, frame: pd.DataFrame) -> None:
-        """Append a chunk (pyarrow when installed: ~10x faster than DataFrame.to_csv)."""
-        try:
-            import pyarrow as pa
-        except ImportError:
-            self._write_pandas(frame)
-            return
+        """Append a chunk (with pyarrow: ~10x faster than DataFrame.to_csv)."""
+        import pyarrow as pa
+
         if self.writer is None:
             self.schema = pa.Schema.from_pandas(frame, preserve_index=False)
             self.writer = self._open(self.schema)
@@ -434,12 +424,6 @@ class TableWriter:
         import pyarrow.csv as pacsv
 
         return pacsv.CSVWriter(self.path, schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
-
-    def _write_pandas(self, frame: pd.DataFrame) -> None:
-        if self.parquet:
-            raise LesionInputError(str(self.path), "writing Parquet needs pyarrow: pip install 'microcalc[parquet]'")
-        frame.to_csv(self.path, mode="a" if self.schema else "w", header=self.schema is None, index=False)
-        self.schema = list(frame.columns)
 
     def close(self) -> None:
         if self.writer is not None:
@@ -473,12 +457,6 @@ def _write_behind(tables: Iterable[pd.DataFrame], writer: TableWriter) -> int:
         if pending is not None:
             pending.result()
     return n
-
-
-def write_table(frame: pd.DataFrame, out: str | Path) -> Path:
-    """Write a table as CSV or Parquet (by extension), atomically."""
-    write_predictions([frame], out)
-    return Path(out)
 
 
 def check_output_path(out: str | Path) -> None:
