@@ -83,18 +83,27 @@ def pattern_codes(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     return codes, frame.iloc[first].reset_index(drop=True)
 
 
+def pattern_summaries(patterns: pd.DataFrame, params: dict, priors: PriorSet, sites: tuple[str, ...],
+                      donors: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
+    """The prediction columns for each row of ``patterns`` (one lesion per pattern), CHUNK_PATTERNS at a time."""
+    if not 0.0 < ci < 1.0:
+        raise ValueError(f"credible interval mass must lie between 0 and 1, got {ci}")
+    parts = [summarise(probability_draws(patterns.iloc[start : start + CHUNK_PATTERNS], params, priors, sites,
+                                         donors), ci)
+             for start in range(0, len(patterns), CHUNK_PATTERNS)]
+    return pd.concat(parts, ignore_index=True) if parts else summarise(np.zeros((0, 1)), ci)
+
+
+def prediction_table(frame: pd.DataFrame, per_lesion: pd.DataFrame) -> pd.DataFrame:
+    """lesion_id, the prediction columns (one row per lesion of ``frame``), then the other input columns."""
+    inputs = frame.reset_index(drop=True)
+    return pd.concat([inputs[["lesion_id"]], per_lesion.reset_index(drop=True), inputs.drop(columns=["lesion_id"])],
+                     axis=1)
+
+
 def predict_frame(frame: pd.DataFrame, params: dict, priors: PriorSet, sites: tuple[str, ...],
                   donors: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
     """One row per lesion in input order: the prediction columns, then the input columns."""
-    if not 0.0 < ci < 1.0:
-        raise ValueError(f"credible interval mass must lie between 0 and 1, got {ci}")
     codes, patterns = pattern_codes(frame)
-    parts = []
-    for start in range(0, len(patterns), CHUNK_PATTERNS):
-        chunk = patterns.iloc[start : start + CHUNK_PATTERNS]
-        parts.append(summarise(probability_draws(chunk, params, priors, sites, donors), ci))
-    summary = pd.concat(parts, ignore_index=True) if parts else summarise(np.zeros((0, 1)), ci)
-    per_lesion = summary.iloc[codes].reset_index(drop=True)
-    inputs = frame.reset_index(drop=True)
-    out = pd.concat([inputs[["lesion_id"]], per_lesion, inputs.drop(columns=["lesion_id"])], axis=1)
-    return out
+    summary = pattern_summaries(patterns, params, priors, sites, donors, ci)
+    return prediction_table(frame, summary.iloc[codes])

@@ -34,7 +34,7 @@ import pandas as pd
 
 from microcalc.atomic import atomic_path
 from microcalc.errors import LesionInputError
-from microcalc.predict import MODEL_INPUTS, PREDICTION_COLUMNS, pattern_codes, predict_frame
+from microcalc.predict import MODEL_INPUTS, PREDICTION_COLUMNS, pattern_codes, pattern_summaries, prediction_table
 
 SUMMARY_COLUMNS: tuple[str, ...] = PREDICTION_COLUMNS[1:]  # p_malignant, ci_lower, ci_upper, p_above_2pct
 CHUNK_ROWS = 200_000  # lesions per chunk from a whole-file read or a Parquet file
@@ -99,17 +99,15 @@ class PatternScorer:
         """The table ``Fit.predict(frame)`` gives: lesion_id, the prediction columns, then the inputs."""
         codes, patterns = pattern_codes(frame)
         rows, table = self._summaries(patterns)
-        per_lesion = pd.DataFrame(table[rows[codes]], columns=list(SUMMARY_COLUMNS))
-        inputs = frame.reset_index(drop=True)
-        return pd.concat([inputs[["lesion_id"]], per_lesion, inputs.drop(columns=["lesion_id"])], axis=1)
+        return prediction_table(frame, pd.DataFrame(table[rows[codes]], columns=list(SUMMARY_COLUMNS)))
 
     def _summaries(self, patterns: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """Table row of each distinct pattern (computing unseen ones with ``predict_frame``), and the table."""
+        """Table row of each distinct pattern (computing unseen ones with ``pattern_summaries``), and the table."""
         keys = pattern_keys(patterns)
         known, table = self._cache
         new = [i for i, key in enumerate(keys) if key not in known]
         if new:
-            fresh = predict_frame(patterns.iloc[new], self.params, self.priors, self.sites, self.donors, self.ci)
+            fresh = pattern_summaries(patterns.iloc[new], self.params, self.priors, self.sites, self.donors, self.ci)
             known = {**known, **{keys[i]: len(table) + j for j, i in enumerate(new)}}
             table = np.vstack([table, fresh[list(SUMMARY_COLUMNS)].to_numpy(dtype=float)])
             self._cache = (known, table)

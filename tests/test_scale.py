@@ -57,8 +57,8 @@ def test_chunked_csv_scoring_equals_in_memory_and_computes_each_pattern_once(
     stream = scoring.open_cells(bundled_path)
     assert sum(1 for _ in stream.chunks) >= 10  # really crosses chunk boundaries
     computed = []
-    real = scoring.predict_frame
-    monkeypatch.setattr(scoring, "predict_frame", lambda frame, *a: computed.append(len(frame)) or real(frame, *a))
+    real = scoring.pattern_summaries
+    monkeypatch.setattr(scoring, "pattern_summaries", lambda frame, *a: computed.append(len(frame)) or real(frame, *a))
     out = tmp_path / "pred.csv"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -503,7 +503,7 @@ PHASES_PREDICT = {
     "open + read chunks (pyarrow; background thread, not profiled)": ("scoring.py", "_numbered"),
     "validate (readers)": ("scoring.py", "validate_chunk"),
     "pattern_codes": ("predict.py", "pattern_codes"),
-    "per-pattern posterior (predict_frame)": ("predict.py", "predict_frame"),
+    "per-pattern posterior (pattern_summaries)": ("predict.py", "pattern_summaries"),
     "  of which completion of blanks": ("completion.py", "complete"),
     "  of which model equation": ("model.py", "malignancy_probability"),
     "  of which quantiles": ("predict.py", "summarise"),
