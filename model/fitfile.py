@@ -196,8 +196,3 @@ def _check_layout(path: Path, groups: Mapping, attrs: Mapping) -> None:
             f"fit file format {found} (microcalc {versions.get('microcalc', '?')}) cannot be read by this "
             f"version, which reads format {FORMAT_VERSION}; refit with `microcalc fit`",
         )
-
-
-def versions_of(fit_path_or_tree) -> dict:
-    """Library versions recorded in a saved fit (for reports)."""
-    return json.loads(fit_path_or_tree[GROUP].attrs.get("versions", "{}"))

@@ -98,12 +98,6 @@ def summarise_data(frame: pd.DataFrame) -> dict:
     }
 
 
-def prior_only_covariates(fit: Fit) -> list[str]:
-    """Covariates no training lesion recorded: their effects are the priors, unchanged by data."""
-    recorded = fit.data_summary.get("recorded", {})
-    return [c for c in (*fit.priors.covariates, "age") if not recorded.get(c, 0)]
-
-
 def _count_table(key: pd.Series, y: pd.Series):
     g = pd.DataFrame({"k": key, "y": y}).groupby("k")["y"]
     n, m = g.size(), g.sum()

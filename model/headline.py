@@ -31,7 +31,7 @@ def blank_frame(n: int) -> pd.DataFrame:
 
 def grouped_cluster_lesions(donors: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Biopsied training lesions made grouped, at an unknown site, with their frequencies."""
-    rows = donors[_biopsied(donors)]
+    rows = donors[biopsied(donors)]
     frame = blank_frame(len(rows))
     for col in ("morphology", "birads", "breast_density"):
         frame[col] = rows[col].to_numpy()
@@ -51,7 +51,7 @@ def single_finding_lesions() -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     return frame, keys
 
 
-def _biopsied(donors: pd.DataFrame) -> np.ndarray:
+def biopsied(donors: pd.DataFrame) -> np.ndarray:
     """Training key rows that went to biopsy (BI-RADS 4 or 5)."""
     return donors["birads"].isin(BIOPSIED_BIRADS).fillna(False).to_numpy(dtype=bool)
 
@@ -62,7 +62,7 @@ def observed(donors: pd.DataFrame, group: str, level: str) -> tuple[int, int]:
     For the headline quantity: all biopsied training lesions.
     """
     if group == "headline":
-        hit = _biopsied(donors)
+        hit = biopsied(donors)
     else:
         values = donors[group].astype("string").fillna("")
         if group == "birads":
@@ -73,13 +73,20 @@ def observed(donors: pd.DataFrame, group: str, level: str) -> tuple[int, int]:
     return int(donors.loc[hit, "count"].sum()), int(donors.loc[hit, "malignant"].sum())
 
 
-def headline_draws(params: dict, priors, sites, donors: pd.DataFrame) -> tuple[list[tuple[str, str]], np.ndarray]:
-    """Keys (group, level) and P(malignant) draws, shape (quantities, draws)."""
+def grouped_cluster_draws(params: dict, priors, sites, donors: pd.DataFrame, site: str | None = None) -> np.ndarray:
+    """P(malignant) draws of the biopsied grouped cluster at ``site`` (None: a new site)."""
     cluster, weights = grouped_cluster_lesions(donors)
-    cluster_draws = probability_draws(cluster, params, priors, sites, donors)
+    if site is not None:
+        cluster["site"] = site
+    draws = probability_draws(cluster, params, priors, sites, donors)
+    return (weights[:, None] * draws).sum(axis=0) / weights.sum()
+
+
+def headline_draws(params: dict, priors, sites, donors: pd.DataFrame) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """Keys (group, level) and P(malignant) draws, shape (quantities, draws); row 0 is the headline."""
     single, keys = single_finding_lesions()
     single_draws = probability_draws(single, params, priors, sites, donors)
-    grouped = (weights[:, None] * cluster_draws).sum(axis=0) / weights.sum()
+    grouped = grouped_cluster_draws(params, priors, sites, donors)
     return [GROUPED_CLUSTER, *keys], np.vstack([grouped[None, :], single_draws])
 
 
@@ -92,6 +99,12 @@ def _published(group: str, level: str) -> literature.PublishedRate | None:
 def headline_table(params: dict, priors, sites, donors: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
     """Mean and equal-tailed credible interval per headline quantity, beside the published range."""
     keys, draws = headline_draws(params, priors, sites, donors)
+    return table_from_draws(keys, draws, donors, ci)
+
+
+def table_from_draws(keys: list[tuple[str, str]], draws: np.ndarray, donors: pd.DataFrame,
+                     ci: float = 0.95) -> pd.DataFrame:
+    """The headline table of :func:`headline_draws`' keys and draws (for callers that keep the draws)."""
     summary = summarise(draws, ci)
     rows = []
     for (group, level), r in zip(keys, summary.itertuples()):

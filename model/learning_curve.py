@@ -11,12 +11,11 @@ Files (:data:`LEARNING_CURVE_FILES`): learning_curve.csv (per size: mean held-ou
 prior set, mean paired difference vague - literature with its standard error, repeats won by the
 literature priors), learning_curve_runs.csv (every fit, with its convergence) and learning_curve.png.
 
-Run: ``python -m microcalc.learning_curve --out DIR [--repeats 5 --draws 1000]``.
+Run: ``microcalc learning-curve --out DIR`` (see ``microcalc learning-curve --help``).
 """
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 from typing import Callable
@@ -139,26 +138,3 @@ def plot_learning_curve(runs: pd.DataFrame, table: pd.DataFrame):
     ax.legend(fontsize=8)
     ax_diff.legend(fontsize=8)
     return fig
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m microcalc.learning_curve --out DIR``."""
-    from microcalc.readers import bundled_data_path, read_lesions
-
-    p = argparse.ArgumentParser(description="Learning curve: literature vs vague priors on held-out lesions.")
-    p.add_argument("data", nargs="?", type=Path, help="lesion file with outcomes (default: bundled DDSM data)")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--seed", type=int, default=1)
-    args = p.parse_args(argv)
-    frame = read_lesions(args.data or bundled_data_path(), require_outcome=True)
-    table = run_learning_curve(frame, args.out, repeats=args.repeats, draws=args.draws, chains=args.chains,
-                               seed=args.seed, say=lambda s: print(s, flush=True))
-    print(table.to_string(index=False))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

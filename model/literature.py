@@ -18,9 +18,6 @@ class PublishedRate:
     high: float
     source: str
 
-    def text(self) -> str:
-        return f"{100 * self.low:.0f}–{100 * self.high:.0f}%"
-
 
 GROUPED_CLUSTER = PublishedRate(0.20, 0.50, "biopsy series: 20–50%, about 30% in one large study (Burnside 2007 22.8% ✔; Eur J Radiol 2017 32% ✔; Menezes 2018 45% ✔)")
 

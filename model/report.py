@@ -21,14 +21,12 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from microcalc import DISCLAIMER, __version__, figures
+from microcalc import DISCLAIMER, __version__, figures, headline
 from microcalc.atomic import write_text_atomic
 from microcalc.diagnostics import MAX_RHAT, MIN_ESS, parameter_table
 from microcalc.figures import interval, percent, published_range
-from microcalc.fitfile import library_versions, versions_of
-from microcalc.headline import BIOPSIED_BIRADS, grouped_cluster_lesions, headline_table
+from microcalc.fitfile import library_versions
 from microcalc.model import PARAMETER_GROUPS
-from microcalc.predict import probability_draws
 
 CI = 0.95
 FORMATS = ("html", "md", "both")
@@ -184,26 +182,22 @@ def prior_posterior_table(fit, extra_coefficients: list[str] = (), ci: float = C
 
 def grouped_cluster_draws(fit, params: dict, site: str | None = None) -> np.ndarray:
     """Draws of P(malignant) for the biopsied grouped cluster at ``site`` (None: a new site)."""
-    frame, weights = grouped_cluster_lesions(fit.donors)
-    if site is not None:
-        frame["site"] = site
-    draws = probability_draws(frame, params, fit.priors, fit.sites, fit.donors)
-    return (weights[:, None] * draws).sum(axis=0) / weights.sum()
+    return headline.grouped_cluster_draws(params, fit.priors, fit.sites, fit.donors, site)
 
 
 def biopsied_counts(donors: pd.DataFrame, site: str | None = None) -> tuple[int, int]:
     """Biopsied (BI-RADS 4/5) training lesions and how many were malignant, at one site or all."""
-    hit = donors["birads"].isin(BIOPSIED_BIRADS).fillna(False).to_numpy(dtype=bool)
+    hit = headline.biopsied(donors)
     if site is not None:
         hit = hit & (donors["site"] == site).fillna(False).to_numpy(dtype=bool)
     return int(donors.loc[hit, "count"].sum()), int(donors.loc[hit, "malignant"].sum())
 
 
-def site_table(fit, params: dict, ci: float = CI) -> pd.DataFrame:
-    """Biopsied grouped cluster at each training site and at a new site, with each site's data."""
+def site_table(fit, params: dict, new_site_draws: np.ndarray, ci: float = CI) -> pd.DataFrame:
+    """Biopsied grouped cluster at each training site and at a new site (its draws given), with each site's data."""
     rows = []
     for site in (*fit.sites, None):
-        draws = grouped_cluster_draws(fit, params, site)
+        draws = grouped_cluster_draws(fit, params, site) if site else new_site_draws
         n, m = biopsied_counts(fit.donors, site)
         summary = fit.data_summary
         lesions, malignant = (summary.get("by_site", {}).get(site, [0, 0]) if site
@@ -216,22 +210,6 @@ def site_table(fit, params: dict, ci: float = CI) -> pd.DataFrame:
             "site_or": float(np.median(odds)), "site_or_lower": _eti(odds, ci)[0], "site_or_upper": _eti(odds, ci)[1],
         })
     return pd.DataFrame(rows)
-
-
-def fit_versions(fit, fit_path: str | Path | None) -> dict[str, str] | None:
-    """Library versions recorded when the fit was made (from the fit file), if known."""
-    stored = getattr(fit, "versions", None)
-    if stored:
-        return dict(stored)
-    if fit_path is None or not Path(fit_path).is_file():
-        return None
-    import xarray as xr
-
-    try:
-        with xr.open_datatree(fit_path, engine="h5netcdf") as tree:
-            return versions_of(tree)
-    except (OSError, KeyError, ValueError):
-        return None
 
 
 def diagnostics_table(fit) -> pd.DataFrame:
@@ -307,20 +285,22 @@ class ReportContent:
 def report_content(fit, out_dir: Path, fit_path: str | Path | None = None, ci: float = CI) -> ReportContent:
     """Compute the report's tables from a fit (the slow part: a few seconds)."""
     params, prior = fit.params(), fit.params(group="prior")
+    keys, posterior_draws = headline.headline_draws(params, fit.priors, fit.sites, fit.donors)
+    _, prior_draws = headline.headline_draws(prior, fit.priors, fit.sites, fit.donors)
     covariates = covariate_table(fit, ci)
     informed = covariates.loc[~covariates["prior_only"], "coefficient"].tolist()
     sd = _draws(fit.idata["posterior"], "site_sd")
     return ReportContent(
-        headline=headline_table(params, fit.priors, fit.sites, fit.donors, ci),
-        prior_headline=headline_table(prior, fit.priors, fit.sites, fit.donors, ci),
-        cluster_posterior=grouped_cluster_draws(fit, params),
-        cluster_prior=grouped_cluster_draws(fit, prior),
+        headline=headline.table_from_draws(keys, posterior_draws, fit.donors, ci),
+        prior_headline=headline.table_from_draws(keys, prior_draws, fit.donors, ci),
+        cluster_posterior=posterior_draws[0],  # row 0 of headline_draws: the grouped cluster at a new site
+        cluster_prior=prior_draws[0],
         covariates=covariates,
         prior_posterior=prior_posterior_table(fit, informed, ci),
-        sites=site_table(fit, params, ci),
+        sites=site_table(fit, params, posterior_draws[0], ci),
         site_sd=(float(sd.mean()), *_eti(sd, ci)),
         parameters=diagnostics_table(fit),
-        versions=fit_versions(fit, fit_path),
+        versions=dict(fit.versions) or None,
         further=further_outputs(out_dir, fit_path),
     )
 

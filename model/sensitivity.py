@@ -30,7 +30,7 @@ from matplotlib.ticker import NullFormatter
 
 from microcalc import DISCLAIMER
 from microcalc.atomic import write_atomic, write_text_atomic
-from microcalc.headline import headline_draws, headline_table
+from microcalc.headline import headline_draws, table_from_draws
 from microcalc.power_scaling import (
     CONFLICT, THRESHOLD, WEAK, element_sensitivity, group_sensitivity, most_sensitive, power_scaling_curve,
     quantity_sensitivity,
@@ -156,7 +156,7 @@ def compute_sensitivity(fit, extra_scenarios=None, say=print,
     else:
         sizes = pd.DataFrame(columns=["fraction", "lesions", "malignant", "scenario", "quantity", "mean",
                                       "ci_lower", "ci_upper", "method"])
-    table = headline_table(fit.params(), fit.priors, fit.sites, fit.donors)
+    table = table_from_draws(keys, draws, fit.donors)
     reference = pd.DataFrame({"quantity": names, "published_low": table["published_low"],
                               "published_high": table["published_high"], "observed_n": table["observed_n"]})
     return SensitivityResult(
