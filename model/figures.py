@@ -113,35 +113,50 @@ def level_label(group: str, level: str) -> str:
     return level.replace("_", " ")
 
 
+def _probability_forest(rows: pd.DataFrame, labels: list[str], title: str, xlabel: str, ci: float,
+                        hollow: np.ndarray, no_data: tuple[str, str]) -> Figure:
+    """Rows of P(malignant): published band (when given), interval, mean, raw rate, and the text columns.
+
+    ``hollow`` rows (a new site) get a dashed interval and an open dot; ``no_data`` is the data
+    column's (text, colour) for a row without training lesions. Call inside ``report_style()``.
+    """
+    n = len(rows)
+    fig, ax = _figure(n, extra=1.5)
+    y = np.arange(n)[::-1]
+    banded = "published_low" in rows
+    for yi, r, open_ in zip(y, rows.itertuples(), hollow):
+        if banded and np.isfinite(r.published_low):
+            ax.add_patch(_band(r.published_low, r.published_high, yi))
+        ax.plot([r.ci_lower, r.ci_upper], [yi, yi], color=POSTERIOR, lw=2.2, solid_capstyle="butt", zorder=3,
+                ls=(0, (2, 1)) if open_ else "-")
+        ax.plot(r.mean, yi, "o", color=POSTERIOR, ms=6, zorder=4, mfc="white" if open_ else POSTERIOR)
+        if r.observed_n:
+            ax.plot(r.observed_malignant / r.observed_n, yi, "D", mfc="white", mec=OBSERVED, mew=1.4, ms=5.5,
+                    zorder=5)
+        _right_text(ax, yi, f"{percent(r.mean):>5} ({interval(r.ci_lower, r.ci_upper)})")
+        seen, colour = (f"{r.observed_malignant}/{r.observed_n}", OBSERVED) if r.observed_n else no_data
+        _right_text(ax, yi, seen, x=DATA_COLUMN, color=colour)
+    ax.set_yticks(y, labels)
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
+    _right_text(ax, n - 0.1, f"model ({100 * ci:.0f}% CrI)", color=POSTERIOR, fontweight="bold")
+    _right_text(ax, n - 0.1, "data", x=DATA_COLUMN, color=OBSERVED, fontweight="bold")
+    return fig
+
+
 def category_forest(table: pd.DataFrame, title: str, ci: float = 0.95) -> Figure:
     """Posterior P(malignant) per level (dot + interval) over the published range, with the data's rate.
 
     ``table`` is the slice of :func:`microcalc.headline.headline_table` for one group.
     """
     rows = table.reset_index(drop=True)
-    n = len(rows)
+    labels = [level_label(r.group, r.level) for r in rows.itertuples()]
     with report_style():
-        fig, ax = _figure(n, extra=1.5)
-        y = np.arange(n)[::-1]
-        for yi, r in zip(y, rows.itertuples()):
-            if np.isfinite(r.published_low):
-                ax.add_patch(_band(r.published_low, r.published_high, yi))
-            ax.plot([r.ci_lower, r.ci_upper], [yi, yi], color=POSTERIOR, lw=2.2, solid_capstyle="butt", zorder=3)
-            ax.plot(r.mean, yi, "o", color=POSTERIOR, ms=6, zorder=4)
-            if r.observed_n:
-                ax.plot(r.observed_malignant / r.observed_n, yi, "D", mfc="white", mec=OBSERVED, mew=1.4, ms=5.5,
-                        zorder=5)
-            _right_text(ax, yi, f"{percent(r.mean):>5} ({interval(r.ci_lower, r.ci_upper)})")
-            seen = f"{r.observed_malignant}/{r.observed_n}" if r.observed_n else "none"
-            _right_text(ax, yi, seen, x=DATA_COLUMN, color=OBSERVED if r.observed_n else PRIOR)
-        ax.set_yticks(y, [level_label(r.group, r.level) for r in rows.itertuples()])
-        ax.set_ylim(-0.7, n - 0.3)
-        ax.set_xlim(0, 1)
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.set_xlabel("probability of malignancy")
-        ax.set_title(title)
-        _right_text(ax, n - 0.1, f"model ({100 * ci:.0f}% CrI)", color=POSTERIOR, fontweight="bold")
-        _right_text(ax, n - 0.1, "data", x=DATA_COLUMN, color=OBSERVED, fontweight="bold")
+        fig = _probability_forest(rows, labels, title, "probability of malignancy", ci,
+                                  hollow=np.zeros(len(rows), dtype=bool), no_data=("none", PRIOR))
         fig.legend(handles=_forest_legend(ci), loc="outside lower center", ncol=3)
     return fig
 
@@ -292,28 +307,11 @@ def site_forest(table: pd.DataFrame, ci: float = 0.95) -> Figure:
     ``table`` has columns site, mean, ci_lower, ci_upper, observed_n, observed_malignant.
     """
     rows = table.reset_index(drop=True)
-    n = len(rows)
+    new = (rows["site"] == "new site").to_numpy()
+    labels = [r.site if is_new else f"site {r.site}" for r, is_new in zip(rows.itertuples(), new)]
     with report_style():
-        fig, ax = _figure(n, extra=1.5)
-        y = np.arange(n)[::-1]
-        for yi, r in zip(y, rows.itertuples()):
-            new = r.site == "new site"
-            ax.plot([r.ci_lower, r.ci_upper], [yi, yi], color=POSTERIOR, lw=2.2, solid_capstyle="butt",
-                    ls=(0, (2, 1)) if new else "-")
-            ax.plot(r.mean, yi, "o", color=POSTERIOR, ms=6, mfc="white" if new else POSTERIOR)
-            if r.observed_n:
-                ax.plot(r.observed_malignant / r.observed_n, yi, "D", mfc="white", mec=OBSERVED, mew=1.4, ms=5.5)
-            _right_text(ax, yi, f"{percent(r.mean):>5} ({interval(r.ci_lower, r.ci_upper)})")
-            _right_text(ax, yi, f"{r.observed_malignant}/{r.observed_n}" if r.observed_n else "–", x=DATA_COLUMN,
-                        color=OBSERVED)
-        ax.set_yticks(y, [r.site if r.site == "new site" else f"site {r.site}" for r in rows.itertuples()])
-        ax.set_ylim(-0.7, n - 0.3)
-        ax.set_xlim(0, 1)
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        ax.set_xlabel("probability of malignancy, biopsied grouped cluster")
-        ax.set_title("Variation between sites")
-        _right_text(ax, n - 0.1, f"model ({100 * ci:.0f}% CrI)", color=POSTERIOR, fontweight="bold")
-        _right_text(ax, n - 0.1, "data", x=DATA_COLUMN, color=OBSERVED, fontweight="bold")
+        fig = _probability_forest(rows, labels, "Variation between sites",
+                                  "probability of malignancy, biopsied grouped cluster", ci,
+                                  hollow=new, no_data=("–", OBSERVED))
         fig.legend(handles=_forest_legend(ci)[1:], loc="outside lower center", ncol=2)
     return fig
-
