@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from microcalc import DISCLAIMER, schema
+from microcalc import DISCLAIMER
 from microcalc.atomic import write_atomic, write_text_atomic
-from microcalc.errors import LesionInputError
 from microcalc.figures import OBSERVED, POSTERIOR, PRIOR, PUBLISHED, report_style
 from microcalc.metrics import (
     decision_curve, interval_coverage, mean_band_coverage, reliability_bins, roc_curve, summary_metrics,
 )
+from microcalc.readers import outcome_values
 
 RELIABILITY_BINS = 10
 BAND_DRAWS = 1000  # posterior draws (thinned evenly) behind the credible bands
@@ -74,22 +74,9 @@ def evaluate_predictions(y, p, draws, bins: int = RELIABILITY_BINS, mass: float 
     return Evaluation(metrics, table, decision_curve(y, p), roc_curve(y, p))
 
 
-def outcomes(frame: pd.DataFrame, file: str) -> np.ndarray:
-    """The 0/1 outcome of every lesion, refusing a test file without one."""
-    if schema.OUTCOME not in frame or frame[schema.OUTCOME].isna().all():
-        raise LesionInputError(file, "evaluation needs an outcome column: 'malignant' (canonical) or "
-                                     "'pathology' (DDSM, CBIS-DDSM)", column=schema.OUTCOME)
-    missing = frame[schema.OUTCOME].isna().to_numpy()
-    if missing.any():
-        row = int(np.flatnonzero(missing)[0]) + 2
-        raise LesionInputError(file, "evaluation needs an outcome on every lesion", row=row,
-                               column=schema.OUTCOME, value="")
-    return frame[schema.OUTCOME].to_numpy(dtype=float)
-
-
 def evaluate_fit(fit, frame: pd.DataFrame, file: str = "<data>") -> Evaluation:
     """Score a fit on a canonical frame with outcomes (p = the ``predict`` posterior mean)."""
-    y = outcomes(frame, file)
+    y = outcome_values(frame, "evaluation", file)
     p = fit.predict(frame)["p_malignant"].to_numpy(dtype=float)
     return evaluate_predictions(y, p, fit.probability_draws(frame, max_draws=BAND_DRAWS))
 
@@ -100,7 +87,7 @@ def evaluate_file(fit_path: str | Path, test_path: str | Path, out_dir: str | Pa
     from microcalc.readers import read_lesions
 
     frame = read_lesions(test_path)
-    outcomes(frame, str(test_path))  # refuse before loading the fit
+    outcome_values(frame, "evaluation", str(test_path))  # refuse before loading the fit
     result = evaluate_fit(load(fit_path), frame, str(test_path))
     out = Path(out_dir)
     write_figures(result, out, title=Path(test_path).name)

@@ -22,13 +22,13 @@ from microcalc import schema
 from microcalc.completion import training_table
 from microcalc.design import Patterns, aggregate, encode
 from microcalc.diagnostics import Convergence, check_convergence
-from microcalc.errors import LesionInputError
 from microcalc.fitfile import library_versions
 from microcalc.likelihood import binomial_log_likelihood, by_chain
 from microcalc.mode import ABUNDANT_ADAPTATION, needs_mode_start, start_near_mode
 from microcalc.model import EQUATION_PARAMETERS, PARAMETER_GROUPS, build_model, malignancy_probability, numpy_ops
 from microcalc.predict import posterior_params, predict_frame, probability_draws
 from microcalc.priors import PriorSet, load_priors
+from microcalc.readers import outcome_values
 
 
 PRIOR_DRAWS = 1000  # prior draws kept in the fit for prior-vs-posterior views and prior predictive checks
@@ -104,15 +104,11 @@ def _count_table(key: pd.Series, y: pd.Series):
     return n.index.tolist(), n.tolist(), m.tolist()
 
 
-def _outcome(frame: pd.DataFrame) -> np.ndarray:
-    """The outcome as 0/1, refusing a frame that cannot be fitted."""
-    if schema.OUTCOME not in frame or frame[schema.OUTCOME].isna().all():
-        raise LesionInputError("<data>", "fitting needs an outcome column 'malignant' (1/0)", column=schema.OUTCOME)
-    y = frame[schema.OUTCOME]
-    if y.isna().any():
-        row = int(np.flatnonzero(y.isna().to_numpy())[0]) + 2
-        raise LesionInputError("<data>", "fitting needs an outcome on every lesion", row=row, column=schema.OUTCOME, value="")
-    return y.to_numpy(dtype=float)
+def training_patterns(frame: pd.DataFrame, priors: PriorSet) -> tuple[tuple[str, ...], Patterns]:
+    """The training sites (sorted) and the binomial covariate patterns a fit of ``frame`` sees."""
+    y = outcome_values(frame, "fitting")
+    sites = tuple(sorted(frame["site"].dropna().astype(str).unique())) if "site" in frame else ()
+    return sites, aggregate(encode(frame, priors, sites), y)
 
 
 @contextmanager
@@ -141,9 +137,7 @@ def fit(
     import pymc as pm
 
     priors = priors if isinstance(priors, PriorSet) else load_priors(priors)
-    y = _outcome(frame)
-    sites = tuple(sorted(frame["site"].dropna().astype(str).unique())) if "site" in frame else ()
-    patterns = aggregate(encode(frame, priors, sites), y)
+    sites, patterns = training_patterns(frame, priors)
     model = build_model(patterns, priors, sites)
     abundant = needs_mode_start(patterns, len(sites))
     settings = SamplerSettings(draws, tune, chains, seed, start="mode" if abundant else "jitter",

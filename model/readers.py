@@ -99,6 +99,22 @@ def validate_cells(cells: pd.DataFrame, *, file: str = "input", first_row: int =
     return frame
 
 
+def outcome_values(frame: pd.DataFrame, task: str, file: str = "<data>") -> np.ndarray:
+    """The 0/1 outcome of every lesion of a canonical frame, refusing one without (``task``: "fitting", ...).
+
+    Files read with ``require_outcome=True`` are refused earlier, naming the file's row; this guards
+    frames built in Python.
+    """
+    if schema.OUTCOME not in frame or frame[schema.OUTCOME].isna().all():
+        raise LesionInputError(file, f"{task} needs an outcome column: 'malignant' (canonical) or 'pathology' "
+                                     "(DDSM, CBIS-DDSM)", column=schema.OUTCOME)
+    missing = frame[schema.OUTCOME].isna().to_numpy()
+    if missing.any():
+        raise LesionInputError(file, f"{task} needs an outcome on every lesion", row=int(np.flatnonzero(missing)[0]) + 2,
+                               column=schema.OUTCOME, value="")
+    return frame[schema.OUTCOME].to_numpy(dtype=float)
+
+
 def csv_header(text: str) -> tuple[list[str], str]:
     """Raw column names and field separator of CSV text (the start of a file is enough)."""
     sep = _separator(text)

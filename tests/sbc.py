@@ -38,9 +38,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from microcalc.design import aggregate, encode
 from microcalc.evaluation import COLOURS, save_figure, style_axes, styled, write_csv
-from microcalc.fitting import SamplerSettings, sample_posterior
+from microcalc.fitting import SamplerSettings, sample_posterior, training_patterns
 from microcalc.model import PARAMETER_GROUPS, build_model
 from microcalc.priors import load_priors
 from microcalc.readers import bundled_data_path, read_lesions
@@ -111,8 +110,7 @@ def run(args) -> None:
     out = Path(args.out)
     frame = read_lesions(bundled_data_path(), require_outcome=True)
     priors = load_priors()
-    sites = tuple(sorted(frame["site"].dropna().astype(str).unique()))
-    patterns = aggregate(encode(frame, priors, sites), frame["malignant"].to_numpy(dtype=float))
+    sites, patterns = training_patterns(frame, priors)
     truths, outcomes = simulate(patterns, priors, sites, args.reps, args.seed)
     ranks_path, fits_path = out / "sbc_ranks.csv", out / "sbc_fits.csv"
     ranks = pd.read_csv(ranks_path) if ranks_path.is_file() else pd.DataFrame()

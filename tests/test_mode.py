@@ -103,12 +103,11 @@ def test_mode_start_replaces_only_the_initial_points(normal_compiled):
 
 
 def patterns_of(frame: pd.DataFrame):
-    from microcalc.design import aggregate, encode
+    from microcalc.fitting import training_patterns
     from microcalc.priors import load_priors
 
-    sites = tuple(sorted(frame["site"].dropna().astype(str).unique()))
-    y = frame["malignant"].to_numpy(dtype=float)
-    return aggregate(encode(frame, load_priors(), sites), y), len(sites)
+    sites, patterns = training_patterns(frame, load_priors())
+    return patterns, len(sites)
 
 
 def test_rule_does_not_trigger_on_the_bundled_data(ddsm):

@@ -438,16 +438,14 @@ def mode_predict_inprocess(fit_path: str, cases: str, out: str) -> None:
 
 def _bundled_model():
     """The PyMC model fit() builds for the bundled data (for compile timing)."""
-    from microcalc.design import aggregate, encode
-    from microcalc.fitting import _outcome
+    from microcalc.fitting import training_patterns
     from microcalc.model import build_model
     from microcalc.priors import load_priors
     from microcalc.readers import bundled_data_path, read_lesions
 
-    frame = read_lesions(bundled_data_path(), require_outcome=True)
     priors = load_priors()
-    sites = tuple(sorted(frame["site"].dropna().astype(str).unique()))
-    return build_model(aggregate(encode(frame, priors, sites), _outcome(frame)), priors, sites)
+    sites, patterns = training_patterns(read_lesions(bundled_data_path(), require_outcome=True), priors)
+    return build_model(patterns, priors, sites)
 
 
 def mode_compile() -> None:
