@@ -35,7 +35,8 @@ import pandas as pd
 from scipy.special import expit, logit
 from scipy.stats import rankdata
 
-EPS = 1e-12
+from microcalc.likelihood import bernoulli_log_likelihood, clip_probability
+
 DECISION_THRESHOLDS = np.round(np.arange(0.02, 0.5001, 0.01), 2)  # 2% (BI-RADS 3 ceiling) to 50%
 
 
@@ -55,8 +56,7 @@ def _arrays(y, p) -> tuple[np.ndarray, np.ndarray]:
 def log_loss_terms(y, p) -> np.ndarray:
     """Per-lesion negative log-likelihood, for paired comparisons of two models on the same lesions."""
     y, p = _arrays(y, p)
-    q = np.clip(p, EPS, 1 - EPS)
-    return -(y * np.log(q) + (1 - y) * np.log1p(-q))
+    return -bernoulli_log_likelihood(p[:, None], y)[:, 0]
 
 
 def log_loss(y, p) -> float:
@@ -112,7 +112,7 @@ def calibration(y, p) -> tuple[float, float]:
     y, p = _arrays(y, p)
     if y.min() == y.max():
         return float("nan"), float("nan")
-    z = logit(np.clip(p, EPS, 1 - EPS))
+    z = logit(clip_probability(p))
     ones = np.ones((len(y), 1))
     slope = _logistic_fit(y, np.column_stack([ones, z]), np.zeros_like(z))[1]
     intercept = _logistic_fit(y, ones, z)[0]
