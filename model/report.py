@@ -193,11 +193,15 @@ def biopsied_counts(donors: pd.DataFrame, site: str | None = None) -> tuple[int,
     return int(donors.loc[hit, "count"].sum()), int(donors.loc[hit, "malignant"].sum())
 
 
-def site_table(fit, params: dict, new_site_draws: np.ndarray, ci: float = CI) -> pd.DataFrame:
-    """Biopsied grouped cluster at each training site and at a new site (its draws given), with each site's data."""
+def site_table(fit, params: dict, ci: float = CI, new_site_draws: np.ndarray | None = None) -> pd.DataFrame:
+    """Biopsied grouped cluster at each training site and at a new site, with each site's data.
+
+    ``new_site_draws``: the new-site draws when the caller has them already (headline row 0).
+    """
     rows = []
     for site in (*fit.sites, None):
-        draws = grouped_cluster_draws(fit, params, site) if site else new_site_draws
+        known = site is None and new_site_draws is not None
+        draws = new_site_draws if known else grouped_cluster_draws(fit, params, site)
         n, m = biopsied_counts(fit.donors, site)
         summary = fit.data_summary
         lesions, malignant = (summary.get("by_site", {}).get(site, [0, 0]) if site
@@ -297,7 +301,7 @@ def report_content(fit, out_dir: Path, fit_path: str | Path | None = None, ci: f
         cluster_prior=prior_draws[0],
         covariates=covariates,
         prior_posterior=prior_posterior_table(fit, informed, ci),
-        sites=site_table(fit, params, posterior_draws[0], ci),
+        sites=site_table(fit, params, ci, new_site_draws=posterior_draws[0]),
         site_sd=(float(sd.mean()), *_eti(sd, ci)),
         parameters=diagnostics_table(fit),
         versions=dict(fit.versions) or None,

@@ -363,16 +363,13 @@ def scenario_result(rw: Reweighter, sc: Scenario, frame: pd.DataFrame | None, re
                           float(new.convergence.min_ess_bulk))
 
 
-def scenario_results(fit, scenarios: list[Scenario], frame: pd.DataFrame | None, *,
-                     donors: pd.DataFrame | None = None, refit: RefitSettings | None = RefitSettings(),
-                     say=print) -> list[ScenarioResult]:
-    """Headline answers per scenario: PSIS reweighting of ``fit`` where k < 0.7, else a refit.
+def scenario_results(rw: Reweighter, scenarios: list[Scenario], frame: pd.DataFrame | None, *,
+                     refit: RefitSettings | None = RefitSettings(), say=print) -> list[ScenarioResult]:
+    """Headline answers per scenario: PSIS reweighting of ``rw``'s fit where k < 0.7, else a refit.
 
     ``frame`` is the training data (None: refits impossible, PSIS is reported whatever k is, flagged;
     likewise with ``refit`` None).
-    ``donors`` defines the headline quantities (default: the fit's key table).
     """
-    rw = Reweighter.of(fit, frame, donors)
     results = []
     for sc in scenarios:
         results.append(scenario_result(rw, sc, frame, refit, say))

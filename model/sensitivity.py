@@ -77,14 +77,14 @@ class SensitivityResult:
 
 
 # --------------------------------------------------------------------------------------------- compute
-def baseline_result(fit, scenarios: list[Scenario], results: list[ScenarioResult], frame, settings,
+def baseline_result(rw: Reweighter, scenarios: list[Scenario], results: list[ScenarioResult], frame, settings,
                     say) -> tuple[str, list[Scenario], list[ScenarioResult]]:
     """Name of the scenario equal to the fit's priors; adds one if no prior file matches the fit's."""
     same = [r.scenario for r in results if r.method == "psis (identical priors)"]
     if same:
         return same[0], scenarios, results
-    own = Scenario(f"{fit.priors.name} (fit)", fit.priors)
-    first = scenario_result(Reweighter.of(fit, frame), own, frame, settings.refit, say)
+    own = Scenario(f"{rw.fit.priors.name} (fit)", rw.fit.priors)
+    first = scenario_result(rw, own, frame, settings.refit, say)
     return own.name, [own, *scenarios], [first, *results]
 
 
@@ -112,8 +112,8 @@ def data_size_view(fit, frame: pd.DataFrame, scenarios: list[Scenario], full: li
             table, sub_fit = refit_headline(sub, fit.priors, fit.donors, settings.refit)
             results = [ScenarioResult(baseline, table, f"refit, {refit_note(sub_fit, settings.refit)}",
                                       float("nan"), float(sub_fit.convergence.min_ess_bulk))]
-            rw = Reweighter.of(sub_fit, sub, donors=fit.donors)
-            results += [scenario_result(rw, sc, sub, settings.refit, say) for sc in compare]
+            results += scenario_results(Reweighter.of(sub_fit, sub, donors=fit.donors), compare, sub,
+                                        refit=settings.refit, say=say)
         part = scenarios_frame(results)
         part.insert(0, "malignant", int(sub["malignant"].sum()))
         part.insert(0, "lesions", len(sub))
@@ -147,8 +147,9 @@ def compute_sensitivity(fit, extra_scenarios=None, say=print,
                        ignore_index=True)
 
     say("Literature scenarios (PSIS reweighting where Pareto k < 0.7, else a refit)")
-    results = scenario_results(fit, scenarios, frame, refit=settings.refit, say=say)
-    baseline, scenarios, results = baseline_result(fit, scenarios, results, frame, settings, say)
+    rw = Reweighter.of(fit, frame)
+    results = scenario_results(rw, scenarios, frame, refit=settings.refit, say=say)
+    baseline, scenarios, results = baseline_result(rw, scenarios, results, frame, settings, say)
 
     if frame is not None and settings.refit is not None and settings.fractions:
         say("Data-size view")

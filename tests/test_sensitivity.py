@@ -16,7 +16,7 @@ from microcalc.model import PARAMETER_GROUPS
 from microcalc.power_scaling import CONFLICT, element_sensitivity, group_sensitivity
 from microcalc.priors import default_priors_path, load_priors, scenario_paths
 from microcalc.scenarios import (
-    PARETO_K_MAX, RefitSettings, Scenario, rebuild_problem, scenario_results, training_frame,
+    PARETO_K_MAX, RefitSettings, Reweighter, Scenario, rebuild_problem, scenario_results, training_frame,
 )
 
 QUIET = lambda *_: None  # noqa: E731
@@ -70,7 +70,8 @@ def test_reweighting_identical_priors_reproduces_the_fit_and_nearby_priors_move_
         return Scenario(name, load_priors(prior_file(tmp_path, name, {"intercept": (mu, 0.421)})))
 
     higher, lower = base_rate("higher", -0.45), base_rate("lower", -0.95)
-    same, up, down = scenario_results(small_fit, [copy, higher, lower], frame, refit=None, say=QUIET)
+    same, up, down = scenario_results(Reweighter.of(small_fit, frame), [copy, higher, lower], frame, refit=None,
+                                       say=QUIET)
 
     # identical priors: uniform weights, the fit's own numbers
     assert same.method == "psis (identical priors)"
@@ -86,7 +87,8 @@ def test_reweighting_identical_priors_reproduces_the_fit_and_nearby_priors_move_
 
 def test_prior_file_beyond_psis_is_refitted(small_fit, frame):
     vague = Scenario("vague", load_priors(scenario_paths()["vague"]))
-    (result,) = scenario_results(small_fit, [vague], frame, refit=RefitSettings(draws=100, tune=100), say=QUIET)
+    (result,) = scenario_results(Reweighter.of(small_fit, frame), [vague], frame,
+                                 refit=RefitSettings(draws=100, tune=100), say=QUIET)
     assert result.pareto_k >= PARETO_K_MAX
     assert result.method.startswith(f"refit (k={result.pareto_k:.2f}), 2x100 draws")
     assert np.isfinite(result.table[["mean", "ci_lower", "ci_upper"]].to_numpy()).all()
