@@ -528,12 +528,19 @@ def _coerce_lesion_id(cells: _Cells, unique: bool) -> pd.Series:
     if blank.any():
         raise cells.error(blank, "is blank; every lesion needs a lesion_id", value="")
     if unique and not values.is_unique:
-        repeated = values.duplicated().to_numpy()
-        i = int(np.argmax(repeated))
-        first = int(np.argmax((values == values.iloc[i]).to_numpy()))
-        raise cells.error(repeated, f"lesion_id is used twice, rows {cells.rows[first]} and {cells.rows[i]}; "
-                                    "each lesion needs its own id")
+        i, problem = repeated_id(values, cells.rows)
+        raise cells.error(np.arange(len(values)) == i, problem)
     return values
+
+
+def repeated_id(ids: pd.Series, rows: np.ndarray) -> tuple[int, str] | None:
+    """Position of the first lesion whose id an earlier lesion used, and the message naming both rows."""
+    repeated = (ids.duplicated() & ids.notna()).to_numpy()
+    if not repeated.any():
+        return None
+    i = int(np.argmax(repeated))
+    first = int(np.argmax((ids == ids.iloc[i]).to_numpy(dtype=bool, na_value=False)))
+    return i, f"lesion_id is used twice, rows {rows[first]} and {rows[i]}; each lesion needs its own id"
 
 
 def _map_distinct(cells: _Cells, translate: Callable[[str], tuple[object, str | None]],

@@ -322,13 +322,11 @@ class SeenLesionIds:
         present = ids.notna()
         if _strictly_increasing(ids[present]) or ids.nunique() == int(present.sum()):
             return None
-        repeated = (ids.duplicated() & present).to_numpy()
-        i = int(np.argmax(repeated))
-        first = int(np.argmax((ids == ids.iloc[i]).to_numpy(dtype=bool, na_value=False)))
+        from microcalc.readers import repeated_id
+
         rows = np.concatenate([np.arange(r, r + len(part)) for r, part in self.parts])
-        return LesionInputError(self.file, f"lesion_id is used twice, rows {rows[first]} and {rows[i]}; "
-                                           "each lesion needs its own id",
-                                row=int(rows[i]), column=self.column, value=ids.iloc[i])
+        i, problem = repeated_id(ids, rows)
+        return LesionInputError(self.file, problem, row=int(rows[i]), column=self.column, value=ids.iloc[i])
 
 
 def _strictly_increasing(ids: pd.Series) -> bool:
