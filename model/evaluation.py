@@ -216,31 +216,3 @@ def write_figures(result: Evaluation, out_dir: Path, title: str = "") -> dict[st
         "decision_curve": plot_decision_curve(result.decision, title),
     }
     return {name: save_figure(fig, out_dir / FIGURES[name]) for name, fig in figures.items()}
-
-
-def evaluation_section_data(out_dir: str | Path) -> dict:
-    """What the report's evaluation section can show from a folder: metrics and existing figures.
-
-    Keys (each only if its file exists in ``out_dir``): ``figures`` (name -> PNG path: reliability,
-    roc, decision_curve, crossval_figure, crossval_reliability, learning_curve_figure, sbc_ecdf),
-    ``metrics`` (metrics.json of ``evaluate``), and the tables as DataFrames under the keys of
-    :data:`~microcalc.crossval.CROSSVAL_FILES` and :data:`~microcalc.learning_curve.LEARNING_CURVE_FILES`
-    (e.g. ``crossval_table``, ``loo``, ``learning_curve_table``) and ``sbc_coverage``; the crossval
-    settings JSON as a dict.
-    """
-    from microcalc.crossval import CROSSVAL_FILES
-    from microcalc.learning_curve import LEARNING_CURVE_FILES
-
-    out = Path(out_dir)
-    known = {**FIGURES, **CROSSVAL_FILES, **LEARNING_CURVE_FILES, "sbc_ecdf": "sbc_ecdf.png",
-             "sbc_coverage": "sbc_coverage.csv"}
-    found = {k: out / name for k, name in known.items() if (out / name).is_file()}
-    data: dict = {"figures": {k: p for k, p in found.items() if p.suffix == ".png"}}
-    if (out / "metrics.json").is_file():
-        data["metrics"] = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-    for key, path in found.items():
-        if path.suffix == ".csv":
-            data[key] = pd.read_csv(path)
-        elif path.suffix == ".json":
-            data[key] = json.loads(path.read_text(encoding="utf-8"))
-    return data

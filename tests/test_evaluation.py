@@ -14,7 +14,7 @@ from microcalc.cli import main
 from microcalc.crossval import VARIANTS, case_folds, lesion_log_likelihood, lesion_loo, run_crossval, site_folds
 from microcalc.design import aggregate, encode
 from microcalc.errors import LesionInputError
-from microcalc.evaluation import BAND_DRAWS, FIGURES, evaluate_file, evaluation_section_data
+from microcalc.evaluation import BAND_DRAWS, FIGURES, evaluate_file
 from microcalc.readers import read_lesions
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -57,8 +57,7 @@ def test_evaluate_writes_the_three_figures(evaluated):
     folder, _ = evaluated
     for name in FIGURES.values():
         assert (folder / name).read_bytes()[:8] == PNG
-    section = evaluation_section_data(folder)
-    assert set(section["figures"]) == set(FIGURES) and section["metrics"]["n"] == 21
+    assert json.loads((folder / "metrics.json").read_text(encoding="utf-8"))["n"] == 21
 
 
 def test_test_file_without_outcome_is_refused(small_fit_path, write_csv, tmp_path, capsys):
