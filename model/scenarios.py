@@ -30,6 +30,7 @@ from microcalc.design import BIRADS_SLOTS, aggregate, encode
 from microcalc.errors import LesionInputError
 from microcalc.headline import blank_frame, headline_draws, headline_table
 from microcalc.model import RANDOM_EFFECTS
+from microcalc.predict import sample_last
 from microcalc.priors import PriorSet, load_priors, scenario_paths
 
 PARETO_K_MAX = 0.7  # above it the importance weights are not trusted (Vehtari et al. 2024)
@@ -186,11 +187,6 @@ def _draws(posterior, name: str) -> np.ndarray:
     return posterior[name].transpose("chain", "draw", ...).values
 
 
-def _samples_last(a: np.ndarray) -> np.ndarray:
-    """(chain, draw, ...) -> (..., samples) with samples chain-major, as in ``Fit.params``."""
-    return np.moveaxis(a.reshape(-1, *a.shape[2:]), 0, -1)
-
-
 def _centred_z(posterior, priors: PriorSet, effect: str) -> np.ndarray:
     """z that gives the stored effect under ``priors``: (effect - centre - shift[group]) / sd (site: effect / sd)."""
     if effect == "site":
@@ -241,7 +237,8 @@ def scenario_params(params: dict, posterior, priors: PriorSet, informed: dict[st
         if not unseen.any():
             continue
         centre, group = _centre_and_group(posterior, priors, d)
-        z, shift, sd = (_samples_last(_draws(posterior, f"{d}_{v}")) for v in ("z", "group_shift", "sd"))
+        z, shift, sd = (sample_last(posterior[f"{d}_{v}"].values, posterior[f"{d}_{v}"].dims)
+                        for v in ("z", "group_shift", "sd"))
         effect = np.array(params[f"{d}_effect"], copy=True)
         redrawn = centre[:, None] + shift[group] + sd[None, :] * z
         effect[unseen] = redrawn[unseen]
