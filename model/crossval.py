@@ -185,19 +185,13 @@ def score_fold(frame: pd.DataFrame, test_rows: np.ndarray, priors: dict[str, Pri
 
 def lesion_log_likelihood(fit, frame: pd.DataFrame):
     """Bernoulli log-likelihood of each training lesion per draw, DataArray (chain, draw, lesion)."""
-    import xarray as xr
-
     from microcalc.design import encode
-    from microcalc.likelihood import bernoulli_log_likelihood, by_chain
+    from microcalc.likelihood import bernoulli_log_likelihood, per_draw
     from microcalc.model import malignancy_probability, new_site_nodes, numpy_ops
 
-    posterior = fit.idata["posterior"]
-    chains = posterior.sizes["chain"]
     p = malignancy_probability(fit.params(), encode(frame, fit.priors, fit.sites), numpy_ops(), new_site_nodes())
     ll = bernoulli_log_likelihood(p, frame[schema.OUTCOME].to_numpy(dtype=float))
-    return xr.DataArray(by_chain(ll, chains), dims=("chain", "draw", "lesion"),
-                        coords={"chain": posterior["chain"].values, "draw": posterior["draw"].values,
-                                "lesion": frame["lesion_id"].astype(str).to_numpy()})
+    return per_draw(ll, fit.idata["posterior"], "lesion", frame["lesion_id"].astype(str).to_numpy())
 
 
 def lesion_loo(fit, frame: pd.DataFrame) -> dict:

@@ -23,7 +23,7 @@ from microcalc.completion import training_table
 from microcalc.design import Patterns, aggregate, encode
 from microcalc.diagnostics import Convergence, check_convergence
 from microcalc.fitfile import library_versions
-from microcalc.likelihood import binomial_log_likelihood, by_chain
+from microcalc.likelihood import binomial_log_likelihood, per_draw
 from microcalc.mode import ABUNDANT_ADAPTATION, needs_mode_start, start_near_mode
 from microcalc.model import EQUATION_PARAMETERS, PARAMETER_GROUPS, build_model, malignancy_probability, numpy_ops
 from microcalc.predict import posterior_params, predict_frame, probability_draws
@@ -195,10 +195,5 @@ def log_likelihood_group(idata, patterns: Patterns):
 
     posterior = idata["posterior"]
     p = malignancy_probability(posterior_params(posterior), patterns.design, numpy_ops())
-    values = by_chain(binomial_log_likelihood(p, patterns.trials, patterns.malignant), posterior.sizes["chain"])
-    data = xr.Dataset(
-        {schema.OUTCOME: (("chain", "draw", "pattern"), values)},
-        coords={"chain": posterior["chain"].values, "draw": posterior["draw"].values,
-                "pattern": np.arange(len(patterns.trials))},
-    )
-    return xr.DataTree(data)
+    values = binomial_log_likelihood(p, patterns.trials, patterns.malignant)
+    return xr.DataTree(xr.Dataset({schema.OUTCOME: per_draw(values, posterior, "pattern", np.arange(len(values)))}))

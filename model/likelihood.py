@@ -33,7 +33,10 @@ def bernoulli_log_likelihood(p: np.ndarray, malignant: np.ndarray) -> np.ndarray
     return y * np.log(p) + (1 - y) * np.log1p(-p)
 
 
-def by_chain(values: np.ndarray, chains: int) -> np.ndarray:
-    """(items, chain x draw) chain-major samples -> (chain, draw, items), the stored layout."""
-    items = values.shape[0]
-    return np.moveaxis(values.reshape(items, chains, -1), 0, -1)
+def per_draw(values: np.ndarray, posterior, dim: str, labels) -> object:
+    """(items, chain x draw) chain-major values as an xarray DataArray (chain, draw, ``dim``), the stored layout."""
+    import xarray as xr
+
+    stacked = np.moveaxis(values.reshape(values.shape[0], posterior.sizes["chain"], -1), 0, -1)
+    return xr.DataArray(stacked, dims=("chain", "draw", dim),
+                        coords={"chain": posterior["chain"].values, "draw": posterior["draw"].values, dim: labels})
