@@ -6,6 +6,8 @@ Speed targets live in tests/benchmarks/bench.py, never here.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -120,6 +122,39 @@ def test_messy_text_streams_like_the_whole_file(small_fit_path, ddsm, tmp_path, 
     whole, streamed = _whole_and_streamed(small_fit_path, cases, tmp_path)
     assert whole.read_bytes() == streamed.read_bytes()
     assert _read_any(streamed)["morphology"].isna().sum() == frame["morphology"].str.strip().eq("").sum()
+
+
+def test_csv_writer_quotes_only_where_needed_and_formats_numbers_as_arrow_does(tmp_path, monkeypatch):
+    """Numbers are formatted once per distinct value, text is quoted only in a slice that needs it;
+    a CSV reader gets back exactly the values written, and every number reads as Arrow formats it."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    monkeypatch.setattr(scoring, "CSV_SLICE_ROWS", 3)
+    numbers = [0.1310848635800306, 1e-05, 2.0, None, float("nan"), -0.0, 1 / 3, 0.1310848635800306, 5e20]
+    text = ["plain", "words here", None, 'has "quote"', "a,b", "two\nlines", "B_1", "x", "y"]
+    table = pa.table({"p": pa.array(numbers, pa.float64()), "id": pa.array(text, pa.large_string()),
+                      "n": pa.array([1, None, 3, 4, 5, 6, 7, 8, 9], pa.int64())})
+    with pa.OSFile(str(tmp_path / "t.csv"), "wb") as sink:
+        scoring.write_csv(table, sink, header=True)
+    written = (tmp_path / "t.csv").read_bytes()
+    lines = written.split(b"\n")
+    assert lines[1] == b"0.1310848635800306,plain,1"
+    assert not any(b'"' in line for line in lines[1:4])  # the first slice needs no quotes
+    assert b'"a,b"' in written and b'"has ""quote"""' in written and b'"two\nlines"' in written
+
+    back = pacsv.read_csv(tmp_path / "t.csv", convert_options=pacsv.ConvertOptions(
+        column_types={"p": pa.float64(), "id": pa.large_string(), "n": pa.int64()}, strings_can_be_null=True))
+    assert back.column("id").to_pylist() == text
+    assert back.column("n").to_pylist() == table.column("n").to_pylist()
+    got, expected = back.column("p").to_numpy(zero_copy_only=False), np.array(numbers, dtype=float)
+    np.testing.assert_array_equal(got, expected)  # NaN and null both read as NaN, -0.0 == 0.0
+    assert str(got[5]) == "-0.0"
+    arrow_own = pa.BufferOutputStream()
+    pacsv.write_csv(table.select(["p"]), arrow_own)
+    first_cells = [[row[0] if row else "" for row in csv.reader(io.StringIO(data.decode()))] for data in
+                   (written, arrow_own.getvalue().to_pybytes())]
+    assert first_cells[0] == first_cells[1]
 
 
 def test_repeated_id_found_in_unsorted_and_sorted_ids():
