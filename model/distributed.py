@@ -20,7 +20,7 @@ import pandas as pd
 
 from microcalc.errors import LesionInputError
 from microcalc.scoring import (
-    PatternScorer, StreamUnsupported, open_cells, scored_stream, validate_and_score, whole_file_lesions,
+    PatternScorer, StreamUnsupported, open_cells, read_ahead, scored_stream, validate_and_score, whole_file_lesions,
     write_predictions,
 )
 
@@ -73,11 +73,10 @@ def predict_file_dask(fit_path: str | Path, cases: str | Path, out: str | Path, 
         ahead = 2 * max(1, sum(client.nthreads().values()))
         try:
             stream = open_cells(cases)
-            tables = scored_stream(
-                stream, lambda chunk: client.submit(validate_and_score, client.scatter(chunk), stream.file,
-                                                    stream.fmt, scorer, pure=False),
-                ahead=ahead)
-            return write_predictions(tables, out, stream.file)
+            jobs = ((chunk, client.submit(validate_and_score, client.scatter(chunk), stream.file, stream.fmt, scorer,
+                                          pure=False))
+                    for chunk in read_ahead(stream.chunks))
+            return write_predictions(scored_stream(stream.file, jobs, ahead=ahead), out, stream.file)
         except StreamUnsupported:
             parts = [client.submit(_score_partition, client.scatter(frame), scorer, pure=False)
                      for frame in whole_file_lesions(cases)]

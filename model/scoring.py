@@ -7,8 +7,8 @@ Flow of :func:`predict_file`:
     remembered across chunks)--> predictions in input order --> temporary file --> rename
 
 The fit file is opened with :func:`microcalc.fitfile.load_for_scoring` (posterior equation
-parameters and the training key table only). Block k+1 is parsed and block k-1 written in two
-helper threads (Arrow releases the GIL) while block k is validated and scored.
+parameters and the training key table only). Block k+1 is parsed and validated and block k-1
+written in two helper threads (Arrow releases the GIL) while block k is scored.
 
 A registry repeats a few thousand covariate patterns millions of times, so the posterior work
 (completing blanks, the model equation on every draw, quantiles) is done once per pattern and a
@@ -39,6 +39,7 @@ from microcalc.predict import MODEL_INPUTS, PREDICTION_COLUMNS, pattern_codes, p
 SUMMARY_COLUMNS: tuple[str, ...] = PREDICTION_COLUMNS[1:]  # p_malignant, ci_lower, ci_upper, p_above_2pct
 CHUNK_ROWS = 200_000  # lesions per chunk from a whole-file read or a Parquet file
 CHUNK_BYTES = 16 * 2**20  # CSV bytes per streamed block (about 180,000 rows of a typical lesion table)
+READ_AHEAD = 2  # blocks read and validated ahead of the one being scored
 STREAM_MIN_BYTES = 8 * 2**20  # smaller files are read whole by read_lesions (same result, simplest path)
 OUTPUT_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
 CSV_SLICE_ROWS = 16_384  # output rows formatted in memory at a time (a few MB: stays in cache)
@@ -172,7 +173,7 @@ def open_cells(path: str | Path) -> CellStream:
     fmt = detect_format(names, file=file)
     if fmt == CBIS:
         raise StreamUnsupported("CBIS-DDSM view rows are merged across the whole file")
-    return CellStream(file, names, fmt, read_ahead(chunks))
+    return CellStream(file, names, fmt, chunks)
 
 
 def _csv_cells(path: Path, file: str, chunk_bytes: int) -> tuple[list[str], Iterator[CellChunk]]:
@@ -289,13 +290,22 @@ def _numbered(batches: Iterable, to_cells: Callable, names: list[str]) -> Iterat
         row += len(cells)
 
 
-def read_ahead(chunks: Iterator[CellChunk]) -> Iterator[CellChunk]:
-    """Parse block k+1 in a second thread while block k is validated (Arrow parses without the GIL)."""
+def read_ahead(chunks: Iterator[CellChunk], prepare: Callable[[CellChunk], object] = lambda chunk: chunk,
+               depth: int = READ_AHEAD) -> Iterator:
+    """``prepare(chunk)`` for every block, up to ``depth`` blocks read and prepared ahead in a second thread.
+
+    Arrow parses without the GIL, and while the first block's predictions are computed (every
+    covariate pattern is new) the next blocks can be read and validated.
+    """
+    def step():
+        chunk = next(chunks, None)
+        return None if chunk is None else prepare(chunk)
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(next, chunks, None)
-        while (chunk := pending.result()) is not None:
-            pending = pool.submit(next, chunks, None)
-            yield chunk
+        pending = deque(pool.submit(step) for _ in range(depth))
+        while (item := pending.popleft().result()) is not None:
+            pending.append(pool.submit(step))
+            yield item
 
 
 @dataclass
@@ -341,6 +351,15 @@ def validate_and_score(chunk: CellChunk, file: str, fmt: str, scorer: PatternSco
     return scorer.score(validate_chunk(chunk, file, fmt))
 
 
+def local_jobs(stream: CellStream, scorer: PatternScorer) -> Iterator[tuple[CellChunk, Future]]:
+    """Each block with its predictions: read and validated in the read-ahead thread, scored in this one."""
+    def validated(chunk: CellChunk) -> tuple[CellChunk, Future]:
+        return chunk, run_now(validate_chunk, chunk, stream.file, stream.fmt)
+
+    for chunk, frame in read_ahead(stream.chunks, validated):
+        yield chunk, frame if frame.exception() is not None else run_now(scorer.score, frame.result())
+
+
 def run_now(function: Callable, *args) -> Future:
     """Run ``function`` here and now, as a finished Future (the local twin of a Dask ``submit``)."""
     done: Future = Future()
@@ -351,17 +370,17 @@ def run_now(function: Callable, *args) -> Future:
     return done
 
 
-def scored_stream(stream: CellStream, submit: Callable[[CellChunk], Future], ahead: int = 0) -> Iterator[pd.DataFrame]:
-    """Predictions chunk by chunk in file order, with up to ``ahead`` chunks in flight.
+def scored_stream(file: str, jobs: Iterable[tuple[CellChunk, Future]], ahead: int = 0) -> Iterator[pd.DataFrame]:
+    """Predictions chunk by chunk in file order from (chunk, future predictions) jobs, ``ahead`` more in flight.
 
     A repeated lesion_id fails at the end of the file; when a chunk is bad, a repeated id on an
     earlier row is reported instead, so the first bad row of the file is the one named.
     """
-    seen = SeenLesionIds(stream.file)
+    seen = SeenLesionIds(file)
     pending: deque[Future] = deque()
-    for chunk in stream.chunks:
+    for chunk, predictions in jobs:
         seen.add(chunk)
-        pending.append(submit(chunk))
+        pending.append(predictions)
         if len(pending) > ahead:
             yield _outcome(pending.popleft(), seen)
     while pending:
@@ -539,9 +558,7 @@ def predict_file(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci
     scorer, stream = _load_and_open(fit_path, cases, ci)
     if stream is not None:
         try:
-            tables = scored_stream(stream, lambda chunk: run_now(validate_and_score, chunk, stream.file, stream.fmt,
-                                                                 scorer))
-            return write_predictions(tables, out, stream.file)
+            return write_predictions(scored_stream(stream.file, local_jobs(stream, scorer)), out, stream.file)
         except StreamUnsupported:  # a later block the chunk reader cannot parse
             pass
     return write_predictions(map(scorer.score, whole_file_lesions(cases)), out, str(cases))
