@@ -144,9 +144,12 @@ def cmd_fit(args, console: Console) -> int:
 
 
 def cmd_predict(args, console: Console) -> int:
+    from microcalc.csvblocks import start_opening  # pyarrow only: Arrow parses while pandas is imported
+
+    opening = start_opening(args.cases) if args.dask is None else None
     from microcalc.scoring import predict_file
 
-    n = predict_file(args.fit, args.cases, args.out, ci=args.ci, dask_scheduler=args.dask)
+    n = predict_file(args.fit, args.cases, args.out, ci=args.ci, dask_scheduler=args.dask, opening=opening)
     console.say(f"{n} predictions written to {args.out} ({100 * args.ci:.0f}% equal-tailed credible intervals). {DISCLAIMER}")
     return 0
 

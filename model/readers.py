@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from microcalc import lexicon, schema
+from microcalc.csvblocks import csv_header
 from microcalc.errors import LesionInputError, LesionWarning
 
 __all__ = ["read_lesions", "validate_cells", "csv_header", "as_text", "strip_cells", "bundled_data_path",
@@ -115,12 +116,6 @@ def outcome_values(frame: pd.DataFrame, task: str, file: str = "<data>") -> np.n
     return frame[schema.OUTCOME].to_numpy(dtype=float)
 
 
-def csv_header(text: str) -> tuple[list[str], str]:
-    """Raw column names and field separator of CSV text (the start of a file is enough)."""
-    sep = _separator(text)
-    return _first_record(text, sep), sep
-
-
 def detect_format(columns: Iterable[str], *, file: str = "input") -> str:
     """Name the format ("canonical", "ddsm" or "cbis-ddsm") a header belongs to; refuse others."""
     names = [str(c).strip() for c in columns]
@@ -187,20 +182,6 @@ def _read_csv(data: bytes, file: str) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.ParserWarning) as err:
         raise _bad_record(text, sep, file) or LesionInputError(
             file, f"cannot be read as CSV: {str(err).strip().splitlines()[0]}") from None
-
-
-def _separator(text: str) -> str:
-    """The field separator: ',' unless the header line only has ';' or tabs (European exports)."""
-    header = text.split("\n", 1)[0]
-    for sep in (",", ";", "\t"):
-        if sep in header:
-            return sep
-    return ","
-
-
-def _first_record(text: str, sep: str) -> list[str]:
-    """The header record, parsed with the csv module (handles quotes); reads only the file's start."""
-    return next(csv.reader(io.StringIO(text[:1_000_000]), delimiter=sep), [])
 
 
 def _check_header(header: list[str], file: str) -> None:

@@ -27,18 +27,20 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from microcalc.atomic import atomic_path
+from microcalc.csvblocks import BLOCK_BYTES, CsvBlocks, StreamUnsupported, open_csv_blocks
 from microcalc.errors import LesionInputError
 from microcalc.predict import MODEL_INPUTS, PREDICTION_COLUMNS, pattern_codes, pattern_summaries, prediction_table
 
 SUMMARY_COLUMNS: tuple[str, ...] = PREDICTION_COLUMNS[1:]  # p_malignant, ci_lower, ci_upper, p_above_2pct
 CHUNK_ROWS = 200_000  # lesions per chunk from a whole-file read or a Parquet file
-CHUNK_BYTES = 16 * 2**20  # CSV bytes per streamed block (about 180,000 rows of a typical lesion table)
+CHUNK_BYTES = BLOCK_BYTES  # CSV bytes per streamed block
 READ_AHEAD = 2  # blocks read and validated ahead of the one being scored
 STREAM_MIN_BYTES = 8 * 2**20  # smaller files are read whole by read_lesions (same result, simplest path)
 OUTPUT_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
@@ -120,10 +122,6 @@ class PatternScorer:
 # Chunked reading: text cells by pyarrow, validation by microcalc.readers
 # --------------------------------------------------------------------------------------------
 
-class StreamUnsupported(Exception):
-    """The chunk reader cannot take this file; it is read whole by read_lesions instead."""
-
-
 @dataclass(frozen=True)
 class CellChunk:
     """A block of a file's text cells and the spreadsheet row of its first record (header = row 1).
@@ -158,8 +156,12 @@ def validate_chunk(chunk: CellChunk, file: str, fmt: str) -> pd.DataFrame:
                           stripped=True)
 
 
-def open_cells(path: str | Path) -> CellStream:
-    """Open a large canonical or DDSM file (CSV or Parquet) for chunked reading, or refuse to."""
+def open_cells(path: str | Path, opening: Future | None = None) -> CellStream:
+    """Open a large canonical or DDSM file (CSV or Parquet) for chunked reading, or refuse to.
+
+    ``opening`` is a :func:`csvblocks.start_opening` of the same path, begun earlier (by the CLI,
+    before its heavy imports); it is used only if the file is streamed as CSV.
+    """
     from microcalc.readers import CBIS, detect_format
 
     path, file = Path(path), str(path)
@@ -167,7 +169,10 @@ def open_cells(path: str | Path) -> CellStream:
         raise StreamUnsupported("small, missing or not a file")
     with path.open("rb") as handle:
         is_parquet = handle.read(4) == b"PAR1" or path.suffix.lower() == ".parquet"
-    names, chunks = _parquet_cells(path, CHUNK_ROWS) if is_parquet else _csv_cells(path, file, CHUNK_BYTES)
+    if is_parquet:
+        names, chunks = _parquet_cells(path, CHUNK_ROWS)
+    else:
+        names, chunks = _csv_cells(opening.result() if opening is not None else open_csv_blocks(path, CHUNK_BYTES))
     if len(set(names)) != len(names) or any(n == "" or n.startswith("Unnamed: ") for n in names):
         raise StreamUnsupported("duplicate or unnamed columns")  # read_lesions explains or drops them
     fmt = detect_format(names, file=file)
@@ -176,29 +181,10 @@ def open_cells(path: str | Path) -> CellStream:
     return CellStream(file, names, fmt, chunks)
 
 
-def _csv_cells(path: Path, file: str, chunk_bytes: int) -> tuple[list[str], Iterator[CellChunk]]:
-    """Header names and the text cells of a CSV file block by block (quoted newlines allowed)."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    raw, sep = _csv_header(path)
-    try:
-        reader = pacsv.open_csv(
-            path,
-            # one block at a time, parsed by read_ahead's thread: Arrow's own parallel read-ahead
-            # only competes with validation for the cores and delays the first block
-            read_options=pacsv.ReadOptions(block_size=chunk_bytes, use_threads=False),
-            # a file without a double quote cannot hold a newline inside a value: the parser then
-            # need not track quotes across lines (half the parsing time)
-            parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=_has_quotes(path),
-                                             ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in raw},
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
-        )
-    except (pa.ArrowException, UnicodeDecodeError):  # the first block is parsed on opening
-        raise StreamUnsupported("parse error: read whole for an exact message") from None
-    names = [n.strip() for n in raw]
-    return names, _numbered(reader, _tidy_batch, names)
+def _csv_cells(blocks: CsvBlocks) -> tuple[list[str], Iterator[CellChunk]]:
+    """Header names and the text cells of a CSV file opened by ``csvblocks``, block by block."""
+    names = [n.strip() for n in blocks.names]
+    return names, _numbered(blocks.batches, _tidy_batch, names)
 
 
 def _tidy_batch(batch) -> pd.DataFrame:
@@ -216,33 +202,6 @@ def _tidy_text(column) -> pd.Series:
     if pc.any(blank).as_py():
         text = pc.if_else(blank, pa.scalar(None, text.type), text)
     return pd.Series(pd.arrays.ArrowStringArray(text))
-
-
-def _has_quotes(path: Path) -> bool:
-    """True if the file holds a double quote anywhere (one memchr scan of the mapped file: ~15 ms per 100 MB)."""
-    import mmap
-
-    if path.stat().st_size == 0:
-        return False
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        return data.find(b'"') >= 0
-
-
-def _csv_header(path: Path) -> tuple[list[str], str]:
-    """Raw column names and separator of a CSV file, from its first megabyte (readers' rules)."""
-    from microcalc.readers import csv_header
-
-    with path.open("rb") as handle:
-        head = handle.read(1_000_000)
-    if b"\x00" in head or head.startswith(b"PK\x03\x04"):
-        raise StreamUnsupported("binary file")
-    try:
-        text = head.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        if err.start < len(head) - 4:  # only a character cut at the end of the sample is acceptable
-            raise StreamUnsupported("not UTF-8") from None
-        text = head[: err.start].decode("utf-8-sig")
-    return csv_header(text)
 
 
 def _parquet_cells(path: Path, chunk_rows: int) -> tuple[list[str], Iterator[CellChunk]]:
@@ -351,13 +310,20 @@ def validate_and_score(chunk: CellChunk, file: str, fmt: str, scorer: PatternSco
     return scorer.score(validate_chunk(chunk, file, fmt))
 
 
-def local_jobs(stream: CellStream, scorer: PatternScorer) -> Iterator[tuple[CellChunk, Future]]:
-    """Each block with its predictions: read and validated in the read-ahead thread, scored in this one."""
+def local_jobs(stream: CellStream, scorer: Future) -> Iterator[tuple[CellChunk, Future]]:
+    """Each block with its predictions: read and validated in the read-ahead thread, scored in this one.
+
+    ``scorer`` is the PatternScorer still being loaded: the first block is read meanwhile, and a
+    bad fit file is reported before a bad block.
+    """
     def validated(chunk: CellChunk) -> tuple[CellChunk, Future]:
         return chunk, run_now(validate_chunk, chunk, stream.file, stream.fmt)
 
-    for chunk, frame in read_ahead(stream.chunks, validated):
-        yield chunk, frame if frame.exception() is not None else run_now(scorer.score, frame.result())
+    blocks = read_ahead(stream.chunks, validated)
+    first = next(blocks, None)
+    score = scorer.result().score
+    for chunk, frame in chain([first] if first is not None else [], blocks):
+        yield chunk, frame if frame.exception() is not None else run_now(score, frame.result())
 
 
 def run_now(function: Callable, *args) -> Future:
@@ -544,10 +510,11 @@ def check_ci(ci: float) -> None:
 
 
 def predict_file(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci: float = 0.95,
-                 dask_scheduler: str | None = None) -> int:
+                 dask_scheduler: str | None = None, opening: Future | None = None) -> int:
     """Predict every lesion in ``cases`` with the fit in ``fit_path`` and write ``out``; returns the count.
 
-    ``dask_scheduler`` ("local" or a scheduler address) scores the chunks on a Dask cluster.
+    ``dask_scheduler`` ("local" or a scheduler address) scores the chunks on a Dask cluster;
+    ``opening`` is the CSV reader started early by ``csvblocks.start_opening`` (see :func:`open_cells`).
     """
     check_output_path(out)
     check_ci(ci)
@@ -555,27 +522,26 @@ def predict_file(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci
         from microcalc.distributed import predict_file_dask
 
         return predict_file_dask(fit_path, cases, out, ci=ci, scheduler=dask_scheduler)
-    scorer, stream = _load_and_open(fit_path, cases, ci)
-    if stream is not None:
-        try:
-            return write_predictions(scored_stream(stream.file, local_jobs(stream, scorer)), out, stream.file)
-        except StreamUnsupported:  # a later block the chunk reader cannot parse
-            pass
-    return write_predictions(map(scorer.score, whole_file_lesions(cases)), out, str(cases))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scorer = pool.submit(PatternScorer.from_file, fit_path, ci)  # read while the first block is
+        stream = _open_after(scorer, cases, opening)
+        if stream is not None:
+            try:
+                return write_predictions(scored_stream(stream.file, local_jobs(stream, scorer)), out, stream.file)
+            except StreamUnsupported:  # a later block the chunk reader cannot parse
+                pass
+        return write_predictions(map(scorer.result().score, whole_file_lesions(cases)), out, str(cases))
 
 
-def _load_and_open(fit_path: str | Path, cases: str | Path, ci: float) -> tuple[PatternScorer, CellStream | None]:
-    """The fit's scorer, and the cases opened for streaming (None: read them whole); the fit is read meanwhile.
+def _open_after(scorer: Future, cases: str | Path, opening: Future | None) -> CellStream | None:
+    """The cases opened for streaming (None: read them whole), an error only after the fit loaded without one.
 
     A bad fit file is reported before a bad lesion file, as when one was opened after the other.
     """
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        loading = pool.submit(PatternScorer.from_file, fit_path, ci)
-        try:
-            stream = open_cells(cases)
-        except StreamUnsupported:
-            stream = None
-        except Exception:
-            loading.result()
-            raise
-        return loading.result(), stream
+    try:
+        return open_cells(cases, opening)
+    except StreamUnsupported:
+        return None
+    except Exception:
+        scorer.result()
+        raise

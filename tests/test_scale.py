@@ -108,6 +108,19 @@ def test_whole_file_route_gives_the_same_file(small_fit_path, ddsm, tmp_path):
     assert whole.read_bytes() == streamed.read_bytes()
 
 
+def test_reader_opened_early_gives_the_same_file(tiny_chunks, small_fit_path, ddsm, tmp_path):
+    """The CLI starts Arrow on the CSV before importing pandas; the predictions must not change."""
+    from microcalc.csvblocks import start_opening
+
+    _, cases = _cases_csv(ddsm, tmp_path, n=200)
+    plain, early = tmp_path / "plain.csv", tmp_path / "early.csv"
+    scoring.predict_file(small_fit_path, cases, plain)
+    opening = start_opening(cases, 4096)
+    assert sum(1 for _ in opening.result().batches) > 1
+    scoring.predict_file(small_fit_path, cases, early, opening=start_opening(cases, 4096))
+    assert plain.read_bytes() == early.read_bytes()
+
+
 @pytest.mark.parametrize("quoted_newline", [False, True])
 def test_messy_text_streams_like_the_whole_file(small_fit_path, ddsm, tmp_path, quoted_newline):
     """Padded cells, whitespace-only cells and unsorted ids (and, with quotes, a newline inside a value):
