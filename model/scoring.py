@@ -447,7 +447,7 @@ def _csv(table, header: bool, quoting: str):
 
 
 def _numbers_as_text(table):
-    """Floating-point columns as Arrow's own text for them, each distinct value formatted once.
+    """Number and true/false columns as Arrow's own text for them, each distinct value formatted once.
 
     Predictions repeat one summary per covariate pattern: formatting a million floats was half of
     the CSV writing time, formatting a few thousand distinct ones is negligible.
@@ -457,7 +457,7 @@ def _numbers_as_text(table):
 
     columns = []
     for column in table.columns:
-        if pa.types.is_floating(column.type):
+        if pa.types.is_floating(column.type) or pa.types.is_integer(column.type) or pa.types.is_boolean(column.type):
             encoded = pc.dictionary_encode(column).combine_chunks()
             column = pc.take(pc.cast(encoded.dictionary, pa.string()), encoded.indices)
         columns.append(column)
