@@ -19,6 +19,7 @@ from pathlib import Path
 
 HEADER_BYTES = 1_000_000  # the header is read from the file's first megabyte
 BLOCK_BYTES = 16 * 2**20  # CSV bytes per block (about 180,000 rows of a typical lesion table)
+FIRST_BLOCK_BYTES = 2**20  # a small first block, so that predictions start sooner
 
 
 class StreamUnsupported(Exception):
@@ -77,30 +78,57 @@ def has_quotes(path: Path) -> bool:
 
 
 def open_csv_blocks(path: Path, block_bytes: int) -> CsvBlocks:
-    """The file's header and text-cell batches of about ``block_bytes``, the first one parsed already."""
+    """The file's header and text-cell batches of about ``block_bytes``, the first one parsed already.
+
+    In a file without quotes (so that every line break ends a record) the first batch is only the
+    rows of the first ``FIRST_BLOCK_BYTES``: its predictions, which compute every covariate pattern
+    the registry opens with, start sooner.
+    """
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     raw, sep = file_header(path)
+    quoted = has_quotes(path)
+    # a file without a double quote cannot hold a newline inside a value: the parser then need not
+    # track quotes across lines (half the parsing time)
+    parse = pacsv.ParseOptions(delimiter=sep, newlines_in_values=quoted, ignore_empty_lines=False)
+    convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in raw}, strings_can_be_null=False,
+                                   quoted_strings_can_be_null=False)
+    # one block at a time, parsed by the caller's read-ahead thread: Arrow's own parallel read-ahead
+    # only competes with validation for the cores and delays the first block
+    options = pacsv.ReadOptions(block_size=block_bytes, use_threads=False)
+    source = pa.OSFile(str(path), "rb")
     try:
-        reader = pacsv.open_csv(
-            path,
-            # one block at a time, parsed by the caller's read-ahead thread: Arrow's own parallel
-            # read-ahead only competes with validation for the cores and delays the first block
-            read_options=pacsv.ReadOptions(block_size=block_bytes, use_threads=False),
-            # a file without a double quote cannot hold a newline inside a value: the parser then
-            # need not track quotes across lines (half the parsing time)
-            parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=has_quotes(path),
-                                             ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in raw},
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
-        )
-        first = reader.read_next_batch()
+        first = None if quoted else _first_rows(source, options, parse, convert)
+        if first is not None:  # the rest has no header: the names come from the first block
+            options.column_names = first.schema.names
+            if source.tell() == source.size():
+                return CsvBlocks(raw, iter([first]))
+        reader = pacsv.open_csv(source, read_options=options, parse_options=parse, convert_options=convert)
+        batches = reader if first is not None else chain([reader.read_next_batch()], reader)
     except StopIteration:  # a header without rows
         return CsvBlocks(raw, iter(()))
     except (pa.ArrowException, UnicodeDecodeError):
         raise StreamUnsupported("parse error: read whole for an exact message") from None
-    return CsvBlocks(raw, chain([first], reader))
+    return CsvBlocks(raw, batches if first is None else chain([first], batches))
+
+
+def _first_rows(source, options, parse, convert):
+    """The header and the whole records of the file's first ``FIRST_BLOCK_BYTES`` as one batch, the file left
+    positioned after them; None (file rewound) if they hold no record."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    head = source.read(FIRST_BLOCK_BYTES)
+    end = head.rfind(b"\n") + 1
+    if end == 0 or head.find(b"\n") + 1 == end:  # not even one record after the header line
+        source.seek(0)
+        return None
+    source.seek(end)
+    table = pacsv.read_csv(pa.py_buffer(head[:end]), read_options=pacsv.ReadOptions(use_threads=False,
+                                                                                   block_size=end + 1),
+                           parse_options=parse, convert_options=convert)
+    return table.combine_chunks().to_batches()[0]
 
 
 def start_opening(path: str | Path, block_bytes: int = BLOCK_BYTES) -> Future:

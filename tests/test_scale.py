@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microcalc import scoring
+from microcalc import csvblocks, scoring
 from microcalc.errors import LesionInputError
 from microcalc.predict import pattern_codes
 from microcalc.readers import read_lesions
@@ -25,9 +25,10 @@ SUMMARY = list(scoring.SUMMARY_COLUMNS)
 
 @pytest.fixture
 def tiny_chunks(monkeypatch):
-    """Stream every file, in blocks of 4 kB (~40 rows) or 50 Parquet rows."""
+    """Stream every file, in blocks of 4 kB (~40 rows; the first 1 kB) or 50 Parquet rows."""
     monkeypatch.setattr(scoring, "STREAM_MIN_BYTES", 0)
     monkeypatch.setattr(scoring, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(csvblocks, "FIRST_BLOCK_BYTES", 1024)
     monkeypatch.setattr(scoring, "CHUNK_ROWS", 50)
 
 
@@ -94,6 +95,7 @@ def _whole_and_streamed(fit_path, cases, tmp_path):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(scoring, "STREAM_MIN_BYTES", 0)
         mp.setattr(scoring, "CHUNK_BYTES", 4096)
+        mp.setattr(csvblocks, "FIRST_BLOCK_BYTES", 1024)
         assert sum(1 for _ in scoring.open_cells(cases).chunks) > 1
         scoring.predict_file(fit_path, cases, streamed)
     return whole, streamed
