@@ -33,7 +33,8 @@ from microcalc import lexicon, schema
 from microcalc.csvblocks import csv_header
 from microcalc.errors import LesionInputError, LesionWarning
 
-__all__ = ["read_lesions", "validate_cells", "csv_header", "as_text", "strip_cells", "bundled_data_path",
+__all__ = ["read_lesions", "validate_cells", "validated_block", "Note", "merge_notes", "warn_notes", "csv_header", "as_text",
+           "strip_cells", "bundled_data_path",
            "detect_format"]
 
 CANONICAL, DDSM, CBIS = "canonical", "ddsm", "cbis-ddsm"
@@ -76,8 +77,7 @@ def read_lesions(path: str | os.PathLike[str], *, require_outcome: bool = False)
     """
     file = os.fspath(path)
     frame, notes = _validated(_tidy(_load(Path(file), file), file), require_outcome)
-    for note in notes:
-        warnings.warn(note, LesionWarning, stacklevel=2)
+    warn_notes(notes)
     return frame
 
 
@@ -93,11 +93,57 @@ def validate_cells(cells: pd.DataFrame, *, file: str = "input", first_row: int =
     surrounding whitespace, with blanks as NA (as :func:`strip_cells` leaves them), so that
     per-cell pass is skipped.
     """
-    table = _tidy(cells, file, first_row=first_row, allow_empty=True, stripped=stripped)
-    frame, notes = _validated(table, require_outcome, fmt, unique_ids=unique_ids)
-    for note in notes:
-        warnings.warn(note, LesionWarning, stacklevel=2)
+    frame, notes = validated_block(cells, file=file, first_row=first_row, fmt=fmt, require_outcome=require_outcome,
+                                   unique_ids=unique_ids, stripped=stripped)
+    warn_notes(notes)
     return frame
+
+
+def validated_block(cells: pd.DataFrame, *, file: str = "input", first_row: int = 2, fmt: str | None = None,
+                    require_outcome: bool = False, unique_ids: bool = True,
+                    stripped: bool = False) -> tuple[pd.DataFrame, list[Note]]:
+    """:func:`validate_cells` returning its notes instead of warning them, so that a caller reading a file
+    block by block can warn once per file (:func:`merge_notes`)."""
+    table = _tidy(cells, file, first_row=first_row, allow_empty=True, stripped=stripped)
+    return _validated(table, require_outcome, fmt, unique_ids=unique_ids)
+
+
+@dataclass(frozen=True)
+class Note:
+    """A warning about a file's cells: what was done, the first few cells it was done to, and how many in all."""
+
+    file: str
+    text: str  # e.g. "column 'age': age outside 18-110 treated as not recorded"
+    cells: tuple[tuple[int, str], ...] = ()  # (spreadsheet row, value) of the first NOTE_CELLS cells
+    count: int = 0  # cells in all
+
+    def __str__(self) -> str:
+        if not self.count:
+            return f"{self.file}: {self.text}"
+        where = ", ".join(f"row {row} ({value})" for row, value in self.cells)
+        more = f" and {self.count - len(self.cells)} more" if self.count > len(self.cells) else ""
+        return f"{self.file}: {self.text} at {where}{more}"
+
+
+NOTE_CELLS = 5
+
+
+def merge_notes(notes: Iterable[Note]) -> list[Note]:
+    """One note per (file, text), in order of first appearance: the blocks of one file warn as the whole file would."""
+    merged: dict[tuple[str, str], Note] = {}
+    for note in notes:
+        key = (note.file, note.text)
+        if key in merged:
+            old = merged[key]
+            note = Note(note.file, note.text, (old.cells + note.cells)[:NOTE_CELLS], old.count + note.count)
+        merged[key] = note
+    return list(merged.values())
+
+
+def warn_notes(notes: Iterable[Note]) -> None:
+    """Each note as a LesionWarning."""
+    for note in notes:
+        warnings.warn(str(note), LesionWarning, stacklevel=3)
 
 
 def outcome_values(frame: pd.DataFrame, task: str, file: str = "<data>") -> np.ndarray:
@@ -283,7 +329,7 @@ class _Mapped:
     extras: list[str]
     words: Mapping[str, Mapping[str, str | None]] = field(default_factory=lambda: lexicon.CANONICAL_WORDS)
     separator: str = schema.MULTI_SEPARATOR
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
 
 
 def _from_canonical(table: _Table) -> _Mapped:
@@ -291,8 +337,8 @@ def _from_canonical(table: _Table) -> _Mapped:
     names = {c: c for c in table.cells.columns if c in schema.COLUMNS}
     extras = [c for c in table.cells.columns if c not in names]
     notes = [
-        f"{table.file}: column '{c}' is not a canonical name, so it is kept as an extra column and "
-        f"not used; did you mean '{lexicon.normalise_word(c)}'? (names are case-sensitive)"
+        Note(table.file, f"column '{c}' is not a canonical name, so it is kept as an extra column and "
+                         f"not used; did you mean '{lexicon.normalise_word(c)}'? (names are case-sensitive)")
         for c in extras if lexicon.normalise_word(c) in schema.COLUMNS
     ]
     return _Mapped(table.file, CANONICAL, table.cells, table.rows, names, extras, notes=notes)
@@ -391,7 +437,7 @@ _MAPPERS: dict[str, Callable[[_Table], _Mapped]] = {
 
 
 def _validated(table: _Table, require_outcome: bool, fmt: str | None = None,
-               unique_ids: bool = True) -> tuple[pd.DataFrame, list[str]]:
+               unique_ids: bool = True) -> tuple[pd.DataFrame, list[Note]]:
     """Tidy text cells -> canonical frame and warnings: detect the format (unless given), rename, validate."""
     fmt = fmt or detect_format(table.cells.columns, file=table.file)
     return _validate(_MAPPERS[fmt](table), require_outcome=require_outcome, unique_ids=unique_ids)
@@ -426,7 +472,7 @@ class _Cells:
     file: str
     name: str  # the column's header in the file
     column: str  # its canonical name
-    notes: list[str]
+    notes: list[Note]
 
     @cached_property
     def distinct(self) -> tuple[np.ndarray, list[str]]:
@@ -454,7 +500,7 @@ class _Cells:
                                 value=self.values.iloc[i] if value is None else value, allowed=allowed)
 
 
-def _validate(m: _Mapped, *, require_outcome: bool, unique_ids: bool = True) -> tuple[pd.DataFrame, list[str]]:
+def _validate(m: _Mapped, *, require_outcome: bool, unique_ids: bool = True) -> tuple[pd.DataFrame, list[Note]]:
     """Coerce every canonical column; raise the first bad cell (by row) of the whole file."""
     n = len(m.cells)
     notes = list(m.notes)
@@ -599,10 +645,10 @@ def _coerce_age(cells: _Cells) -> pd.Series:
         raise cells.error(not_number, "age is not a number", f"a number of years, {low:g} to {high:g}")
     outside = ~np.isnan(ages) & ((ages < low) | (ages > high))
     if outside.any():
-        where = ", ".join(f"row {r} ({v:g})" for r, v in zip(cells.rows[outside][:5], ages[outside][:5]))
-        more = f" and {outside.sum() - 5} more" if outside.sum() > 5 else ""
-        cells.notes.append(f"{cells.file}: column '{cells.name}': age outside {low:g}-{high:g} "
-                           f"treated as not recorded at {where}{more}")
+        first = zip(cells.rows[outside][:NOTE_CELLS], ages[outside][:NOTE_CELLS])
+        cells.notes.append(Note(cells.file, f"column '{cells.name}': age outside {low:g}-{high:g} treated as not "
+                                            f"recorded", tuple((int(r), f"{v:g}") for r, v in first),
+                                int(outside.sum())))
         ages = np.where(outside, np.nan, ages)
     return pd.Series(ages).astype("Float64")
 

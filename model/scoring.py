@@ -144,16 +144,25 @@ class CellStream:
     chunks: Iterator[CellChunk]
 
 
-def validate_chunk(chunk: CellChunk, file: str, fmt: str) -> pd.DataFrame:
-    """A block of text cells as the canonical frame, by the readers' own validation (rows = the file's rows).
+def validate_chunk(chunk: CellChunk, file: str, fmt: str) -> tuple[pd.DataFrame, list]:
+    """A block of text cells as the canonical frame and its warnings (``readers.Note``), by the readers' own
+    validation (rows = the file's rows).
 
     A block of only blank rows gives an empty frame; a file without any lesion is refused when written.
     Repeated lesion ids are found across the whole file by :class:`SeenLesionIds`, not per block.
     """
-    from microcalc.readers import validate_cells
+    from microcalc.readers import validated_block
 
-    return validate_cells(chunk.cells, file=file, first_row=chunk.first_row, fmt=fmt, unique_ids=False,
-                          stripped=True)
+    return validated_block(chunk.cells, file=file, first_row=chunk.first_row, fmt=fmt, unique_ids=False,
+                           stripped=True)
+
+
+@dataclass(frozen=True)
+class ScoredChunk:
+    """A block's predictions and the warnings its validation gave (warned once per file at the end)."""
+
+    table: pd.DataFrame
+    notes: list
 
 
 def open_cells(path: str | Path, opening: Future | None = None) -> CellStream:
@@ -305,9 +314,10 @@ def _strictly_increasing(ids: pd.Series) -> bool:
     return len(values) < 2 or bool((values[1:] > values[:-1]).all())
 
 
-def validate_and_score(chunk: CellChunk, file: str, fmt: str, scorer: PatternScorer) -> pd.DataFrame:
+def validate_and_score(chunk: CellChunk, file: str, fmt: str, scorer: PatternScorer) -> ScoredChunk:
     """One chunk's predictions: the readers' validation, then the per-pattern scorer."""
-    return scorer.score(validate_chunk(chunk, file, fmt))
+    frame, notes = validate_chunk(chunk, file, fmt)
+    return ScoredChunk(scorer.score(frame), notes)
 
 
 def local_jobs(stream: CellStream, scorer: Future) -> Iterator[tuple[CellChunk, Future]]:
@@ -319,11 +329,14 @@ def local_jobs(stream: CellStream, scorer: Future) -> Iterator[tuple[CellChunk, 
     def validated(chunk: CellChunk) -> tuple[CellChunk, Future]:
         return chunk, run_now(validate_chunk, chunk, stream.file, stream.fmt)
 
+    def scored(frame: pd.DataFrame, notes: list) -> ScoredChunk:
+        return ScoredChunk(score(frame), notes)
+
     blocks = read_ahead(stream.chunks, validated)
     first = next(blocks, None)
     score = scorer.result().score
-    for chunk, frame in chain([first] if first is not None else [], blocks):
-        yield chunk, frame if frame.exception() is not None else run_now(score, frame.result())
+    for chunk, checked in chain([first] if first is not None else [], blocks):
+        yield chunk, checked if checked.exception() is not None else run_now(scored, *checked.result())
 
 
 def run_now(function: Callable, *args) -> Future:
@@ -337,27 +350,38 @@ def run_now(function: Callable, *args) -> Future:
 
 
 def scored_stream(file: str, jobs: Iterable[tuple[CellChunk, Future]], ahead: int = 0) -> Iterator[pd.DataFrame]:
-    """Predictions chunk by chunk in file order from (chunk, future predictions) jobs, ``ahead`` more in flight.
+    """Predictions chunk by chunk in file order from (chunk, future ScoredChunk) jobs, ``ahead`` more in flight.
 
     A repeated lesion_id fails at the end of the file; when a chunk is bad, a repeated id on an
-    earlier row is reported instead, so the first bad row of the file is the one named.
+    earlier row is reported instead, so the first bad row of the file is the one named. The chunks'
+    warnings are given at the end, merged, as reading the file whole gives them.
     """
+    from microcalc.readers import merge_notes, warn_notes
+
     seen = SeenLesionIds(file)
     pending: deque[Future] = deque()
+    notes: list = []
+
+    def outcome() -> pd.DataFrame:
+        scored = _outcome(pending.popleft(), seen)
+        notes.extend(scored.notes)
+        return scored.table
+
     for chunk, predictions in jobs:
         seen.add(chunk)
         pending.append(predictions)
         if len(pending) > ahead:
-            yield _outcome(pending.popleft(), seen)
+            yield outcome()
     while pending:
-        yield _outcome(pending.popleft(), seen)
+        yield outcome()
     repeat = seen.first_repeat()
     if repeat is not None:
         raise repeat
+    warn_notes(merge_notes(notes))
 
 
-def _outcome(future: Future, seen: SeenLesionIds) -> pd.DataFrame:
-    """A chunk's predictions, or the error with the earliest row (bad cell or repeated id).
+def _outcome(future: Future, seen: SeenLesionIds) -> ScoredChunk:
+    """A chunk's ScoredChunk, or the error with the earliest row (bad cell or repeated id).
 
     On the same row the repeated id wins, as in ``read_lesions`` (lesion_id is the first column).
     """

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from microcalc import csvblocks, scoring
-from microcalc.errors import LesionInputError
+from microcalc.errors import LesionInputError, LesionWarning
 from microcalc.predict import pattern_codes
 from microcalc.readers import read_lesions
 
@@ -169,6 +169,20 @@ def test_csv_writer_quotes_only_where_needed_and_formats_numbers_as_arrow_does(t
     arrow_own = pa.BufferOutputStream()
     pacsv.write_csv(typed, arrow_own)
     assert (tmp_path / "typed.csv").read_bytes() == arrow_own.getvalue().to_pybytes()  # no text: same bytes
+
+
+def test_streamed_file_warns_once_as_the_whole_file_does(tiny_chunks, small_fit_path, ddsm, tmp_path):
+    """Notes from many blocks are merged: one warning, worded as read_lesions words it for the whole file."""
+    frame, cases = _cases_csv(ddsm, tmp_path, n=200)
+    frame.loc[[5, 40, 77, 120, 150, 170, 199], "age"] = "150"
+    frame.to_csv(cases, index=False)
+    assert sum(1 for _ in scoring.open_cells(cases).chunks) > 3
+    with pytest.warns(LesionWarning) as whole:
+        read_lesions(cases)
+    with pytest.warns(LesionWarning) as streamed:
+        scoring.predict_file(small_fit_path, cases, tmp_path / "pred.csv")
+    assert [str(w.message) for w in streamed] == [str(w.message) for w in whole]
+    assert len(whole) == 1 and "row 7 (150)" in str(whole[0].message) and "and 2 more" in str(whole[0].message)
 
 
 def test_repeated_id_found_in_unsorted_and_sorted_ids():
