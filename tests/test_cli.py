@@ -82,6 +82,16 @@ def test_process_exit_status_and_single_line(tmp_path, small_fit_path):
     assert not (tmp_path / "p.csv").exists()
 
 
+def test_process_predict_exits_at_once_with_its_output_complete(tmp_path, small_fit_path, cbis_path):
+    """The console script skips interpreter teardown after a prediction: status, message and file must be whole."""
+    out = tmp_path / "p.csv"
+    proc = subprocess.run([sys.executable, "-m", "microcalc", "predict", str(small_fit_path), str(cbis_path),
+                           "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "21 predictions written" in proc.stdout
+    assert len(pd.read_csv(out)) == 21
+
+
 def test_predict_cbis_file_end_to_end(small_fit_path, cbis_path, tmp_path):
     out = tmp_path / "pred.csv"
     assert main(["-q", "predict", str(small_fit_path), str(cbis_path), "--out", str(out), "--ci", "0.9"]) == 0
