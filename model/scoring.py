@@ -40,6 +40,7 @@ from microcalc.predict import MODEL_INPUTS, PREDICTION_COLUMNS, pattern_codes, p
 
 SUMMARY_COLUMNS: tuple[str, ...] = PREDICTION_COLUMNS[1:]  # p_malignant, ci_lower, ci_upper, p_above_2pct
 CHUNK_ROWS = 200_000  # lesions per chunk from a whole-file read or a Parquet file
+FIRST_CHUNK_ROWS = 10_000  # a Parquet file's first chunk: its predictions compute most patterns, soon
 CHUNK_BYTES = BLOCK_BYTES  # CSV bytes per streamed block
 READ_AHEAD = 2  # blocks read and validated ahead of the one being scored
 STREAM_MIN_BYTES = 8 * 2**20  # smaller files are read whole by read_lesions (same result, simplest path)
@@ -233,7 +234,20 @@ def _parquet_cells(path: Path, chunk_rows: int) -> tuple[list[str], Iterator[Cel
         printed = batch.select(typed).to_pandas() if typed else None
         return pd.DataFrame({j: strip_cells(as_text(printed.iloc[:, typed.index(j)])) if j in typed
                              else _tidy_text(batch.column(j)) for j in range(batch.num_columns)})
-    return names, _numbered(parquet.iter_batches(batch_size=chunk_rows), text_cells, names)
+    return names, _numbered(_small_first(parquet.iter_batches(batch_size=chunk_rows)), text_cells, names)
+
+
+def _small_first(batches: Iterable) -> Iterator:
+    """The batches with the first one cut after FIRST_CHUNK_ROWS rows, so that predictions start sooner."""
+    batches = iter(batches)
+    first = next(batches, None)
+    if first is None:
+        return
+    if first.num_rows > FIRST_CHUNK_ROWS:
+        yield first.slice(0, FIRST_CHUNK_ROWS)
+        first = first.slice(FIRST_CHUNK_ROWS)
+    yield first
+    yield from batches
 
 
 def _numbered(batches: Iterable, to_cells: Callable, names: list[str]) -> Iterator[CellChunk]:

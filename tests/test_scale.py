@@ -25,9 +25,10 @@ SUMMARY = list(scoring.SUMMARY_COLUMNS)
 
 @pytest.fixture
 def tiny_chunks(monkeypatch):
-    """Stream every file, in blocks of 4 kB (~40 rows; the first 1 kB) or 50 Parquet rows."""
+    """Stream every file, in blocks of 4 kB (~40 rows; the first 1 kB) or 50 Parquet rows (the first 20)."""
     monkeypatch.setattr(scoring, "STREAM_MIN_BYTES", 0)
     monkeypatch.setattr(scoring, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(scoring, "FIRST_CHUNK_ROWS", 20)
     monkeypatch.setattr(csvblocks, "FIRST_BLOCK_BYTES", 1024)
     monkeypatch.setattr(scoring, "CHUNK_ROWS", 50)
 
