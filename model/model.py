@@ -66,8 +66,11 @@ def logistic(x: np.ndarray) -> np.ndarray:
 
     exp(-x) overflows to inf for x < -709, which gives the correct limit 0; the warning is silenced.
     """
-    with np.errstate(over="ignore"):
-        return 1.0 / (1.0 + np.exp(-x))
+    out = np.negative(x, dtype=np.float64, out=np.empty(np.shape(x)))  # one array, reused in place: prediction
+    with np.errstate(over="ignore"):                                    # arrays are large, temporaries costly
+        np.exp(out, out=out)
+    out += 1.0
+    return np.reciprocal(out, out=out)
 
 
 def numpy_ops() -> Ops:

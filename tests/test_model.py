@@ -275,3 +275,17 @@ def test_centred_and_non_centred_builds_give_the_same_predictions(small_fit, dds
     a, b = (f.probability_draws(rows).reshape(len(rows), 2, -1) for f in (centred, small_fit))
     gaps = np.abs(a.mean(axis=(1, 2)) - b.mean(axis=(1, 2))) / np.hypot(array_stats.mcse(a), array_stats.mcse(b))
     assert np.max(gaps) < 4.5, f"largest gap {np.max(gaps):.1f} Monte Carlo SEs"
+
+
+def test_numpy_logistic_is_the_textbook_formula_bit_for_bit():
+    """logistic works in place for speed; it must equal 1 / (1 + exp(-x)) exactly, and leave x alone."""
+    from microcalc.model import logistic
+
+    x = np.random.default_rng(3).normal(0.0, 20.0, (50, 400))
+    x[0, :4] = [-800.0, 800.0, 0.0, 1e-300]
+    before = x.copy()
+    with np.errstate(over="ignore"):
+        expected = 1.0 / (1.0 + np.exp(-x))
+    np.testing.assert_array_equal(logistic(x), expected)
+    np.testing.assert_array_equal(x, before)
+    assert float(logistic(0.5)) == 1.0 / (1.0 + np.exp(-0.5))
