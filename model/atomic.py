@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,17 +14,29 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None):
     """Yield a temporary path in the target's folder; rename it to ``target`` only on success."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix, dir=target.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
+    tmp = _new_file_beside(target, suffix or target.suffix)
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _new_file_beside(target: Path, suffix: str) -> Path:
+    """A new empty hidden file next to ``target``, with the permissions a new file gets (0666 less the umask).
+
+    ``os.open`` lets the operating system apply the umask, so the process umask is never changed
+    (reading it means setting it, which another thread creating a file at that moment would see).
+    """
+    for _ in range(100):
+        tmp = target.parent / f".{target.name}.{uuid.uuid4().hex[:12]}{suffix}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"no free temporary name beside {target}")
 
 
 def write_atomic(target: str | os.PathLike, write: Callable[[Path], None]) -> Path:
