@@ -20,8 +20,7 @@ import pandas as pd
 
 from microcalc.errors import LesionInputError
 from microcalc.scoring import (
-    PatternScorer, StreamUnsupported, open_cells, read_ahead, scored_stream, validate_and_score, whole_file_lesions,
-    write_predictions,
+    PatternScorer, open_or_none, read_ahead, validate_and_score, write_streamed_or_whole,
 )
 
 
@@ -70,17 +69,18 @@ def predict_file_dask(fit_path: str | Path, cases: str | Path, out: str | Path, 
         client, cluster = connect(scheduler)
     try:
         scorer = client.scatter(scorer, broadcast=True)
-        ahead = 2 * max(1, sum(client.nthreads().values()))
-        try:
-            stream = open_cells(cases)
-            jobs = ((chunk, client.submit(validate_and_score, client.scatter(chunk), stream.file, stream.fmt, scorer,
+
+        def jobs(stream):
+            return ((chunk, client.submit(validate_and_score, client.scatter(chunk), stream.file, stream.fmt, scorer,
                                           pure=False))
                     for chunk in read_ahead(stream.chunks))
-            return write_predictions(scored_stream(stream.file, jobs, ahead=ahead), out, stream.file)
-        except StreamUnsupported:
-            parts = [client.submit(_score_partition, client.scatter(frame), scorer, pure=False)
-                     for frame in whole_file_lesions(cases)]
-            return write_predictions((part.result() for part in parts), out, str(cases))
+
+        def score_whole(frames):
+            parts = [client.submit(_score_partition, client.scatter(frame), scorer, pure=False) for frame in frames]
+            return (part.result() for part in parts)
+
+        return write_streamed_or_whole(cases, out, open_or_none(cases), jobs, score_whole,
+                                       ahead=2 * max(1, sum(client.nthreads().values())))
     finally:
         if owned:
             client.close()

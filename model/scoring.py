@@ -572,24 +572,34 @@ def predict_file(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci
         return predict_file_dask(fit_path, cases, out, ci=ci, scheduler=dask_scheduler)
     with ThreadPoolExecutor(max_workers=1) as pool:
         scorer = pool.submit(PatternScorer.from_file, fit_path, ci)  # read while the first block is
-        stream = _open_after(scorer, cases, opening)
-        if stream is not None:
-            try:
-                return write_predictions(scored_stream(stream.file, local_jobs(stream, scorer)), out, stream.file)
-            except StreamUnsupported:  # a later block the chunk reader cannot parse
-                pass
-        return write_predictions(map(scorer.result().score, whole_file_lesions(cases)), out, str(cases))
+        return write_streamed_or_whole(
+            cases, out, open_or_none(cases, opening, before_errors=scorer.result),
+            jobs=lambda stream: local_jobs(stream, scorer),
+            score_whole=lambda frames: map(scorer.result().score, frames))
 
 
-def _open_after(scorer: Future, cases: str | Path, opening: Future | None) -> CellStream | None:
-    """The cases opened for streaming (None: read them whole), an error only after the fit loaded without one.
-
-    A bad fit file is reported before a bad lesion file, as when one was opened after the other.
-    """
+def open_or_none(cases: str | Path, opening: Future | None = None,
+                 before_errors: Callable[[], object] = lambda: None) -> CellStream | None:
+    """The cases opened for streaming, or None to read them whole; ``before_errors()`` runs before a bad file's
+    error is raised (to report a bad fit file first, as when one was opened after the other)."""
     try:
         return open_cells(cases, opening)
     except StreamUnsupported:
         return None
     except Exception:
-        scorer.result()
+        before_errors()
         raise
+
+
+def write_streamed_or_whole(cases: str | Path, out: str | Path, stream: CellStream | None,
+                            jobs: Callable[[CellStream], Iterable[tuple[CellChunk, Future]]],
+                            score_whole: Callable[[Iterator[pd.DataFrame]], Iterable[pd.DataFrame]],
+                            ahead: int = 0) -> int:
+    """Write the predictions of a streamed file (``jobs``), or of the file read whole (``score_whole``) when it
+    cannot be streamed or a later block turns out unreadable: the route of local and of Dask scoring."""
+    if stream is not None:
+        try:
+            return write_predictions(scored_stream(stream.file, jobs(stream), ahead=ahead), out, stream.file)
+        except StreamUnsupported:  # a later block the chunk reader cannot parse
+            pass
+    return write_predictions(score_whole(whole_file_lesions(cases)), out, str(cases))
