@@ -2,19 +2,23 @@
 
 Flow of :func:`predict_file`:
 
-    lesion file --(pyarrow, block by block; stripped, blanks NA)--> text cells --(readers.validate_cells)-->
-    canonical chunk --(PatternScorer: one posterior summary per distinct covariate pattern,
-    remembered across chunks)--> predictions in input order --> temporary file --> rename
+    lesion file --(csvblocks / pyarrow, block by block; stripped, blanks NA)--> text cells
+    --(readers.validated_block)--> canonical chunk --(PatternScorer: one posterior summary per
+    distinct covariate pattern, remembered across chunks)--> predictions in input order
+    --(TableWriter)--> temporary file --> rename
 
 The fit file is opened with :func:`microcalc.fitfile.load_for_scoring` (posterior equation
-parameters and the training key table only). Block k+1 is parsed and validated and block k-1
-written in two helper threads (Arrow releases the GIL) while block k is scored.
+parameters and the training key table only) while the first block is read. Blocks k+1 and k+2
+are parsed and validated and block k-1 written in two helper threads (Arrow releases the GIL)
+while block k is scored. The first block is small (~11,000 lesions): its patterns are all new,
+and the sooner they are computed the sooner the writer has work.
 
 A registry repeats a few thousand covariate patterns millions of times, so the posterior work
 (completing blanks, the model equation on every draw, quantiles) is done once per pattern and a
-lesion only looks its pattern up. Memory is bounded by the chunk size, not by the file size.
-Nothing is written on bad input: the output is renamed into place only after every chunk was
-valid, and the first bad cell of the file stops the run with one ``LesionInputError``.
+lesion only looks its pattern up; the CSV writer likewise formats each distinct number once.
+Memory is bounded by the chunk size, not by the file size. Nothing is written on bad input: the
+output is renamed into place only after every chunk was valid, and the first bad cell of the file
+stops the run with one ``LesionInputError``. Warnings are merged over the chunks and given once.
 
 Small files, CBIS-DDSM files (one row per view, merged into lesions across the whole file) and
 anything the fast chunk reader cannot parse (e.g. a short row) are read whole by
