@@ -282,7 +282,7 @@ def _tidy(cells: pd.DataFrame, file: str, first_row: int = 2, allow_empty: bool 
     """Strip cells, make blanks NA, drop blank rows and unnamed blank columns; number the rows from first_row."""
     names = [str(c).strip() for c in cells.columns]
     cells = pd.DataFrame({name: cells.iloc[:, j] if stripped else strip_cells(cells.iloc[:, j])
-                          for j, name in enumerate(names)})
+                          for j, name in enumerate(names)}, copy=False)  # copy-on-write: no copy needed
     unnamed = [c for c in cells.columns if c == "" or c.startswith("Unnamed: ")]
     for column in unnamed:
         if cells[column].notna().any() and not _is_saved_index(cells[column], start=first_row - 2):
@@ -293,6 +293,8 @@ def _tidy(cells: pd.DataFrame, file: str, first_row: int = 2, allow_empty: bool 
     keep = cells.notna().any(axis=1).to_numpy()
     if not keep.any() and not allow_empty:
         raise LesionInputError(file, "has a header but no lesion rows")
+    if keep.all():  # the usual case: selecting every row would copy every column
+        return _Table(file, cells.reset_index(drop=True), rows)
     return _Table(file, cells[keep].reset_index(drop=True), rows[keep])
 
 
@@ -354,7 +356,7 @@ _DDSM_TABLES: dict[str, Mapping[str, str | None]] = {
 
 def _from_ddsm(table: _Table) -> _Mapped:
     """DDSM file: rename DDSM columns, translate DDSM words, density 0 = not recorded."""
-    cells = table.cells.copy()
+    cells = table.cells.copy(deep=False)  # copy-on-write: replacing a column leaves table.cells alone
     if "breast_density" in cells:
         density = cells["breast_density"]
         cells["breast_density"] = density.mask(density == lexicon.DDSM_BREAST_DENSITY_NOT_RECORDED)
@@ -522,7 +524,7 @@ def _validate(m: _Mapped, *, require_outcome: bool, unique_ids: bool = True) -> 
     if errors:
         raise min(errors, key=lambda e: e[:2])[2]
     extras = {c: m.cells[c].reset_index(drop=True).astype("string") for c in m.extras}
-    frame = pd.DataFrame({**out, **extras})
+    frame = pd.DataFrame({**out, **extras}, copy=False)
     frame.attrs.update(source=m.file, format=m.fmt)
     return frame, notes
 
