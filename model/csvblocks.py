@@ -20,6 +20,7 @@ from pathlib import Path
 HEADER_BYTES = 1_000_000  # the header is read from the file's first megabyte
 BLOCK_BYTES = 16 * 2**20  # CSV bytes per block (about 180,000 rows of a typical lesion table)
 FIRST_BLOCK_BYTES = 2**20  # a small first block, so that predictions start sooner
+STREAM_MIN_BYTES = 8 * 2**20  # smaller files are read whole by read_lesions (same result, simplest path)
 
 
 class StreamUnsupported(Exception):
@@ -55,7 +56,7 @@ def _first_record(text: str, sep: str) -> list[str]:
 
 
 def file_header(path: Path) -> tuple[list[str], str]:
-    """Raw column names and separator of a CSV file, from its first megabyte."""
+    """Raw column names and separator of a CSV file, from its first megabyte (StreamUnsupported if unreadable)."""
     with path.open("rb") as handle:
         head = handle.read(HEADER_BYTES)
     if b"\x00" in head or head.startswith(b"PK\x03\x04"):
@@ -66,7 +67,10 @@ def file_header(path: Path) -> tuple[list[str], str]:
         if err.start < len(head) - 4:  # only a character cut at the end of the sample is acceptable
             raise StreamUnsupported("not UTF-8") from None
         text = head[: err.start].decode("utf-8-sig")
-    return csv_header(text)
+    try:
+        return csv_header(text)
+    except csv.Error:  # e.g. an unclosed quote in the header: read_lesions words the message
+        raise StreamUnsupported("unreadable header") from None
 
 
 def has_quotes(path: Path) -> bool:
@@ -103,14 +107,26 @@ def open_csv_blocks(path: Path, block_bytes: int) -> CsvBlocks:
         if first is not None:  # the rest has no header: the names come from the first block
             options.column_names = first.schema.names
             if source.tell() == source.size():
+                source.close()
                 return CsvBlocks(raw, iter([first]))
         reader = pacsv.open_csv(source, read_options=options, parse_options=parse, convert_options=convert)
-        batches = reader if first is not None else chain([reader.read_next_batch()], reader)
+        if first is None:
+            first = reader.read_next_batch()
     except StopIteration:  # a header without rows
+        source.close()
         return CsvBlocks(raw, iter(()))
     except (pa.ArrowException, UnicodeDecodeError):
+        source.close()
         raise StreamUnsupported("parse error: read whole for an exact message") from None
-    return CsvBlocks(raw, batches if first is None else chain([first], batches))
+    return CsvBlocks(raw, _closing(chain([first], reader), source))
+
+
+def _closing(batches: Iterator, source) -> Iterator:
+    """The batches, closing the file when they are done (or abandoned)."""
+    try:
+        yield from batches
+    finally:
+        source.close()
 
 
 def _first_rows(source, options, parse, convert):
@@ -131,13 +147,20 @@ def _first_rows(source, options, parse, convert):
     return table.combine_chunks().to_batches()[0]
 
 
-def start_opening(path: str | Path, block_bytes: int = BLOCK_BYTES) -> Future:
-    """:func:`open_csv_blocks` in a background thread; the Future holds its result or its StreamUnsupported.
+def start_opening(path: str | Path, block_bytes: int | None = None) -> Future | None:
+    """:func:`open_csv_blocks` in a background thread, for a file large enough to stream and not Parquet.
 
-    Speculative: a caller that then finds the file too small to stream, or Parquet, just drops it.
+    The Future holds the CsvBlocks or the StreamUnsupported; None when the file will be read whole.
+    A caller that then finds it cannot stream the file (e.g. CBIS-DDSM) just drops the Future.
     """
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size < STREAM_MIN_BYTES or path.suffix.lower() == ".parquet":
+        return None
+    with path.open("rb") as handle:
+        if handle.read(4) == b"PAR1":
+            return None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="microcalc-open")
     try:
-        return pool.submit(open_csv_blocks, Path(path), block_bytes)
+        return pool.submit(open_csv_blocks, path, BLOCK_BYTES if block_bytes is None else block_bytes)
     finally:
         pool.shutdown(wait=False)

@@ -10,8 +10,9 @@ text is translated or parsed once, and rows take their value by code, so a milli
 typical registry take about a second. Bad input raises one ``LesionInputError`` naming the file,
 the first bad cell (spreadsheet row: header = row 1), the bad value and what is allowed.
 
-:func:`validate_cells` is the same validation for a block of text cells that is already in memory
-(``microcalc.scoring`` streams large files through it block by block).
+:func:`validate_cells` is the same validation for a block of text cells that is already in memory;
+``microcalc.scoring`` streams large files block by block through :func:`validated_block`, which
+returns the warnings as :class:`Note` s so that they can be merged and given once per file.
 """
 
 from __future__ import annotations
@@ -217,7 +218,10 @@ def _read_csv(data: bytes, file: str) -> pd.DataFrame:
         raise LesionInputError(
             file, f"is not UTF-8 text (undecodable byte at line {line}); save it as 'CSV UTF-8'"
         ) from None
-    header, sep = csv_header(text)
+    try:
+        header, sep = csv_header(text)
+    except csv.Error as err:  # e.g. an unclosed quote that swallows the rest of the file
+        raise LesionInputError(file, f"the header row cannot be read as CSV ({err}); check its quotes", row=1) from None
     _check_header(header, file)
     try:
         with warnings.catch_warnings():
@@ -282,7 +286,7 @@ def _tidy(cells: pd.DataFrame, file: str, first_row: int = 2, allow_empty: bool 
     """Strip cells, make blanks NA, drop blank rows and unnamed blank columns; number the rows from first_row."""
     names = [str(c).strip() for c in cells.columns]
     cells = pd.DataFrame({name: cells.iloc[:, j] if stripped else strip_cells(cells.iloc[:, j])
-                          for j, name in enumerate(names)}, copy=False)  # copy-on-write: no copy needed
+                          for j, name in enumerate(names)}, copy=False)  # nothing below writes in place
     unnamed = [c for c in cells.columns if c == "" or c.startswith("Unnamed: ")]
     for column in unnamed:
         if cells[column].notna().any() and not _is_saved_index(cells[column], start=first_row - 2):
@@ -356,7 +360,7 @@ _DDSM_TABLES: dict[str, Mapping[str, str | None]] = {
 
 def _from_ddsm(table: _Table) -> _Mapped:
     """DDSM file: rename DDSM columns, translate DDSM words, density 0 = not recorded."""
-    cells = table.cells.copy(deep=False)  # copy-on-write: replacing a column leaves table.cells alone
+    cells = table.cells.copy(deep=False)  # a column is replaced below, never written in place
     if "breast_density" in cells:
         density = cells["breast_density"]
         cells["breast_density"] = density.mask(density == lexicon.DDSM_BREAST_DENSITY_NOT_RECORDED)

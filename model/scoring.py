@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from microcalc import csvblocks
 from microcalc.atomic import atomic_path
 from microcalc.csvblocks import BLOCK_BYTES, CsvBlocks, StreamUnsupported, open_csv_blocks
 from microcalc.errors import LesionInputError
@@ -47,7 +48,7 @@ CHUNK_ROWS = 200_000  # lesions per chunk from a whole-file read or a Parquet fi
 FIRST_CHUNK_ROWS = 10_000  # a Parquet file's first chunk: its predictions compute most patterns, soon
 CHUNK_BYTES = BLOCK_BYTES  # CSV bytes per streamed block
 READ_AHEAD = 2  # blocks read and validated ahead of the one being scored
-STREAM_MIN_BYTES = 8 * 2**20  # smaller files are read whole by read_lesions (same result, simplest path)
+STREAM_MIN_BYTES = csvblocks.STREAM_MIN_BYTES  # smaller files are read whole by read_lesions
 OUTPUT_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
 CSV_SLICE_ROWS = 16_384  # output rows formatted in memory at a time (a few MB: stays in cache)
 
@@ -283,13 +284,15 @@ def read_ahead(chunks: Iterator[CellChunk], prepare: Callable[[CellChunk], objec
     Arrow parses without the GIL, and while the first block's predictions are computed (every
     covariate pattern is new) the next blocks can be read and validated.
     """
+    done = object()
+
     def step():
-        chunk = next(chunks, None)
-        return None if chunk is None else prepare(chunk)
+        chunk = next(chunks, done)
+        return done if chunk is done else prepare(chunk)
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = deque(pool.submit(step) for _ in range(depth))
-        while (item := pending.popleft().result()) is not None:
+        while (item := pending.popleft().result()) is not done:
             pending.append(pool.submit(step))
             yield item
 
@@ -466,13 +469,13 @@ class TableWriter:
 
 
 def write_csv(table, sink, header: bool, text=None) -> None:
-    """Append a table to a CSV stream: values quoted only where needed (as pandas writes them), numbers formatted
-    once per distinct value.
+    """Append a table to a CSV stream, numbers formatted once per distinct value and text unquoted (header names
+    are quoted, as Arrow writes them).
 
-    A slice whose text holds a comma, quote or line break is refused unquoted by Arrow and written with its
-    text values quoted instead; a CSV reader reads the same values back either way. Slices are formatted in
-    memory first, so a refused one leaves nothing half-written. ``text`` is ``_numbers_as_text(table)`` if
-    the caller made it already.
+    A slice of CSV_SLICE_ROWS rows whose text holds a comma, quote or line break is refused unquoted by
+    Arrow and written with all its text values quoted instead; a CSV reader reads the same values back
+    either way. Slices are formatted in memory first, so a refused one leaves nothing half-written.
+    ``text`` is ``_numbers_as_text(table)`` if the caller made it already.
     """
     import pyarrow as pa
 
@@ -536,9 +539,10 @@ def _write_behind(tables: Iterable[pd.DataFrame], writer: TableWriter) -> int:
     with ThreadPoolExecutor(max_workers=1) as pool:
         for table in tables:
             if len(table):
+                prepared = writer.prepare(table)  # while the writer thread still writes the table before
                 if pending is not None:
                     pending.result()
-                pending = pool.submit(writer.write, writer.prepare(table))
+                pending = pool.submit(writer.write, prepared)
                 n += len(table)
         if pending is not None:
             pending.result()

@@ -316,3 +316,11 @@ def test_validate_cells_saved_index_continues_in_later_blocks() -> None:
 def test_csv_header() -> None:
     assert csv_header('lesion_id;"calc; type"\nL1;x\n') == (["lesion_id", "calc; type"], ";")
     assert csv_header("lesion_id,age\n") == (["lesion_id", "age"], ",")
+
+
+def test_header_with_an_unclosed_quote_is_one_clear_error(write_csv) -> None:
+    """The csv module gives up on a header whose quote swallows 128 kB: one message naming row 1, no traceback."""
+    path = write_csv('lesion_id,"calc_type\n' + "x" * 200_000 + "\n")
+    with pytest.raises(LesionInputError, match="header row cannot be read as CSV") as err:
+        read_lesions(path)
+    assert err.value.row == 1

@@ -27,6 +27,7 @@ SUMMARY = list(scoring.SUMMARY_COLUMNS)
 def tiny_chunks(monkeypatch):
     """Stream every file, in blocks of 4 kB (~40 rows; the first 1 kB) or 50 Parquet rows (the first 20)."""
     monkeypatch.setattr(scoring, "STREAM_MIN_BYTES", 0)
+    monkeypatch.setattr(csvblocks, "STREAM_MIN_BYTES", 0)
     monkeypatch.setattr(scoring, "CHUNK_BYTES", 4096)
     monkeypatch.setattr(scoring, "FIRST_CHUNK_ROWS", 20)
     monkeypatch.setattr(csvblocks, "FIRST_BLOCK_BYTES", 1024)
@@ -120,6 +121,36 @@ def test_reader_opened_early_gives_the_same_file(tiny_chunks, small_fit_path, dd
     assert sum(1 for _ in opening.result().batches) > 1
     scoring.predict_file(small_fit_path, cases, early, opening=start_opening(cases, 4096))
     assert plain.read_bytes() == early.read_bytes()
+
+
+def test_command_line_streams_like_the_whole_file(small_fit_path, ddsm, tmp_path, monkeypatch):
+    """``microcalc predict`` opens the CSV early (csvblocks.start_opening) and streams it; same file as read whole."""
+    from microcalc.cli import main
+
+    _, cases = _cases_csv(ddsm, tmp_path, n=200)
+    whole = tmp_path / "whole.csv"
+    scoring.predict_file(small_fit_path, cases, whole)  # small: read whole
+    for module in (scoring, csvblocks):
+        monkeypatch.setattr(module, "STREAM_MIN_BYTES", 0)
+    monkeypatch.setattr(csvblocks, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(csvblocks, "FIRST_BLOCK_BYTES", 1024)
+    opening = csvblocks.start_opening(cases)
+    assert opening is not None and sum(1 for _ in opening.result().batches) > 2
+    streamed = tmp_path / "streamed.csv"
+    assert main(["-q", "predict", str(small_fit_path), str(cases), "--out", str(streamed)]) == 0
+    assert streamed.read_bytes() == whole.read_bytes()
+
+
+def test_early_opening_only_for_files_that_will_stream(ddsm, tmp_path):
+    _, cases = _cases_csv(ddsm, tmp_path, n=50)
+    assert csvblocks.start_opening(cases) is None  # below STREAM_MIN_BYTES: read whole
+    assert csvblocks.start_opening(tmp_path / "missing.csv") is None
+    parquet = tmp_path / "big.csv"
+    ddsm.to_parquet(parquet)  # Parquet under a .csv name
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(csvblocks, "STREAM_MIN_BYTES", 0)
+        assert csvblocks.start_opening(parquet) is None
+        assert csvblocks.start_opening(cases) is not None
 
 
 @pytest.mark.parametrize("quoted_newline", [False, True])
