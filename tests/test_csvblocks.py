@@ -48,3 +48,16 @@ def test_short_files(small_first_block, tmp_path, text, rows):
 def test_ragged_first_block_is_refused(small_first_block, tmp_path):
     with pytest.raises(csvblocks.StreamUnsupported):
         list(csvblocks.open_csv_blocks(_write(tmp_path, "lesion_id,age\nL1,50,extra\nL2,60\n"), 4096).batches)
+
+
+def test_bom_and_crlf_line_ends(small_first_block, tmp_path):
+    """A UTF-8 byte-order mark and Windows line ends: same names and cells as pandas reads, across the small first block."""
+    rows = "".join(f"L{i},{40 + i % 50}\r\n" for i in range(300))
+    path = tmp_path / "cases.csv"
+    path.write_bytes(("\ufefflesion_id,age\r\n" + rows).encode("utf-8"))
+    blocks = csvblocks.open_csv_blocks(path, 4096)
+    assert blocks.names == ["lesion_id", "age"]
+    got = _rows(blocks)
+    assert list(got.columns) == ["lesion_id", "age"]
+    expected = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
