@@ -105,7 +105,6 @@ def load(path: str | Path):
 
     from microcalc.diagnostics import Convergence
     from microcalc.fitting import Fit, SamplerSettings
-    from microcalc.priors import prior_set_from_text
 
     path = _existing(path)
     try:
@@ -117,10 +116,11 @@ def load(path: str | Path):
     meta = tree[GROUP].to_dataset()
     idata = tree.copy()
     del idata[GROUP]
+    priors, sites = _priors_and_sites(meta.attrs)
     return Fit(
         idata=idata,
-        priors=prior_set_from_text(meta.attrs["priors_toml"], meta.attrs.get("priors_path", "<stored>")),
-        sites=tuple(json.loads(meta.attrs["sites"])),
+        priors=priors,
+        sites=sites,
         donors=_donor_table({col: meta[col].values for col in meta.data_vars}),
         convergence=Convergence(**{k: v for k, v in json.loads(meta.attrs["convergence"]).items() if k != "ok"}),
         settings=SamplerSettings(**json.loads(meta.attrs["settings"])),
@@ -148,7 +148,6 @@ def load_for_scoring(path: str | Path) -> ScoringInputs:
 
     from microcalc.model import EQUATION_PARAMETERS
     from microcalc.predict import sample_last
-    from microcalc.priors import prior_set_from_text
 
     path = _existing(path)
     try:
@@ -164,12 +163,16 @@ def load_for_scoring(path: str | Path) -> ScoringInputs:
         raise
     except Exception as exc:  # h5py raises many types for a damaged file
         raise _unreadable(path, exc) from None
-    return ScoringInputs(
-        params=params,
-        priors=prior_set_from_text(attrs["priors_toml"], attrs.get("priors_path", "<stored>")),
-        sites=tuple(json.loads(attrs["sites"])),
-        donors=donors,
-    )
+    priors, sites = _priors_and_sites(attrs)
+    return ScoringInputs(params=params, priors=priors, sites=sites, donors=donors)
+
+
+def _priors_and_sites(attrs: Mapping) -> tuple:
+    """The prior set and training sites stored in the microcalc group's attributes."""
+    from microcalc.priors import prior_set_from_text
+
+    return (prior_set_from_text(attrs["priors_toml"], attrs.get("priors_path", "<stored>")),
+            tuple(json.loads(attrs["sites"])))
 
 
 def _existing(path: str | Path) -> Path:
