@@ -31,12 +31,11 @@ import numpy as np
 import pandas as pd
 
 from microcalc import lexicon, schema
-from microcalc.csvblocks import csv_header
+from microcalc.csvblocks import csv_header, is_parquet
 from microcalc.errors import LesionInputError, LesionWarning
 
-__all__ = ["read_lesions", "validate_cells", "validated_block", "Note", "merge_notes", "warn_notes", "csv_header", "as_text",
-           "strip_cells", "bundled_data_path",
-           "detect_format"]
+__all__ = ["read_lesions", "validate_cells", "validated_block", "Note", "merge_notes", "warn_notes", "csv_header",
+           "as_text", "strip_cells", "bundled_data_path", "detect_format"]
 
 CANONICAL, DDSM, CBIS = "canonical", "ddsm", "cbis-ddsm"
 
@@ -198,7 +197,7 @@ def _load(path: Path, file: str) -> pd.DataFrame:
     data = path.read_bytes()
     if not data.strip():
         raise LesionInputError(file, "the file is empty; expected a header row and one row per lesion")
-    if data.startswith(b"PAR1") or path.suffix.lower() == ".parquet":
+    if is_parquet(path):
         cells = _read_parquet(path, file)
     elif data.startswith(b"PK\x03\x04") or path.suffix.lower() in (".xlsx", ".xls"):
         raise LesionInputError(file, "looks like an Excel workbook or zip archive; save it as 'CSV UTF-8'")

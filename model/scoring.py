@@ -39,16 +39,14 @@ import pandas as pd
 
 from microcalc import csvblocks
 from microcalc.atomic import atomic_path
-from microcalc.csvblocks import BLOCK_BYTES, CsvBlocks, StreamUnsupported, open_csv_blocks
+from microcalc.csvblocks import CsvBlocks, StreamUnsupported, is_parquet, open_csv_blocks
 from microcalc.errors import LesionInputError
 from microcalc.predict import MODEL_INPUTS, PREDICTION_COLUMNS, pattern_codes, pattern_summaries, prediction_table
 
 SUMMARY_COLUMNS: tuple[str, ...] = PREDICTION_COLUMNS[1:]  # p_malignant, ci_lower, ci_upper, p_above_2pct
 CHUNK_ROWS = 200_000  # lesions per chunk from a whole-file read or a Parquet file
 FIRST_CHUNK_ROWS = 10_000  # a Parquet file's first chunk: its predictions compute most patterns, soon
-CHUNK_BYTES = BLOCK_BYTES  # CSV bytes per streamed block
 READ_AHEAD = 2  # blocks read and validated ahead of the one being scored
-STREAM_MIN_BYTES = csvblocks.STREAM_MIN_BYTES  # smaller files are read whole by read_lesions
 OUTPUT_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
 CSV_SLICE_ROWS = 16_384  # output rows formatted in memory at a time (a few MB: stays in cache)
 
@@ -180,14 +178,13 @@ def open_cells(path: str | Path, opening: Future | None = None) -> CellStream:
     from microcalc.readers import CBIS, detect_format
 
     path, file = Path(path), str(path)
-    if not path.is_file() or path.stat().st_size < STREAM_MIN_BYTES:
+    if not path.is_file() or path.stat().st_size < csvblocks.STREAM_MIN_BYTES:  # read whole: same result
         raise StreamUnsupported("small, missing or not a file")
-    with path.open("rb") as handle:
-        is_parquet = handle.read(4) == b"PAR1" or path.suffix.lower() == ".parquet"
-    if is_parquet:
+    if is_parquet(path):
         names, chunks = _parquet_cells(path, CHUNK_ROWS)
     else:
-        names, chunks = _csv_cells(opening.result() if opening is not None else open_csv_blocks(path, CHUNK_BYTES))
+        blocks = opening.result() if opening is not None else open_csv_blocks(path, csvblocks.BLOCK_BYTES)
+        names, chunks = _csv_cells(blocks)
     if len(set(names)) != len(names) or any(n == "" or n.startswith("Unnamed: ") for n in names):
         raise StreamUnsupported("duplicate or unnamed columns")  # read_lesions explains or drops them
     fmt = detect_format(names, file=file)

@@ -26,9 +26,8 @@ SUMMARY = list(scoring.SUMMARY_COLUMNS)
 @pytest.fixture
 def tiny_chunks(monkeypatch):
     """Stream every file, in blocks of 4 kB (~40 rows; the first 1 kB) or 50 Parquet rows (the first 20)."""
-    monkeypatch.setattr(scoring, "STREAM_MIN_BYTES", 0)
     monkeypatch.setattr(csvblocks, "STREAM_MIN_BYTES", 0)
-    monkeypatch.setattr(scoring, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(csvblocks, "BLOCK_BYTES", 4096)
     monkeypatch.setattr(scoring, "FIRST_CHUNK_ROWS", 20)
     monkeypatch.setattr(csvblocks, "FIRST_BLOCK_BYTES", 1024)
     monkeypatch.setattr(scoring, "CHUNK_ROWS", 50)
@@ -95,8 +94,8 @@ def _whole_and_streamed(fit_path, cases, tmp_path):
     whole, streamed = tmp_path / "whole.csv", tmp_path / "streamed.csv"
     scoring.predict_file(fit_path, cases, whole)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(scoring, "STREAM_MIN_BYTES", 0)
-        mp.setattr(scoring, "CHUNK_BYTES", 4096)
+        mp.setattr(csvblocks, "STREAM_MIN_BYTES", 0)
+        mp.setattr(csvblocks, "BLOCK_BYTES", 4096)
         mp.setattr(csvblocks, "FIRST_BLOCK_BYTES", 1024)
         assert sum(1 for _ in scoring.open_cells(cases).chunks) > 1
         scoring.predict_file(fit_path, cases, streamed)
@@ -130,8 +129,7 @@ def test_command_line_streams_like_the_whole_file(small_fit_path, ddsm, tmp_path
     _, cases = _cases_csv(ddsm, tmp_path, n=200)
     whole = tmp_path / "whole.csv"
     scoring.predict_file(small_fit_path, cases, whole)  # small: read whole
-    for module in (scoring, csvblocks):
-        monkeypatch.setattr(module, "STREAM_MIN_BYTES", 0)
+    monkeypatch.setattr(csvblocks, "STREAM_MIN_BYTES", 0)
     monkeypatch.setattr(csvblocks, "BLOCK_BYTES", 4096)
     monkeypatch.setattr(csvblocks, "FIRST_BLOCK_BYTES", 1024)
     opening = csvblocks.start_opening(cases)
