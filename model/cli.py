@@ -32,6 +32,23 @@ class Console:
         print(text, file=sys.stderr, flush=True)
 
 
+SITE_HELP_PREDICT = ("site of lesions whose site is blank: a training site uses its effect; default (or any other "
+                     "name): a new site, integrated over the spread between sites")
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    """Training data: one or several lesion files (any format), the site of site-less lesions, the bundled data."""
+    p.add_argument("data", nargs="*", type=Path,
+                   help="lesion files (CSV/Parquet; canonical, DDSM or CBIS-DDSM; several are fitted together; "
+                        "default: the bundled DDSM lesions)")
+    p.add_argument("--site", default=None,
+                   help="site of lesions whose site is blank (one file: default 'training'; several files: "
+                        "each file without sites is a site named by its file name)")
+    p.add_argument("--with-bundled", action="store_true", help="add the bundled DDSM lesions (sites A-D)")
+    p.add_argument("--allow-overlap", action="store_true",
+                   help="combine CBIS-DDSM with DDSM anyway (the same lesions count twice; a warning is printed)")
+
+
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--draws", type=int, default=1000, help="posterior draws per chain (default 1000)")
     p.add_argument("--tune", type=int, default=500, help="tuning steps per chain (default 500)")
@@ -62,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("fit", help="fit the model to lesions with outcomes")
-    p.add_argument("data", nargs="?", type=Path, help="lesion file (CSV/Parquet; default: bundled DDSM data)")
+    _add_data_options(p)
     p.add_argument("--out", type=Path, required=True, help="fit file to write (FIT.nc)")
     _add_fit_options(p)
 
@@ -72,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="predictions file (.csv or .parquet)")
     p.add_argument("--ci", type=float, default=0.95, help="credible interval mass (default 0.95, equal-tailed)")
     p.add_argument("--dask", metavar="SCHEDULER", default=None, help="score with Dask (address or 'local')")
+    p.add_argument("--site", default=None, help=SITE_HELP_PREDICT)
 
     p = sub.add_parser("report", help="posterior report (HTML and Markdown)")
     p.add_argument("fit", type=Path)
@@ -87,9 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("fit", type=Path)
     p.add_argument("test", type=Path)
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--site", default=None, help=SITE_HELP_PREDICT)
 
     p = sub.add_parser("crossval", help="grouped cross-validation against simpler models")
-    p.add_argument("data", nargs="?", type=Path)
+    _add_data_options(p)
     p.add_argument("--by", choices=("case", "site"), default="case")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--out", type=Path, required=True)
@@ -97,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
 
     p = sub.add_parser("learning-curve", help="value of the literature priors: held-out log loss vs training size")
-    p.add_argument("data", nargs="?", type=Path)
+    _add_data_options(p)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--draws", type=int, default=1000)
@@ -109,26 +128,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read(path: Path | None, require_outcome: bool = False):
-    from microcalc.readers import bundled_data_path, read_lesions
+def _training(args):
+    """The training lesions the data options name (see :func:`microcalc.sources.read_training`)."""
+    from microcalc.sources import read_training
 
-    return read_lesions(path or bundled_data_path(), require_outcome=require_outcome)
+    return read_training(getattr(args, "data", None) or (), site=getattr(args, "site", None),
+                         with_bundled=getattr(args, "with_bundled", False),
+                         allow_overlap=getattr(args, "allow_overlap", False))
 
 
-def _fit_and_save(args, console: Console, data: Path | None, out: Path):
+def _fit_and_save(args, console: Console, out: Path):
     """Fit, print diagnostics and headline, save; returns (fit, exit status)."""
     from microcalc.fitting import fit
     from microcalc.headline import format_headline, headline_table
 
-    frame = _read(data, require_outcome=True)
-    console.say(f"Fitting {len(frame)} lesions ({int(frame['malignant'].sum())} malignant) "
-                f"with {args.chains} chains × {args.draws} draws (nutpie)…")
+    frame = _training(args)
+    sites = frame["site"].dropna().nunique() + int(frame["site"].isna().any())
+    console.say(f"Fitting {len(frame)} lesions ({int(frame['malignant'].sum())} malignant, {sites} "
+                f"site{'s' if sites != 1 else ''}) with {args.chains} chains × {args.draws} draws (nutpie)…")
     result = fit(
         frame, priors=args.priors, draws=args.draws, tune=args.tune, chains=args.chains,
-        seed=args.seed, progressbar=not console.quiet and sys.stderr.isatty(),
+        seed=args.seed, progressbar=not console.quiet and sys.stderr.isatty(), site=getattr(args, "site", None),
     )
     result.save(out)
     console.say(f"Diagnostics: {result.convergence.text()}")
+    for note in result.notes():
+        console.say(f"Note: {note}")
     if not console.quiet:  # the headline costs a posterior prediction: only when it is shown
         console.say(format_headline(headline_table(result.params(), result.priors, result.sites, result.donors)))
     console.say(f"Fit written to {out}")
@@ -141,7 +166,7 @@ def _fit_and_save(args, console: Console, data: Path | None, out: Path):
 
 
 def cmd_fit(args, console: Console) -> int:
-    return _fit_and_save(args, console, args.data, args.out)[1]
+    return _fit_and_save(args, console, args.out)[1]
 
 
 def cmd_predict(args, console: Console) -> int:
@@ -150,7 +175,8 @@ def cmd_predict(args, console: Console) -> int:
     opening = start_opening(args.cases) if args.dask is None else None
     from microcalc.scoring import predict_file
 
-    n = predict_file(args.fit, args.cases, args.out, ci=args.ci, dask_scheduler=args.dask, opening=opening)
+    n = predict_file(args.fit, args.cases, args.out, ci=args.ci, dask_scheduler=args.dask, opening=opening,
+                     site=args.site)
     console.say(f"{n} predictions written to {args.out} ({100 * args.ci:.0f}% equal-tailed credible intervals). {DISCLAIMER}")
     return 0
 
@@ -176,7 +202,7 @@ def cmd_sensitivity(args, console: Console) -> int:
 def cmd_evaluate(args, console: Console) -> int:
     from microcalc.evaluation import evaluate_file
 
-    metrics = evaluate_file(args.fit, args.test, args.out)
+    metrics = evaluate_file(args.fit, args.test, args.out, site=args.site)
     console.say(", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
     return 0
 
@@ -184,8 +210,8 @@ def cmd_evaluate(args, console: Console) -> int:
 def cmd_crossval(args, console: Console) -> int:
     from microcalc.crossval import run_crossval
 
-    table = run_crossval(_read(args.data, require_outcome=True), args.out, by=args.by, folds=args.folds,
-                         draws=args.draws, seed=args.seed, say=console.say)
+    table = run_crossval(_training(args), args.out, by=args.by, folds=args.folds,
+                         draws=args.draws, seed=args.seed, say=console.say, site=args.site)
     console.say(table.to_string(index=False))
     return 0
 
@@ -193,8 +219,8 @@ def cmd_crossval(args, console: Console) -> int:
 def cmd_learning_curve(args, console: Console) -> int:
     from microcalc.learning_curve import run_learning_curve
 
-    table = run_learning_curve(_read(args.data, require_outcome=True), args.out, repeats=args.repeats,
-                               draws=args.draws, say=console.say)
+    table = run_learning_curve(_training(args), args.out, repeats=args.repeats,
+                               draws=args.draws, say=console.say, site=args.site)
     console.say(table.to_string(index=False))
     return 0
 
@@ -203,7 +229,7 @@ def cmd_demo(args, console: Console) -> int:
     out: Path = args.out
     from microcalc.report import write_report
 
-    result, status = _fit_and_save(args, console, None, out / "fit.nc")
+    result, status = _fit_and_save(args, console, out / "fit.nc")
     paths = write_report(result, out, fmt="both", fit_path=out / "fit.nc")
     console.say("Report: " + ", ".join(str(p) for p in paths))
     console.say(DISCLAIMER)

@@ -305,10 +305,17 @@ def plot_comparison(table: pd.DataFrame, folds: pd.DataFrame, title: str, target
 
 def run_crossval(frame: pd.DataFrame, out_dir: str | Path, by: str = "case", folds: int = 5, draws: int = 500,
                  seed: int = 1, say: Callable[[str], None] = print, *, tune: int | None = None, chains: int = 4,
-                 variants: tuple[Variant, ...] = VARIANTS, loo: bool = True) -> pd.DataFrame:
-    """Cross-validate the variants on grouped folds, write the files, return the pooled table."""
+                 variants: tuple[Variant, ...] = VARIANTS, loo: bool = True, site: str | None = None) -> pd.DataFrame:
+    """Cross-validate the variants on grouped folds, write the files, return the pooled table.
+
+    Blank sites are named first (``site``, as :func:`microcalc.fit` names them), so held-out lesions
+    of a file without sites are predicted at the site they were drawn from.
+    """
+    from microcalc.fitting import training_sites
+
     if by not in ("case", "site"):
         raise LesionInputError("--by", "folds are grouped by 'case' or 'site'", value=by, allowed="case, site")
+    frame = training_sites(frame, site)
     started = time.perf_counter()
     out = Path(out_dir)
     priors = {"literature": load_priors(), "vague": vague_priors()}

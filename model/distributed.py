@@ -24,14 +24,14 @@ from microcalc.scoring import (
 )
 
 
-def predict_dask(fit, ddf, ci: float = 0.95):
+def predict_dask(fit, ddf, ci: float = 0.95, site: str | None = None):
     """Lazy Dask DataFrame of predictions (``Fit.predict``'s columns) for a Dask DataFrame of canonical lesions.
 
-    Each partition keeps its index, so the result lines up with ``ddf``.
+    Each partition keeps its index, so the result lines up with ``ddf``; ``site`` as in ``Fit.predict``.
     """
     import dask
 
-    scorer = PatternScorer.from_fit(fit, ci)
+    scorer = PatternScorer.from_fit(fit, ci, site)
     meta = _score_partition(ddf._meta, scorer)
     shared = dask.delayed(scorer, pure=True, traverse=False)
     return ddf.map_partitions(_score_partition, shared, meta=meta)
@@ -61,9 +61,9 @@ def connect(scheduler: str):
 
 
 def predict_file_dask(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci: float = 0.95,
-                      scheduler: str = "local", client=None) -> int:
+                      scheduler: str = "local", client=None, site: str | None = None) -> int:
     """``predict_file`` with chunks validated and scored on a Dask cluster; returns the number of lesions."""
-    scorer = PatternScorer.from_file(fit_path, ci)
+    scorer = PatternScorer.from_file(fit_path, ci, site)
     owned = client is None
     if owned:
         client, cluster = connect(scheduler)

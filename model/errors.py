@@ -5,6 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+# Values echoed in messages are cut to this many characters, so a message stays one screen.
+ECHO_CHARS = 80
+
+
+def clip(text: object, limit: int = ECHO_CHARS) -> str:
+    """Text of a value cut to ``limit`` characters (with an ellipsis and the full length) for messages."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 1]}… ({len(text):,} characters)"
+
+
 @dataclass
 class LesionInputError(Exception):
     """Malformed input: names the file and, where known, row, column, value and what is allowed.
@@ -24,13 +36,13 @@ class LesionInputError(Exception):
         if self.row is not None:
             where.append(f"row {self.row}")
         if self.column is not None:
-            where.append(f"column '{self.column}'")
+            where.append(f"column '{clip(self.column)}'")
         msg = ", ".join(where) + f": {self.problem}"
         if self.value is not None:
-            msg += f" (got {self.value!r})"
+            msg += f" (got {clip(repr(self.value))})"
         if self.allowed:
             msg += f"; allowed: {self.allowed}"
-        return msg
+        return " ".join(msg.split()) if "\n" in msg or "\r" in msg else msg  # one line, whatever a cell held
 
 
 class FitFileError(LesionInputError):

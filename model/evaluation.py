@@ -74,21 +74,22 @@ def evaluate_predictions(y, p, draws, bins: int = RELIABILITY_BINS, mass: float 
     return Evaluation(metrics, table, decision_curve(y, p), roc_curve(y, p))
 
 
-def evaluate_fit(fit, frame: pd.DataFrame, file: str = "<data>") -> Evaluation:
-    """Score a fit on a canonical frame with outcomes (p = the ``predict`` posterior mean)."""
+def evaluate_fit(fit, frame: pd.DataFrame, file: str = "<data>", site: str | None = None) -> Evaluation:
+    """Score a fit on a canonical frame with outcomes (p = the ``predict`` posterior mean; ``site`` as there)."""
     y = outcome_values(frame, "evaluation", file)
-    p = fit.predict(frame)["p_malignant"].to_numpy(dtype=float)
-    return evaluate_predictions(y, p, fit.probability_draws(frame, max_draws=BAND_DRAWS))
+    p = fit.predict(frame, site=site)["p_malignant"].to_numpy(dtype=float)
+    return evaluate_predictions(y, p, fit.probability_draws(frame, max_draws=BAND_DRAWS, site=site))
 
 
-def evaluate_file(fit_path: str | Path, test_path: str | Path, out_dir: str | Path) -> dict:
-    """Evaluate the fit in ``fit_path`` on ``test_path``; write metrics.json and figures to ``out_dir``."""
+def evaluate_file(fit_path: str | Path, test_path: str | Path, out_dir: str | Path, site: str | None = None) -> dict:
+    """Evaluate the fit in ``fit_path`` on ``test_path`` (blank sites named ``site``, as in ``Fit.predict``);
+    write metrics.json and figures to ``out_dir``."""
     from microcalc.fitfile import load
     from microcalc.readers import read_lesions
 
     frame = read_lesions(test_path)
     outcome_values(frame, "evaluation", str(test_path))  # refuse before loading the fit
-    result = evaluate_fit(load(fit_path), frame, str(test_path))
+    result = evaluate_fit(load(fit_path), frame, str(test_path), site)
     out = Path(out_dir)
     write_figures(result, out, title=Path(test_path).name)
     metrics = {**result.metrics, "disclaimer": DISCLAIMER}

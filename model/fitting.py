@@ -26,12 +26,18 @@ from microcalc.fitfile import library_versions
 from microcalc.likelihood import binomial_log_likelihood, per_draw
 from microcalc.mode import ABUNDANT_ADAPTATION, needs_mode_start, start_near_mode
 from microcalc.model import EQUATION_PARAMETERS, PARAMETER_GROUPS, build_model, malignancy_probability, numpy_ops
-from microcalc.predict import posterior_params, predict_frame, probability_draws
+from microcalc.predict import posterior_params, predict_frame, probability_draws, warn_unknown_site, with_site
 from microcalc.priors import PriorSet, load_priors
+from microcalc.errors import LesionInputError
 from microcalc.readers import outcome_values
 
 
 PRIOR_DRAWS = 1000  # prior draws kept in the fit for prior-vs-posterior views and prior predictive checks
+# The site of training lesions whose site is blank when no name is given: a file without sites (one
+# institution's lesions, CBIS-DDSM) is one site. Predict with ``site="training"`` to use it.
+UNNAMED_SITE = "training"
+ONE_SITE_NOTE = ("one training site: the between-site SD (site_sd) is informed by its prior alone, so predictions "
+                 "for a new site carry the prior's spread between sites")
 
 
 @dataclass(frozen=True)
@@ -65,13 +71,26 @@ class Fit:
         """Equation parameters, draws on the last axis (``group="prior"`` for prior draws)."""
         return posterior_params(self.idata[group], max_draws)
 
-    def probability_draws(self, frame: pd.DataFrame, max_draws: int | None = None) -> np.ndarray:
-        """Posterior draws of P(malignant), shape (lesions, draws)."""
-        return probability_draws(frame, self.params(max_draws), self.priors, self.sites, self.donors)
+    def probability_draws(self, frame: pd.DataFrame, max_draws: int | None = None,
+                          site: str | None = None) -> np.ndarray:
+        """Posterior draws of P(malignant), shape (lesions, draws); ``site`` as in :meth:`predict`."""
+        warn_unknown_site(site, self.sites)
+        return probability_draws(with_site(frame, site), self.params(max_draws), self.priors, self.sites,
+                                 self.donors)
 
-    def predict(self, frame: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
-        """Posterior mean, equal-tailed credible interval and P(risk > 2%) per lesion, input order."""
-        return predict_frame(frame, self.params(), self.priors, self.sites, self.donors, ci)
+    def predict(self, frame: pd.DataFrame, ci: float = 0.95, site: str | None = None) -> pd.DataFrame:
+        """Posterior mean, equal-tailed credible interval and P(risk > 2%) per lesion, input order.
+
+        ``site`` names the site of every lesion whose site is blank: a training site (one of
+        :attr:`sites`) uses that site's effect; None or any other name is a new site, integrated over
+        the between-site spread. Lesions with a recorded site always use it.
+        """
+        warn_unknown_site(site, self.sites)
+        return predict_frame(with_site(frame, site), self.params(), self.priors, self.sites, self.donors, ci)
+
+    def notes(self) -> list[str]:
+        """What the data could not inform, in plain words (shown with the diagnostics and in the report)."""
+        return [ONE_SITE_NOTE] if len(self.sites) == 1 else []
 
     def save(self, path: str | Path) -> Path:
         """Write the fit as one self-describing netCDF file (atomic)."""
@@ -104,10 +123,24 @@ def _count_table(key: pd.Series, y: pd.Series):
     return n.index.tolist(), n.tolist(), m.tolist()
 
 
+def training_sites(frame: pd.DataFrame, site: str | None = None) -> pd.DataFrame:
+    """``frame`` with every blank site named ``site`` (default :data:`UNNAMED_SITE`): a training lesion
+    always belongs to a site, so a file without sites is one site."""
+    name = UNNAMED_SITE if site is None else str(site)
+    if not name.strip():
+        raise LesionInputError("--site", "a site name must not be blank", value=site)
+    column = frame["site"] if "site" in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
+    if column.notna().all() and "site" in frame:
+        return frame
+    return frame.assign(site=column.astype("string").fillna(name))
+
+
 def training_patterns(frame: pd.DataFrame, priors: PriorSet) -> tuple[tuple[str, ...], Patterns]:
-    """The training sites (sorted) and the binomial covariate patterns a fit of ``frame`` sees."""
+    """The training sites (sorted) and the binomial covariate patterns a fit of ``frame`` sees
+    (blank sites are named as :func:`training_sites` names them)."""
     y = outcome_values(frame, "fitting")
-    sites = tuple(sorted(frame["site"].dropna().astype(str).unique())) if "site" in frame else ()
+    frame = training_sites(frame)
+    sites = tuple(sorted(frame["site"].astype(str).unique()))
     return sites, aggregate(encode(frame, priors, sites), y)
 
 
@@ -132,11 +165,20 @@ def fit(
     chains: int = SamplerSettings.chains,
     seed: int | None = None,
     progressbar: bool = False,
+    site: str | None = None,
 ) -> Fit:
-    """Fit the hierarchical model to a canonical lesion frame (see :func:`microcalc.read_lesions`)."""
+    """Fit the hierarchical model to a canonical lesion frame (see :func:`microcalc.read_lesions`).
+
+    ``site`` names the site of every lesion whose site is blank (default :data:`UNNAMED_SITE`), so
+    that a file without sites (one institution's lesions, CBIS-DDSM) is one site. With one site the
+    between-site SD is informed by its prior alone (:meth:`Fit.notes` says so).
+    """
     import pymc as pm
 
     priors = priors if isinstance(priors, PriorSet) else load_priors(priors)
+    outcome_values(frame, "fitting")
+    sources = frame.attrs.get("sources", [])
+    frame = training_sites(frame, site)
     sites, patterns = training_patterns(frame, priors)
     model = build_model(patterns, priors, sites)
     abundant = needs_mode_start(patterns, len(sites))
@@ -159,7 +201,7 @@ def fit(
         donors=training_table(frame),
         convergence=check_convergence(idata, present),
         settings=settings,
-        data_summary={**summarise_data(frame), "patterns": int(len(patterns.trials))},
+        data_summary={**summarise_data(frame), "patterns": int(len(patterns.trials)), "sources": sources},
         versions=library_versions(),
     )
 

@@ -53,10 +53,12 @@ def score(fit, test: pd.DataFrame) -> dict[str, float]:
 
 def run_learning_curve(frame: pd.DataFrame, out_dir: str | Path, sizes: tuple[int | None, ...] = SIZES,
                        repeats: int = 5, draws: int = 1000, tune: int | None = None, chains: int = 4,
-                       seed: int = 1, say: Callable[[str], None] = print) -> pd.DataFrame:
-    """Fit both prior sets on nested training subsets, score on held-out lesions, write the files."""
-    from microcalc.fitting import fit
+                       seed: int = 1, say: Callable[[str], None] = print, site: str | None = None) -> pd.DataFrame:
+    """Fit both prior sets on nested training subsets, score on held-out lesions, write the files
+    (blank sites named first, as in :func:`microcalc.crossval.run_crossval`)."""
+    from microcalc.fitting import fit, training_sites
 
+    frame = training_sites(frame, site)
     priors = {"literature": load_priors(), "vague": vague_priors()}
     runs = []
     for r in range(repeats):

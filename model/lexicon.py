@@ -155,3 +155,47 @@ OUTCOME_WORDS: tuple[str, ...] = ("1", "0", "yes", "no", "MALIGNANT", "BENIGN", 
 
 # BI-RADS 6 = biopsy-proven cancer: refused, the model is for lesions not yet diagnosed.
 BIRADS_KNOWN_CANCER = "6"
+
+# --- Column names -----------------------------------------------------------------------------
+#
+# Header names are matched by :func:`header_key` (case, spaces, hyphens and underscores ignored:
+# 'BI-RADS', 'Breast Density', 'lesion id' all match), then through this table of common names
+# that spreadsheets exported by people carry. Values stay strictly validated whatever the header.
+
+COLUMN_ALIASES: dict[str, str] = {
+    "lesion": "lesion_id", "lesionid": "lesion_id", "lesion_number": "lesion_id",
+    "patient": "patient_id", "patientid": "patient_id", "case": "patient_id", "woman_id": "patient_id",
+    "institution": "site", "centre": "site", "center": "site",
+    "morphologies": "morphology", "calcification_morphology": "morphology",
+    "distributions": "distribution", "calcification_distribution": "distribution",
+    "density_of_cluster": "cluster_density", "clustering": "cluster_density",
+    "size_variation": "size_variability", "variability": "size_variability",
+    "count": "calc_count", "calcifications": "calc_count", "number_of_calcifications": "calc_count",
+    "n_calcifications": "calc_count", "calcification_count": "calc_count",
+    "density": "breast_density", "breast_composition": "breast_density", "acr_density": "breast_density",
+    "acr": "breast_density", "birads_density": "breast_density",
+    "patient_age": "age", "age_years": "age", "age_at_exam": "age",
+    "bi_rads": "birads", "birads_category": "birads", "bi_rads_category": "birads",
+    "birads_assessment": "birads", "final_assessment": "birads",
+    "temporal_change": "change", "change_over_time": "change", "evolution": "change",
+    "brca1_2": "brca", "brca_mutation": "brca", "brca1_or_brca2": "brca", "brca_carrier": "brca",
+    "tp53_mutation": "tp53", "li_fraumeni": "tp53",
+    "family_history_of_breast_cancer": "family_history", "fh": "family_history", "familyhistory": "family_history",
+    "post_menopausal": "postmenopausal", "menopause": "postmenopausal", "menopausal": "postmenopausal",
+    "hormone_replacement_therapy": "hrt", "hormone_therapy": "hrt", "mht": "hrt",
+    "outcome": "malignant", "cancer": "malignant", "malignancy": "malignant", "pathology": "malignant",
+    "assessment": "birads",
+}
+
+
+def header_key(name: str) -> str:
+    """A header name as compared with the known names: 'Breast Density' and 'breast_density' give one key."""
+    return normalise_word(str(name))
+
+
+def canonical_column(name: str, columns: Iterable[str]) -> str | None:
+    """The canonical column a header names (its key, or an alias of it), or None for an extra column."""
+    key = header_key(name)
+    key = COLUMN_ALIASES.get(key, key)
+    return key if key in set(columns) else None
+

@@ -44,6 +44,27 @@ def sample_last(values: np.ndarray, dims: Sequence[str]) -> np.ndarray:
     return moved.reshape(*moved.shape[: len(other)], -1)
 
 
+def with_site(frame: pd.DataFrame, site: str | None) -> pd.DataFrame:
+    """``frame`` with every blank site named ``site`` (None: left blank, i.e. a new site)."""
+    if site is None:
+        return frame
+    column = frame["site"] if "site" in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
+    return frame.assign(site=column.astype("string").fillna(str(site)))
+
+
+def warn_unknown_site(site: str | None, sites: tuple[str, ...]) -> None:
+    """Warn when a named site is not a training site: its lesions are then predicted as at a new site,
+    which is right for a new institution but would hide a typo."""
+    if site is not None and site not in sites:
+        import warnings
+
+        from microcalc.errors import LesionWarning
+
+        known = ", ".join(sites) or "none"
+        warnings.warn(f"site {site!r} is not a training site (training sites: {known}); lesions without a site "
+                      "are predicted as at a new site", LesionWarning, stacklevel=3)
+
+
 def probability_draws(frame: pd.DataFrame, params: dict, priors: PriorSet, sites: tuple[str, ...],
                       donors: pd.DataFrame) -> np.ndarray:
     """P(malignant) draws, shape (lesions, draws): blanks completed, new sites integrated.

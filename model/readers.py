@@ -32,12 +32,15 @@ import pandas as pd
 
 from microcalc import lexicon, schema
 from microcalc.csvblocks import csv_header, is_parquet
-from microcalc.errors import LesionInputError, LesionWarning
+from microcalc.errors import LesionInputError, LesionWarning, clip
 
 __all__ = ["read_lesions", "validate_cells", "validated_block", "Note", "merge_notes", "warn_notes", "csv_header",
            "as_text", "strip_cells", "bundled_data_path", "detect_format"]
 
 CANONICAL, DDSM, CBIS = "canonical", "ddsm", "cbis-ddsm"
+
+# Header names are compared by ``lexicon.header_key`` (case, spaces, hyphens and underscores ignored),
+# in every format: 'Calc Type', 'calc type' and 'calc_type' are one name.
 
 # DDSM header -> canonical column (see data/README.md).
 DDSM_COLUMNS: dict[str, str] = {
@@ -47,8 +50,8 @@ DDSM_COLUMNS: dict[str, str] = {
 }
 DDSM_REQUIRED: tuple[str, ...] = ("lesion_id", "calc_type", "calc_distribution")
 
-# CBIS-DDSM header (as written in the train set) -> canonical column. Headers are compared
-# ignoring case and '_' vs ' ' because CBIS-DDSM's own files are not consistent.
+# CBIS-DDSM header (as written in the train set) -> canonical column. CBIS-DDSM's own files are not
+# consistent ('breast density' in the training file, 'breast_density' in the test file).
 CBIS_COLUMNS: dict[str, str] = {
     "patient_id": "patient_id", "breast density": "breast_density", "calc type": "morphology",
     "calc distribution": "distribution", "assessment": "birads", "pathology": "malignant",
@@ -58,7 +61,8 @@ CBIS_REQUIRED: tuple[str, ...] = (
 )
 CBIS_SIDE, CBIS_VIEW, CBIS_ABNORMALITY = "left or right breast", "image view", "abnormality id"
 
-_CBIS_RENAMES: dict[str, str] = {" ".join(k.replace("_", " ").split()): v for k, v in CBIS_COLUMNS.items()}
+_CBIS_RENAMES: dict[str, str] = {lexicon.header_key(k): v for k, v in CBIS_COLUMNS.items()}
+_DDSM_RENAMES: dict[str, str] = {lexicon.header_key(k): v for k, v in DDSM_COLUMNS.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -165,12 +169,13 @@ def outcome_values(frame: pd.DataFrame, task: str, file: str = "<data>") -> np.n
 def detect_format(columns: Iterable[str], *, file: str = "input") -> str:
     """Name the format ("canonical", "ddsm" or "cbis-ddsm") a header belongs to; refuse others."""
     names = [str(c).strip() for c in columns]
-    cbis_names = {_cbis_key(c) for c in names}
-    if all(_cbis_key(c) in cbis_names for c in CBIS_REQUIRED):
+    keys = {lexicon.header_key(c) for c in names}
+    if all(lexicon.header_key(c) in keys for c in CBIS_REQUIRED):
         return CBIS
-    if "lesion_id" in names:
-        has_ddsm_words = bool({"calc_type", "calc_distribution"} & set(names))
-        has_canonical_words = bool(set(schema.MULTI_VALUED) & set(names))
+    canonical = {lexicon.canonical_column(c, schema.COLUMNS) for c in names}
+    if "lesion_id" in canonical:
+        has_ddsm_words = bool({"calc_type", "calc_distribution"} & keys)
+        has_canonical_words = bool(set(schema.MULTI_VALUED) & canonical)
         return DDSM if has_ddsm_words and not has_canonical_words else CANONICAL
     raise LesionInputError(file, _unknown_format_problem(names), row=1)
 
@@ -240,6 +245,7 @@ def _check_header(header: list[str], file: str) -> None:
         if name and name in seen:
             raise LesionInputError(file, "column name appears twice in the header", row=1, column=name)
         seen.add(name)
+    # names that differ only in case or separators ('Age' and 'age') are refused when renamed (_rename)
 
 
 def _bad_record(text: str, sep: str, file: str) -> LesionInputError | None:
@@ -290,7 +296,7 @@ def _tidy(cells: pd.DataFrame, file: str, first_row: int = 2, allow_empty: bool 
     for column in unnamed:
         if cells[column].notna().any() and not _is_saved_index(cells[column], start=first_row - 2):
             raise LesionInputError(file, "a column with values has no name in the header; name it", row=1,
-                                   value=cells[column].dropna().iloc[0])
+                                   value=cells[column].dropna().iloc[0])  # (the message clips long values)
     cells = cells.drop(columns=unnamed)
     rows = np.arange(len(cells)) + first_row
     keep = cells.notna().any(axis=1).to_numpy()
@@ -338,15 +344,10 @@ class _Mapped:
 
 
 def _from_canonical(table: _Table) -> _Mapped:
-    """Canonical file: names are already canonical; others are extras (near-misses get a warning)."""
-    names = {c: c for c in table.cells.columns if c in schema.COLUMNS}
-    extras = [c for c in table.cells.columns if c not in names]
-    notes = [
-        Note(table.file, f"column '{c}' is not a canonical name, so it is kept as an extra column and "
-                         f"not used; did you mean '{lexicon.normalise_word(c)}'? (names are case-sensitive)")
-        for c in extras if lexicon.normalise_word(c) in schema.COLUMNS
-    ]
-    return _Mapped(table.file, CANONICAL, table.cells, table.rows, names, extras, notes=notes)
+    """Canonical file: headers name canonical columns in any case and spelling of separators, or by a
+    common alias (``lexicon.COLUMN_ALIASES``: 'BI-RADS', 'Breast Density', 'Patient Age'); others are extras."""
+    renames = {c: lexicon.canonical_column(c, schema.COLUMNS) or c for c in table.cells.columns}
+    return _rename(table, table.cells, renames, CANONICAL)
 
 
 # DDSM and CBIS-DDSM write descriptors in DDSM words; the other vocabularies are shared.
@@ -359,23 +360,31 @@ _DDSM_TABLES: dict[str, Mapping[str, str | None]] = {
 
 def _from_ddsm(table: _Table) -> _Mapped:
     """DDSM file: rename DDSM columns, translate DDSM words, density 0 = not recorded."""
-    cells = table.cells.copy(deep=False)  # a column is replaced below, never written in place
-    if "breast_density" in cells:
-        density = cells["breast_density"]
-        cells["breast_density"] = density.mask(density == lexicon.DDSM_BREAST_DENSITY_NOT_RECORDED)
-    renames = {c: DDSM_COLUMNS.get(c, c) for c in cells.columns}
+    renames = {c: _DDSM_RENAMES.get(lexicon.header_key(c), c) for c in table.cells.columns}
+    cells = _density_zero_not_recorded(table.cells, renames)
     return _rename(table, cells, renames, DDSM, words=_DDSM_TABLES, separator=lexicon.DDSM_SEPARATOR)
+
+
+def _density_zero_not_recorded(cells: pd.DataFrame, renames: Mapping[str, str]) -> pd.DataFrame:
+    """DDSM and CBIS-DDSM write breast density 0 for not recorded: make those cells blank."""
+    cells = cells.copy(deep=False)  # a column is replaced below, never written in place
+    for original, target in renames.items():
+        if target == "breast_density":
+            density = cells[original]
+            cells[original] = density.mask(density == lexicon.DDSM_BREAST_DENSITY_NOT_RECORDED)
+    return cells
 
 
 def _from_cbis(table: _Table) -> _Mapped:
     """CBIS-DDSM file: one row per view, so merge the views of each lesion into one row."""
-    header = {_cbis_key(c): c for c in table.cells.columns}
+    header = {lexicon.header_key(c): c for c in table.cells.columns}
     for reserved in ("lesion_id", "views"):
-        if reserved in table.cells.columns:
+        if reserved in header:
             raise LesionInputError(table.file, f"a CBIS-DDSM file may not have a '{reserved}' column: it is "
-                                   "made from patient_id, side, abnormality id and image view", row=1, column=reserved)
-    cells = table.cells.drop(columns=[c for c in table.cells.columns if "file path" in _cbis_key(c)])
-    key_columns = [header[_cbis_key(c)] for c in ("patient_id", CBIS_SIDE, CBIS_ABNORMALITY)]
+                                   "made from patient_id, side, abnormality id and image view", row=1,
+                                   column=header[reserved])
+    cells = table.cells
+    key_columns = [header[lexicon.header_key(c)] for c in ("patient_id", CBIS_SIDE, CBIS_ABNORMALITY)]
     for column in key_columns:
         blank = cells[column].isna().to_numpy()
         if blank.any():
@@ -383,28 +392,28 @@ def _from_cbis(table: _Table) -> _Mapped:
                                    row=int(table.rows[np.argmax(blank)]), column=column)
     lesion_key = cells[key_columns[0]].str.cat([cells[key_columns[1]], cells[key_columns[2]]], sep=".")
     codes, keys = pd.factorize(lesion_key)
-    descriptors = [header[_cbis_key("calc type")], header[_cbis_key("calc distribution")]]
-    merged = _merge_views(cells, codes, len(keys), header[_cbis_key(CBIS_VIEW)], descriptors)
+    descriptors = [header[lexicon.header_key("calc type")], header[lexicon.header_key("calc distribution")]]
+    per_view = [c for c in cells.columns if "file_path" in lexicon.header_key(c)]
+    merged = _merge_views(cells, codes, len(keys), header[lexicon.header_key(CBIS_VIEW)], descriptors, per_view)
     merged.insert(0, "lesion_id", pd.array(keys, dtype="string"))
     first_rows = table.rows[np.unique(codes, return_index=True)[1]]  # codes number lesions by first appearance
-    renames = {c: _CBIS_RENAMES.get(_cbis_key(c), c) for c in merged.columns}
+    renames = {c: _CBIS_RENAMES.get(lexicon.header_key(c), c) for c in merged.columns}
+    merged = _density_zero_not_recorded(merged, renames)
     return _rename(_Table(table.file, merged, first_rows), merged, renames, CBIS,
                    words=_DDSM_TABLES, separator=lexicon.DDSM_SEPARATOR)
 
 
 def _merge_views(cells: pd.DataFrame, codes: np.ndarray, n_lesions: int, view: str,
-                 descriptors: list[str]) -> pd.DataFrame:
-    """One row per lesion: union of descriptor words and views ("CC+MLO"), else first non-missing value."""
+                 descriptors: list[str], per_view: list[str]) -> pd.DataFrame:
+    """One row per lesion: union of descriptor words and views ("CC+MLO"), each view's own value of a
+    ``per_view`` column (the image paths) joined with " + " in view order, else the first non-missing value."""
     merged = cells.drop(columns=[view]).groupby(codes, sort=True).first().reset_index(drop=True)
     for column in descriptors:
         merged[column] = _union_per_group(codes, n_lesions, cells[column], lexicon.DDSM_SEPARATOR)
+    for column in per_view:
+        merged[column] = _union_per_group(codes, n_lesions, cells[column], " + ")
     merged.insert(list(cells.columns).index(view), "views", _union_per_group(codes, n_lesions, cells[view], "+"))
     return merged
-
-
-def _cbis_key(name: str) -> str:
-    """Compare CBIS-DDSM headers ignoring case, spacing and '_' vs ' ' ('breast_density' = 'breast density')."""
-    return " ".join(str(name).strip().lower().replace("_", " ").split())
 
 
 def _union_per_group(codes: np.ndarray, n_groups: int, values: pd.Series, sep: str) -> pd.Series:
@@ -424,12 +433,13 @@ def _rename(table: _Table, cells: pd.DataFrame, renames: dict[str, str], fmt: st
     """Apply a format's renames; columns already named canonically are used too; clashes refused."""
     names: dict[str, str] = {}
     for original, target in renames.items():
-        if target not in schema.COLUMNS:
+        target = target if target in schema.COLUMNS else lexicon.canonical_column(original, schema.COLUMNS)
+        if target is None:
             continue
         if target in names:
             raise LesionInputError(
-                table.file, f"columns '{names[target]}' and '{original}' would both become '{target}'; "
-                            "remove one", row=1, column=original)
+                table.file, f"columns '{clip(names[target])}' and '{clip(original)}' would both become "
+                            f"'{target}'; remove one", row=1, column=original)
         names[target] = original
     cells = cells.rename(columns={original: target for target, original in names.items()})
     extras = [c for c in cells.columns if c not in names]
@@ -450,17 +460,13 @@ def _validated(table: _Table, require_outcome: bool, fmt: str | None = None,
 
 def _unknown_format_problem(names: list[str]) -> str:
     """Explain which columns each format needs, with a hint for near-miss header names."""
-    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "")
+    shown = clip(", ".join(clip(n, 30) for n in names[:12]) + (", ..." if len(names) > 12 else ""), 400)
     problem = (
         f"cannot tell the format from the header (columns: {shown}). "
         "A canonical file needs a 'lesion_id' column; "
         f"a DDSM file needs {', '.join(DDSM_REQUIRED)}; "
         f"a CBIS-DDSM file needs {', '.join(repr(c) for c in CBIS_REQUIRED)}"
     )
-    wanted = {lexicon.normalise_word(k): k for k in ("lesion_id", *CBIS_REQUIRED)}
-    near = [f"'{c}' -> '{wanted[lexicon.normalise_word(c)]}'" for c in names if lexicon.normalise_word(c) in wanted]
-    if near:
-        problem += f". Did you mean {', '.join(near)}? Header names must match exactly"
     return problem
 
 
@@ -631,7 +637,7 @@ def _coerce_multi(cells: _Cells, table: Mapping[str, str | None], column: str, s
             if table[key] is not None:
                 found.add(table[key])  # type: ignore[arg-type]
         return schema.MULTI_SEPARATOR.join(w for w in order if w in found) or None, None
-    return _map_distinct(cells, translate, lambda word: f"unknown {column} word {word!r}", allowed)
+    return _map_distinct(cells, translate, lambda word: f"unknown {column} word {clip(repr(word))}", allowed)
 
 
 def _numbers(cells: _Cells) -> tuple[np.ndarray, np.ndarray]:

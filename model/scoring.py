@@ -41,7 +41,9 @@ from microcalc import csvblocks
 from microcalc.atomic import atomic_path
 from microcalc.csvblocks import CsvBlocks, StreamUnsupported, is_parquet, open_csv_blocks
 from microcalc.errors import LesionInputError
-from microcalc.predict import MODEL_INPUTS, PREDICTION_COLUMNS, pattern_codes, pattern_summaries, prediction_table
+from microcalc.predict import (
+    MODEL_INPUTS, PREDICTION_COLUMNS, pattern_codes, pattern_summaries, prediction_table, warn_unknown_site, with_site,
+)
 
 SUMMARY_COLUMNS: tuple[str, ...] = PREDICTION_COLUMNS[1:]  # p_malignant, ci_lower, ci_upper, p_above_2pct
 CHUNK_ROWS = 200_000  # lesions per chunk from a whole-file read or a Parquet file
@@ -82,21 +84,22 @@ class PatternScorer:
     sites: tuple[str, ...]
     donors: pd.DataFrame
     ci: float = 0.95
+    site: str | None = None  # the site of lesions whose site is blank (None: a new site), as in Fit.predict
     _cache: tuple[dict[PatternKey, int], np.ndarray] = field(
         default_factory=lambda: ({}, np.zeros((0, len(SUMMARY_COLUMNS)))), repr=False)
 
     @classmethod
-    def from_fit(cls, fit, ci: float = 0.95) -> PatternScorer:
+    def from_fit(cls, fit, ci: float = 0.95, site: str | None = None) -> PatternScorer:
         """A scorer using every posterior draw of a fit, as ``Fit.predict`` does."""
-        return cls(fit.params(), fit.priors, fit.sites, fit.donors, ci)
+        return cls(fit.params(), fit.priors, fit.sites, fit.donors, ci, site)
 
     @classmethod
-    def from_file(cls, fit_path: str | Path, ci: float = 0.95) -> PatternScorer:
+    def from_file(cls, fit_path: str | Path, ci: float = 0.95, site: str | None = None) -> PatternScorer:
         """``from_fit(load(fit_path))``, reading only what scoring needs from the file (much faster)."""
         from microcalc.fitfile import load_for_scoring
 
         saved = load_for_scoring(fit_path)
-        return cls(saved.params, saved.priors, saved.sites, saved.donors, ci)
+        return cls(saved.params, saved.priors, saved.sites, saved.donors, ci, site)
 
     @property
     def patterns_scored(self) -> int:
@@ -104,7 +107,8 @@ class PatternScorer:
         return len(self._cache[0])
 
     def score(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The table ``Fit.predict(frame)`` gives: lesion_id, the prediction columns, then the inputs."""
+        """The table ``Fit.predict(frame, site=self.site)`` gives: lesion_id, the prediction columns, then the inputs."""
+        frame = with_site(frame, self.site)
         codes, patterns = pattern_codes(frame)
         rows, table = self._summaries(patterns)
         return prediction_table(frame, pd.DataFrame(table[rows[codes]], columns=list(SUMMARY_COLUMNS)))
@@ -563,24 +567,27 @@ def check_ci(ci: float) -> None:
 
 
 def predict_file(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci: float = 0.95,
-                 dask_scheduler: str | None = None, opening: Future | None = None) -> int:
+                 dask_scheduler: str | None = None, opening: Future | None = None, site: str | None = None) -> int:
     """Predict every lesion in ``cases`` with the fit in ``fit_path`` and write ``out``; returns the count.
 
     ``dask_scheduler`` ("local" or a scheduler address) scores the chunks on a Dask cluster;
-    ``opening`` is the CSV reader started early by ``csvblocks.start_opening`` (see :func:`open_cells`).
+    ``opening`` is the CSV reader started early by ``csvblocks.start_opening`` (see :func:`open_cells`);
+    ``site`` names the site of lesions whose site is blank (see ``Fit.predict``).
     """
     check_output_path(out)
     check_ci(ci)
     if dask_scheduler is not None:
         from microcalc.distributed import predict_file_dask
 
-        return predict_file_dask(fit_path, cases, out, ci=ci, scheduler=dask_scheduler)
+        return predict_file_dask(fit_path, cases, out, ci=ci, scheduler=dask_scheduler, site=site)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        scorer = pool.submit(PatternScorer.from_file, fit_path, ci)  # read while the first block is
-        return write_streamed_or_whole(
+        scorer = pool.submit(PatternScorer.from_file, fit_path, ci, site)  # read while the first block is
+        n = write_streamed_or_whole(
             cases, out, open_or_none(cases, opening, before_errors=scorer.result),
             jobs=lambda stream: local_jobs(stream, scorer),
             score_whole=lambda frames: map(scorer.result().score, frames))
+    warn_unknown_site(site, scorer.result().sites)
+    return n
 
 
 def open_or_none(cases: str | Path, opening: Future | None = None,

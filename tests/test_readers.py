@@ -152,7 +152,12 @@ def test_cbis_columns(cbis: pd.DataFrame) -> None:
     assert tuple(cbis.columns[: len(schema.COLUMNS)]) == schema.COLUMNS
     extras = list(cbis.columns[len(schema.COLUMNS):])
     assert "views" in extras and "image view" not in extras
-    assert not [c for c in extras if "file path" in c]
+    # the file's own columns are kept: each view's image paths, joined in view order
+    paths = [c for c in extras if "file path" in c]
+    assert paths == ["image file path", "cropped image file path", "ROI mask file path"]
+    both = cbis[cbis["views"] == "CC+MLO"]
+    assert both["image file path"].str.count(" \\+ ").eq(1).all()
+    assert cbis.loc[cbis["views"] != "CC+MLO", "image file path"].str.contains(" + ", regex=False).sum() == 0
 
 
 def test_cbis_test_set_header_spelling(cbis_path: Path, write_csv) -> None:
@@ -219,10 +224,29 @@ def test_canonical_saved_pandas_index_is_dropped(write_csv) -> None:
     assert tuple(frame.columns) == schema.COLUMNS and list(frame["age"]) == [50, 60]
 
 
-def test_canonical_near_miss_column_warns(write_csv) -> None:
-    with pytest.warns(LesionWarning, match="did you mean 'age'"):
-        frame = read_lesions(write_csv("lesion_id,Age\nL1,50\n"))
-    assert frame["age"].isna().all() and frame["Age"].iloc[0] == "50"
+@pytest.mark.parametrize(("header", "column"), [
+    ("Age", "age"), ("Patient Age", "age"), ("BI-RADS", "birads"), ("BIRADS", "birads"), ("Bi Rads", "birads"),
+    ("Breast Density", "breast_density"), ("breast-density", "breast_density"), ("ACR density", "breast_density"),
+    ("Morphology", "morphology"), ("FAMILY HISTORY", "family_history"), ("Hormone replacement therapy", "hrt"),
+])
+def test_canonical_headers_match_whatever_their_case_and_separators(write_csv, header: str, column: str) -> None:
+    values = {"age": "50", "birads": "4b", "breast_density": "C", "morphology": "Fine Pleomorphic",
+              "family_history": "Yes", "hrt": "no"}
+    frame = read_lesions(write_csv(f"Lesion ID,{header}\nL1,{values[column]}\n"))
+    assert header not in frame.columns and frame["lesion_id"].iloc[0] == "L1"
+    expected = {"age": 50.0, "birads": "4B", "breast_density": "c", "morphology": "fine_pleomorphic",
+                "family_history": True, "hrt": False}[column]
+    assert frame[column].iloc[0] == expected
+
+
+def test_canonical_header_values_stay_strict(write_csv) -> None:
+    with pytest.raises(LesionInputError, match=r"row 2, column 'BI-RADS': unknown birads value \(got '4D'\)"):
+        read_lesions(write_csv("lesion_id,BI-RADS\nL1,4D\n"))
+
+
+def test_two_headers_naming_one_column_are_refused(write_csv) -> None:
+    with pytest.raises(LesionInputError, match="'age' and 'Patient Age' would both become 'age'"):
+        read_lesions(write_csv("lesion_id,age,Patient Age\nL1,50,51\n"))
 
 
 # --- format detection and scale ----------------------------------------------------------------
