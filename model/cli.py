@@ -125,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("microcalc-report"))
     _add_fit_options(p)
     p.set_defaults(seed=1)  # the demo report is reproducible
+
+    p = sub.add_parser("serve", help="calculator web page, batch upload and JSON API on this computer")
+    p.add_argument("fit", nargs="?", type=Path, help="fit file (default: the bundled data, fitted once and cached)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1, this computer only; there is no authentication)")
     return parser
 
 
@@ -236,10 +242,16 @@ def cmd_demo(args, console: Console) -> int:
     return status
 
 
+def cmd_serve(args, console: Console) -> int:
+    from microcalc.web.server import serve
+
+    return serve(args.fit, host=args.host, port=args.port, say=console.say, warn=console.warn)
+
+
 COMMANDS = {
     "fit": cmd_fit, "predict": cmd_predict, "report": cmd_report, "sensitivity": cmd_sensitivity,
     "evaluate": cmd_evaluate, "crossval": cmd_crossval, "learning-curve": cmd_learning_curve,
-    "demo": cmd_demo,
+    "demo": cmd_demo, "serve": cmd_serve,
 }
 
 
