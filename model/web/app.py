@@ -3,14 +3,16 @@
 Routes:
 
 * ``GET /``: the calculator page (one self-contained HTML page, see :mod:`microcalc.web.page`).
-* ``POST /api/predict``: ``{"lesions": [{"lesion_id": "a", "morphology": "fine_pleomorphic", ...}], "ci": 0.95}``
+* ``POST /api/predict``: ``{"lesions": [{"lesion_id": "a", "morphology": "fine_pleomorphic", ...}], "ci": 0.95,
+  "population": "new"}`` (``ci`` and ``population`` optional; a population is ``predict --site``: ``"site:A"``
+  for training site A)
   -> ``{"predictions": [{"lesion_id", "p_malignant", "ci_lower", "ci_upper", "p_above_2pct"}, ...],
   "warnings": [...]}``. Lesions are validated as the CLI validates a file (:mod:`microcalc.web.inputs`)
   and scored by a fresh :class:`microcalc.scoring.PatternScorer`, the scorer ``microcalc predict``
   uses, so the numbers are those ``microcalc predict`` writes for a file of the same lesions.
 * ``POST /api/case``: ``{"lesion": {...}, "population": "new"}`` -> everything the page shows for one
   lesion (:func:`microcalc.web.case.explain`) and the posterior plot as SVG.
-* ``POST /api/batch?output=csv|parquet&name=FILE``: the body is a lesion file (CSV or Parquet; canonical,
+* ``POST /api/batch?output=csv|parquet&name=FILE&population=new``: the body is a lesion file (CSV or Parquet; canonical,
   DDSM or CBIS-DDSM); the answer is the predictions file that ``microcalc predict`` writes, made by
   :func:`microcalc.scoring.predict_file` itself from a temporary copy of the upload.
 * ``GET /api/health``: version, diagnostics and the population choices.
@@ -46,9 +48,9 @@ from starlette.routing import Route
 
 from microcalc import DISCLAIMER
 from microcalc.errors import LesionInputError, LesionWarning
-from microcalc.predict import MODEL_INPUTS
+from microcalc.predict import MODEL_INPUTS, with_site
 from microcalc.web import inputs
-from microcalc.web.case import Model, explain, with_population
+from microcalc.web.case import Model, explain
 from microcalc.web.limits import BodyLimit, SecurityHeaders
 from microcalc.web.plot import posterior_svg
 
@@ -111,38 +113,46 @@ class Service:
     model: Model
     fit_path: Path
     ci: float = DEFAULT_CI
+    convergence: object = None  # microcalc.diagnostics.Convergence of the fit
     lock: threading.Lock = field(default_factory=threading.Lock)
     predictions: Memo = field(default_factory=Memo)
     cases: Memo = field(default_factory=Memo)
 
-    def predict(self, cells: pd.DataFrame, ci: float) -> dict:
-        """The JSON API's answer for text cells: ``microcalc predict``'s numbers for the same lesions."""
+    def site(self, population: object) -> str | None:
+        """The ``site=`` (``predict --site``) of a population choice's key; unknown keys are refused."""
+        choice = self.model.population(population) if isinstance(population, str) else None
+        if choice is None:
+            raise LesionInputError(inputs.REQUEST, "unknown population", value=population,
+                                   allowed=", ".join(p.key for p in self.model.populations))
+        return choice.site
+
+    def predict(self, cells: pd.DataFrame, ci: float, population: str = "new") -> dict:
+        """The JSON API's answer for text cells: the numbers of ``microcalc predict [--site S]`` for the same lesions."""
         from microcalc.scoring import SUMMARY_COLUMNS, PatternScorer
 
         frame, notes = inputs.validated_lesions(cells)
         if frame.empty:
             raise LesionInputError(inputs.REQUEST, "every lesion is blank; send at least one lesion_id")
+        site = self.site(population)
         key = model_input_key(frame)
-        table = self.predictions.get((ci, key)) if key else None
+        table = self.predictions.get((ci, site, key)) if key else None
         if table is None:
             m = self.model
             with self.lock:  # a fresh scorer: every pattern computed in this request, as the CLI computes a file
-                scored = PatternScorer(params=m.params, priors=m.priors, sites=m.sites, donors=m.donors, ci=ci).score(frame)
+                scored = PatternScorer(params=m.params, priors=m.priors, sites=m.sites, donors=m.donors, ci=ci,
+                                       site=site).score(frame)
             table = scored[list(SUMMARY_COLUMNS)].to_numpy(dtype=float)
             if key:
-                self.predictions.put((ci, key), table)
+                self.predictions.put((ci, site, key), table)
         ids = frame["lesion_id"].astype(str).tolist()
         rows = [{"lesion_id": i, **dict(zip(SUMMARY_COLUMNS, map(float, values)))} for i, values in zip(ids, table)]
         return {"predictions": rows, "ci": ci, "warnings": notes, "disclaimer": DISCLAIMER}
 
     def case(self, cells: pd.DataFrame, population: str) -> dict:
         """The page's answer for one lesion at the chosen population."""
-        choice = self.model.population(population)
-        if choice is None:
-            raise LesionInputError(inputs.REQUEST, "unknown population", value=population,
-                                   allowed=", ".join(p.key for p in self.model.populations))
+        site = self.site(population)
         frame, notes = inputs.validated_lesions(cells)
-        frame = with_population(frame, choice.site)
+        frame = with_site(frame, site)
         key = (population, model_input_key(frame))
         answer = self.cases.get(key)
         if answer is None:
@@ -154,20 +164,22 @@ class Service:
                 band=(main["low"], main["high"]) if main else None,
                 label=f"posterior of the probability of malignancy: mean {answer['text']['mean']}, "
                       f"{answer['text']['ci_mass']} credible interval {answer['text']['ci']}")
-            answer["population"] = choice.label
+            answer["population"] = self.model.population(population).label
             self.cases.put(key, answer)
         return {**answer, "lesion_id": str(frame["lesion_id"].iloc[0]), "warnings": notes}
 
-    def batch(self, upload: Path, display: str, output: str, ci: float) -> tuple[Path, int, list[str]]:
+    def batch(self, upload: Path, display: str, output: str, ci: float,
+              population: str = "new") -> tuple[Path, int, list[str]]:
         """Predict an uploaded file with ``predict_file`` (the CLI's code path); returns the output path, count and
         warnings. Messages name the upload by ``display``, never by its temporary path."""
         from microcalc.scoring import predict_file
 
+        site = self.site(population)
         out = upload.with_name("predictions" + OUTPUTS[output][0])
         with self.lock, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LesionWarning)
             try:
-                n = predict_file(self.fit_path, upload, out, ci=ci)
+                n = predict_file(self.fit_path, upload, out, ci=ci, site=site)
             except LesionInputError as err:
                 raise renamed(err, upload, display) from None
         notes = [str(w.message).replace(str(upload), display) for w in caught if issubclass(w.category, LesionWarning)]
@@ -239,17 +251,20 @@ def routes(service: Service, page: str) -> list[Route]:
     async def health(request: Request) -> Response:
         import microcalc
 
+        conv = service.convergence
         return JSONResponse({"version": microcalc.__version__, "disclaimer": DISCLAIMER,
+                             "converged": bool(conv.ok), "diagnostics": conv.text(),
                              "populations": [{"key": p.key, "label": p.label} for p in service.model.populations]})
 
     @handled
     async def api_predict(request: Request) -> Response:
-        document = await json_document(request, ("lesions", "ci"))
+        document = await json_document(request, ("lesions", "ci", "population"))
         if "lesions" not in document:
             raise LesionInputError(inputs.REQUEST, "no 'lesions' key; send {\"lesions\": [{\"lesion_id\": ...}, ...]}")
         ci = inputs.json_float(document["ci"], "ci", 0.0, 1.0) if "ci" in document else service.ci
         cells = inputs.lesion_cells(document["lesions"])
-        return JSONResponse(await run_in_threadpool(service.predict, cells, ci))
+        population = document.get("population", "new")
+        return JSONResponse(await run_in_threadpool(service.predict, cells, ci, population))
 
     @handled
     async def api_case(request: Request) -> Response:
@@ -258,8 +273,6 @@ def routes(service: Service, page: str) -> list[Route]:
         if isinstance(lesion, dict) and lesion.get("lesion_id") in (None, ""):
             lesion = {**lesion, "lesion_id": "case"}
         population = document.get("population", "new")
-        if not isinstance(population, str):
-            raise LesionInputError(inputs.REQUEST, "'population' must be a string", value=population)
         cells = inputs.lesion_cells([lesion], key="lesion")
         return JSONResponse(await run_in_threadpool(service.case, cells, population))
 
@@ -280,7 +293,9 @@ def routes(service: Service, page: str) -> list[Route]:
         folder = Path(tempfile.mkdtemp(prefix="microcalc-web-"))
         try:
             upload = await receive_upload(request, folder)
-            out, n, notes = await run_in_threadpool(service.batch, upload, display, output, ci)
+            population = request.query_params.get("population", "new")
+            service.site(population)  # refuse an unknown population before any work
+            out, n, notes = await run_in_threadpool(service.batch, upload, display, output, ci, population)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -331,7 +346,7 @@ def create_app(fit, fit_path: str | Path, *, ci: float = DEFAULT_CI, max_json_by
     from microcalc.web.page import render_page
 
     model = Model.from_fit(fit)
-    service = Service(model, Path(fit_path), ci)
+    service = Service(model, Path(fit_path), ci, fit.convergence)
     page = render_page(fit, model, ci, max_upload_bytes)
     middleware = [Middleware(SecurityHeaders),
                   Middleware(BodyLimit, limit_for=lambda path: max_upload_bytes if path == "/api/batch"

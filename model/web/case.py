@@ -51,7 +51,7 @@ class Population:
 
     key: str  # sent by the page
     label: str  # shown on the page
-    site: str | None  # site given to lesions whose site is blank; None = a new site (integrated over sites)
+    site: str | None  # ``site=`` of Fit.predict / predict --site for lesions whose site is blank; None = a new site
 
 
 def populations(sites: tuple[str, ...]) -> tuple[Population, ...]:
@@ -91,14 +91,6 @@ def prior_only_columns(fit) -> frozenset[str]:
     table = covariate_table(fit)
     columns = table["coefficient"].map(coefficient_column)
     return frozenset(c for c, only in table.groupby(columns)["prior_only"].all().items() if only)
-
-
-def with_population(frame: pd.DataFrame, site: str | None) -> pd.DataFrame:
-    """``frame`` with blank sites set to ``site`` (None: left blank, i.e. a new site), as ``Fit.predict(site=)``."""
-    if site is None:
-        return frame
-    column = frame["site"] if "site" in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
-    return frame.assign(site=column.astype("string").fillna(site))
 
 
 def entered(frame: pd.DataFrame) -> list[str]:
