@@ -1,0 +1,24 @@
+"""Evidence synthesis of published biopsy series (``priors/studies.csv``) into robust meta-analytic-predictive priors.
+
+studies: load/validate/map the table; meta: random-effects meta-analysis; mixture, ess: priors, ESS, conflict; loso, figures, run: checks and outputs.
+"""
+
+from __future__ import annotations
+
+from microcalc.synthesis.mixture import MixturePrior, fit_mixture
+from microcalc.synthesis.ess import Conflict, ess_elir, prior_data_conflict
+from microcalc.synthesis.studies import load_studies, bundled_studies_path
+from microcalc.synthesis.meta import MetaSpec, SynthesisPrior, level_priors, synthesise
+
+__all__ = [
+    "MixturePrior", "fit_mixture", "Conflict", "ess_elir", "prior_data_conflict",
+    "load_studies", "bundled_studies_path", "MetaSpec", "SynthesisPrior", "level_priors", "synthesise",
+    "run_literature",
+]
+
+
+def run_literature(out_dir, studies_path=None, **kwargs):
+    """Write the literature synthesis to ``out_dir`` (see :func:`microcalc.synthesis.run.run_literature`)."""
+    from microcalc.synthesis.run import run_literature as _run
+
+    return _run(out_dir, studies_path=studies_path, **kwargs)
