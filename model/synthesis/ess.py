@@ -8,7 +8,8 @@ further lesions, minus n). For the logit of a Beta(a, b) rate the ratio is a + b
 a + b exactly; a normal prior of logit SD s centred at p has ESS about 1 / (s^2 p (1 - p)).
 
 Conflict between a prior and observed counts (y malignant of n) is measured twice:
-* the prior predictive tail probability of y (two-sided, discrete: 2 min(P(Y <= y), P(Y >= y)));
+* the prior predictive tail probability of y under the informative (MAP) part (two-sided, discrete:
+  2 min(P(Y <= y), P(Y >= y)));
 * the posterior weight of the robust component (Schmidli et al. 2014): near its prior weight (0.2)
   when prior and data agree, near 1 when they conflict.
 
@@ -66,7 +67,7 @@ class Conflict:
 
     malignant: int
     total: int
-    p_value: float                    # two-sided prior predictive tail probability of the count
+    p_value: float                    # two-sided prior predictive tail probability of the count (MAP part)
     robust_posterior_weight: float    # posterior weight of the robust component (nan if none)
     robust_prior_weight: float
 
@@ -94,13 +95,14 @@ def predictive_pmf(prior: MixturePrior, total: int) -> np.ndarray:
 def prior_data_conflict(prior: MixturePrior, malignant: int, total: int) -> Conflict:
     """Conflict of a (robust) mixture prior with ``malignant`` of ``total`` observed lesions.
 
-    Returns the two-sided prior predictive p-value of the count and the posterior weight of the robust
-    component (nan when the prior has none). Use the counts of one level in the data the model is fitted
+    Returns the two-sided prior predictive p-value of the count under the informative (MAP) part (the
+    robust component predicts almost any count, so it would hide the conflict it is there to absorb) and
+    the posterior weight of the robust component (nan when the prior has none). Use the counts of one level in the data the model is fitted
     to (all lesions with that finding, other findings ignored, as the published rates are marginal).
     """
     if total <= 0 or not 0 <= malignant <= total:
         raise ValueError(f"need 0 <= malignant <= total and total > 0, got {malignant}/{total}")
-    pmf = predictive_pmf(prior, total)
+    pmf = predictive_pmf(prior.informative_part(), total)
     lower = float(pmf[: malignant + 1].sum())
     upper = float(pmf[malignant:].sum())
     p_value = min(1.0, 2.0 * min(lower, upper))
