@@ -415,12 +415,17 @@ def site_sentences(c: ReportContent) -> list[str]:
     known = c.sites[c.sites["site"] != "new site"]
     out = [f"The between-site SD is {mean:.2f} on the log-odds scale (interval {lo:.2f}–{hi:.2f}): a site one SD "
            f"above average has about {np.exp(mean):.1f} times the odds of malignancy of an average site."]
+    if len(known) == 1:
+        return [f"There is one training site ({known.iloc[0].site}), so the between-site SD is informed by its prior "
+                f"alone (posterior mean {mean:.2f}, interval {lo:.2f}–{hi:.2f} on the log-odds scale). The answer for "
+                f"a new site averages over that prior spread, which is why its interval is wider than the interval "
+                f"at site {known.iloc[0].site}."]
     if len(known):
         top, low = known.loc[known["mean"].idxmax()], known.loc[known["mean"].idxmin()]
         out.append(f"For the same biopsied grouped cluster, the estimate ranges from {percent(low['mean'])} at site "
                    f"{low.site} to {percent(top['mean'])} at site {top.site}.")
-    out.append("Differences between DDSM sites mostly reflect case selection, not biology; a new site gets the "
-               "average over this spread.")
+    out.append("Differences between sites (DDSM's above all) mostly reflect case selection, not biology; a new "
+               "site gets the average over this spread.")
     return out
 
 
@@ -589,6 +594,7 @@ def _diagnostics_html(fit, c: ReportContent, fit_path) -> str:
     verdict = "converged" if conv.ok else "NOT CONVERGED"
     return "".join([
         f"<p><strong>{verdict}.</strong> {_e(conv.text())}</p>",
+        *(f"<p><strong>Note:</strong> {_e(note)}.</p>" for note in fit.notes()),
         f"<p>Thresholds: R-hat ≤ {MAX_RHAT}, bulk ESS ≥ {MIN_ESS}, no divergent transitions (Vehtari et al. 2021). "
         "Rows that fail are in red.</p>",
         "<div class='cols'><div>",
@@ -776,7 +782,7 @@ def render_markdown(fit, c: ReportContent, out_dir: Path, fit_path=None, ci: flo
             _md_table(["site", "malignant / lesions", f"biopsied grouped cluster ({pc} CrI)"],
                       [[r.site, f"{r.malignant}/{r.lesions}", f"{percent(r.mean)} ({interval(r.ci_lower, r.ci_upper)})"]
                        for r in c.sites.itertuples()]), ""]
-    out += ["## Diagnostics", "", conv.text(), "",
+    out += ["## Diagnostics", "", conv.text(), "", *(f"Note: {note}." for note in fit.notes()), "",
             "Sampler: " + ", ".join(f"{k}={v}" for k, v in vars(fit.settings).items()),
             f"Prior file: {fit.priors.name} ({fit.priors.path})",
             "Versions at fit time: " + (", ".join(f"{k} {v}" for k, v in c.versions.items()) if c.versions
