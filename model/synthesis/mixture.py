@@ -87,6 +87,16 @@ class MixturePrior:
         """log density at ``theta`` (logit scale)."""
         return logsumexp(self._component_logpdf(theta) + np.log(self._w), axis=-1)
 
+    def logpdf_tensor(self, theta):
+        """log density of a PyTensor variable (e.g. the model-implied marginal log-odds of a level), for
+        ``pm.Potential(name, prior.logpdf_tensor(q))`` when the prior enters a PyMC model."""
+        import pytensor.tensor as pt
+
+        t = pt.shape_padright(pt.as_tensor_variable(theta))
+        m, s, w = (pt.constant(np.asarray(v, float)) for v in (self.means, self.sds, self.weights))
+        comp = -0.5 * ((t - m) / s) ** 2 - pt.log(s) - 0.5 * np.log(2 * np.pi) + pt.log(w)
+        return pt.logsumexp(comp, axis=-1)
+
     def pdf(self, theta) -> np.ndarray:
         return np.exp(self.logpdf(theta))
 
