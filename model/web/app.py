@@ -89,6 +89,10 @@ class Memo:
                 return self._items[key]
         return None
 
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
     def put(self, key: Hashable, value: object) -> None:
         with self._lock:
             self._items[key] = value
@@ -102,8 +106,8 @@ def model_input_key(frame: pd.DataFrame) -> tuple | None:
     if len(frame) > MEMO_MAX_LESIONS:
         return None
     cols = [c for c in MODEL_INPUTS if c in frame]
-    values = frame[cols].astype(object).where(frame[cols].notna(), None)
-    return tuple(cols), tuple(map(tuple, values.itertuples(index=False)))
+    columns = [[None if value is pd.NA or value is None else value for value in frame[c].tolist()] for c in cols]
+    return tuple(cols), tuple(zip(*columns))
 
 
 @dataclass
@@ -127,7 +131,7 @@ class Service:
         return choice.site
 
     def predict(self, cells: pd.DataFrame, ci: float, population: str = "new") -> dict:
-        """The JSON API's answer for text cells: the numbers of ``microcalc predict [--site S]`` for the same lesions."""
+        """The JSON API's answer for text cells: ``microcalc predict [--site S]``'s numbers for the same lesions."""
         from microcalc.scoring import SUMMARY_COLUMNS, PatternScorer
 
         frame, notes = inputs.validated_lesions(cells)

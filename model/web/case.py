@@ -170,7 +170,8 @@ def published_rows(row: pd.Series) -> list[dict]:
     main = main_finding(row)
     keys = [main] if main else []
     for group in ("morphology", "distribution", "birads"):
-        keys += [(group, w) for w in recorded_words(row, group) if w in literature.BY_GROUP[group] and (group, w) not in keys]
+        keys += [(group, w) for w in recorded_words(row, group)
+                 if w in literature.BY_GROUP[group] and (group, w) not in keys]
     out = []
     for group, level in keys:
         rate = published_rate(group, level)

@@ -58,7 +58,8 @@ def prior_tag(column: str, model: Model) -> str:
     """A grey 'prior only' tag for an input whose effect the training data did not inform."""
     if column not in model.prior_only:
         return ""
-    return " <span class='tag' title='No training lesion recorded this: its effect is the literature prior'>prior only</span>"
+    return (" <span class='tag' title='No training lesion recorded this: its effect is the literature prior'>"
+            "prior only</span>")
 
 
 def select_html(column: str, options: tuple[str, ...], model: Model, label: str | None = None) -> str:
@@ -161,7 +162,7 @@ def render_page(fit, model: Model, ci: float, max_upload_bytes: int | None = Non
     from microcalc.web.app import MAX_UPLOAD_BYTES
 
     summary = fit.data_summary or {}
-    notes = getattr(fit, "notes", lambda: [])()
+    notes = getattr(fit, "notes", list)()
     config = {"ci": ci, "maxUploadBytes": max_upload_bytes or MAX_UPLOAD_BYTES, "disclaimer": DISCLAIMER}
     return fill(template(), {
         "CSS": CSS,

@@ -66,7 +66,7 @@ def serve(fit_path: Path | None = None, host: str = DEFAULT_HOST, port: int = DE
     say(text)
     for line in problems:
         warn(line)
-    for note in getattr(fit, "notes", lambda: [])():
+    for note in getattr(fit, "notes", list)():
         say(f"Note: {note}")
     if not is_loopback(host):
         warn(f"WARNING: serving on {host}, not on this computer alone: there is NO AUTHENTICATION, so anyone who "
@@ -79,4 +79,8 @@ def serve(fit_path: Path | None = None, host: str = DEFAULT_HOST, port: int = DE
                             server_header=False)
     server = uvicorn.Server(config)
     server.run()
-    return 0 if server.started else 1
+    if not server.started:
+        warn(f"microcalc: error: could not listen on {shown}:{port} (see above); if another program uses the port, "
+             "choose another with --port")
+        return 1
+    return 0
