@@ -72,6 +72,8 @@ def probability_draws(frame: pd.DataFrame, params: dict, priors: PriorSet, sites
     The equation runs once per distinct row of the design (what the model sees), so lesions or
     completions that differ only in what the model does not use are computed once.
     """
+    if not len(frame):  # e.g. the headline's biopsied lesions of a training set without BI-RADS
+        return np.zeros((0, params["intercept"].shape[-1]))
     expanded = complete(frame, donors, sites).sort_values("row", kind="stable")
     distinct = aggregate(encode(expanded, priors, sites))
     # The products are small (design rows x draws): BLAS worker threads would mostly spin idle.
