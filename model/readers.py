@@ -601,7 +601,7 @@ def _lookup(cells: _Cells, table: Mapping[str, object], what: str, allowed: str,
     """Single-word cells looked up (ignoring case and separators) in a table."""
     def translate(cell: str) -> tuple[object, str | None]:
         key = lexicon.normalise_word(cell)
-        signed = cell.strip()[:1] in "-+_"  # '-3' is not BI-RADS 3, whatever separators are ignored
+        signed = cell.strip()[:1] in ("-", "+", "_")  # '-3' is not BI-RADS 3, whatever separators are ignored
         return (table[key], None) if key in table and not signed else (None, cell)
     return _map_distinct(cells, translate, problem or (lambda word: f"unknown {what}"), allowed)
 
