@@ -1,4 +1,4 @@
-"""The ``microcalc`` command: fit, predict, report, sensitivity, evaluate, crossval, demo.
+"""The ``microcalc`` command: fit, predict, report, sensitivity, evaluate, crossval, demo, serve, literature.
 
 Heavy libraries are imported inside each command so that ``microcalc --help`` starts fast.
 Exit status: 0 success, 2 bad input (one message, nothing written), 3 a fit that did not converge.
@@ -126,6 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit_options(p)
     p.set_defaults(seed=1)  # the demo report is reproducible
 
+    p = sub.add_parser("literature", help="evidence synthesis of the published series: pooled rates, priors, checks")
+    p.add_argument("data", nargs="*", type=Path,
+                   help="lesion files with outcomes whose counts per level fill the prior-data conflict columns "
+                        "(or use --fit)")
+    p.add_argument("--out", type=Path, required=True, help="folder for literature.html, the CSV files and plots")
+    p.add_argument("--fit", type=Path, default=None, help="fit file whose training lesions fill the conflict columns")
+    p.add_argument("--studies", type=Path, default=None,
+                   help="studies table (default: the bundled priors/studies.csv)")
+    p.add_argument("--with-bundled", action="store_true", help="add the bundled DDSM lesions to the data")
+    p.add_argument("--allow-overlap", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(site=None)
+
     p = sub.add_parser("serve", help="calculator web page, batch upload and JSON API on this computer")
     p.add_argument("fit", nargs="?", type=Path, help="fit file (default: the bundled data, fitted once and cached)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -242,6 +254,28 @@ def cmd_demo(args, console: Console) -> int:
     return status
 
 
+def cmd_literature(args, console: Console) -> int:
+    """The synthesis on its own; with a fit or data files, the prior-data conflict of each prior too."""
+    from microcalc.synthesis import run_literature
+    from microcalc.synthesis.counts import counts_from_donors, counts_from_frame
+
+    if args.fit is not None and (args.data or args.with_bundled):
+        raise LesionInputError("--fit", "give a fit file or lesion files, not both",
+                               allowed="--fit FIT.nc, or DATA files and/or --with-bundled")
+    counts, source = None, None
+    if args.fit is not None:
+        from microcalc.fitfile import load
+
+        counts, source = counts_from_donors(load(args.fit).donors), f"the training lesions of {args.fit}"
+    elif args.data or args.with_bundled:
+        frame = _training(args)
+        names = [str(p) for p in args.data] + (["the bundled DDSM lesions"] if args.with_bundled else [])
+        counts, source = counts_from_frame(frame), " + ".join(names)
+    paths = run_literature(args.out, args.studies, counts=counts, counts_source=source, say=console.say)
+    console.say(f"Literature synthesis written to {args.out}: " + ", ".join(p.name for p in paths))
+    return 0
+
+
 def cmd_serve(args, console: Console) -> int:
     from microcalc.web.server import serve
 
@@ -251,7 +285,7 @@ def cmd_serve(args, console: Console) -> int:
 COMMANDS = {
     "fit": cmd_fit, "predict": cmd_predict, "report": cmd_report, "sensitivity": cmd_sensitivity,
     "evaluate": cmd_evaluate, "crossval": cmd_crossval, "learning-curve": cmd_learning_curve,
-    "demo": cmd_demo, "serve": cmd_serve,
+    "demo": cmd_demo, "serve": cmd_serve, "literature": cmd_literature,
 }
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from microcalc.atomic import atomic_path, write_text_atomic
+from microcalc.errors import LesionInputError
 from microcalc.synthesis import meta
 from microcalc.synthesis import studies as st
 from microcalc.synthesis.ess import prior_data_conflict
@@ -36,6 +37,9 @@ ESS_COLUMNS: tuple[str, ...] = (
 )
 CONFLICT_NOTE = ("conflict columns are filled at the model-fit stage from the training data's counts per level "
                  "(microcalc.synthesis.prior_data_conflict), or here when counts are passed")
+CONFLICT_FILLED = ("conflict columns: the marginal counts per level of {} (a lesion counts under each of its words); "
+                   "conflict_p_value is the two-sided prior predictive p-value of the count under the MAP part, "
+                   "robust_posterior_weight the posterior weight of the robust component given the count")
 LINKAGE = (
     "Published rates are marginal: P(malignant | level) averaged over the other findings of that series. "
     "The model's descriptor effects are conditional on BI-RADS, the other descriptor and covariates. "
@@ -123,6 +127,7 @@ def ess_table(priors: dict, counts: pd.DataFrame | None = None) -> pd.DataFrame:
                        robust_posterior_weight=c.robust_posterior_weight)
         records.append(rec)
     df = pd.DataFrame.from_records(records, columns=list(ESS_COLUMNS))
+    df[["conflict_malignant", "conflict_total"]] = df[["conflict_malignant", "conflict_total"]].astype("Int64")
     for c in ("ess", "ess_map", "robust_weight", "robust_mean", "robust_sd", "prior_mean_rate",
               "prior_lower_90", "prior_upper_90", "conflict_p_value", "robust_posterior_weight"):
         df[c] = df[c].map(_fmt)
@@ -152,7 +157,7 @@ def _table_html(df: pd.DataFrame, columns: list[str]) -> str:
 
 
 def _html(synthesis: pd.DataFrame, loso, ess: pd.DataFrame, uses: pd.DataFrame, pngs: dict[str, Path],
-          studies_file: str, n_rows: int, n_studies: int) -> str:
+          studies_file: str, n_rows: int, n_studies: int, counts_source: str | None = None) -> str:
     from microcalc import DISCLAIMER
 
     figs = "".join(
@@ -190,9 +195,9 @@ are not predicted.</p>
                          "pooled_upper_95", "tau", "predictive_lower_90", "predictive_upper_90",
                          "predictive_lower_95", "predictive_upper_95", "mixture_components", "rominger_2012"])}
 <h2>Priors: effective sample size and conflict</h2>
-<p>{html.escape(CONFLICT_NOTE)}.</p>
+<p>{html.escape(CONFLICT_NOTE if counts_source is None else CONFLICT_FILLED.format(counts_source))}.</p>
 {_table_html(ess, ["parameter", "source", "ess", "ess_map", "robust_weight", "prior_lower_90", "prior_upper_90",
-                   "conflict_p_value", "robust_posterior_weight", "provenance"])}
+                   "conflict_malignant", "conflict_total", "conflict_p_value", "robust_posterior_weight", "provenance"])}
 <h2>Forest plots</h2>{figs}
 <h2>Leave-one-study-out rows</h2>{_table_html(loso.table, list(LOSO_COLUMNS))}
 <h2>Table rows not used</h2>{_table_html(unused, ["line", "study_id", "finding", "level", "reason"])}
@@ -203,7 +208,8 @@ Neuenschwander B et al., Biometrics 2020;76:578-587. Rominger M et al., RöFo 20
 
 
 def run_literature(out_dir: str | Path, studies_path: str | Path | None = None, *,
-                   spec: meta.MetaSpec = meta.MetaSpec(), counts: pd.DataFrame | None = None) -> list[Path]:
+                   spec: meta.MetaSpec = meta.MetaSpec(), counts: pd.DataFrame | None = None,
+                   counts_source: str | None = None, say=None) -> list[Path]:
     """Run the synthesis and its checks; write the files listed in the module docstring to ``out_dir``.
 
     Parameters
@@ -216,8 +222,13 @@ def run_literature(out_dir: str | Path, studies_path: str | Path | None = None, 
     spec
         Meta-analysis settings.
     counts
-        Optional marginal counts per level (finding, level, malignant, total) of the data the model is to
-        be fitted to; fills the conflict columns of ``prior_ess.csv``.
+        Optional marginal counts per level (finding, level, malignant, total) of the data the model is
+        (or is to be) fitted to (:mod:`microcalc.synthesis.counts`); fills the conflict columns of
+        ``prior_ess.csv``.
+    counts_source
+        What the counts are (e.g. the fit file's name), for the page and the summary.
+    say
+        Optional callable given a short summary (pooled rates, LOSO coverage, conflicts).
 
     Returns
     -------
@@ -225,8 +236,10 @@ def run_literature(out_dir: str | Path, studies_path: str | Path | None = None, 
         The files written.
     """
     out = Path(out_dir)
+    table = st.load_studies(studies_path)  # validated before anything is written
+    if out.exists() and not out.is_dir():
+        raise LesionInputError(str(out), "the output folder is a file", allowed="a folder (created if missing)")
     out.mkdir(parents=True, exist_ok=True)
-    table = st.load_studies(studies_path)
     rows, uses = st.likelihood_rows(table)
     syn = meta.synthesise(rows, spec)
     summaries = {u: meta.summarise(p, spec) for u, p in syn.posteriors.items()}
@@ -249,5 +262,29 @@ def run_literature(out_dir: str | Path, studies_path: str | Path | None = None, 
     name = str(studies_path) if studies_path is not None else "bundled priors/studies.csv"
     written.append(write_text_atomic(out / "literature.html",
                                      _html(synthesis, loso, ess, use_df, pngs, name, len(table),
-                                           table["study_id"].nunique())))
+                                           table["study_id"].nunique(), counts_source)))
+    if say is not None:
+        say(summary_text(synthesis, loso, ess, counts_source))
     return written
+
+
+def summary_text(synthesis: pd.DataFrame, loso, ess: pd.DataFrame, counts_source: str | None = None) -> str:
+    """A few terminal lines: per synthesised level the pooled rate, tau and the 90% predictive interval;
+    the leave-one-study-out coverage; and, with counts, the priors the data conflict with (p < 0.05)."""
+    lines = ["Per finding level (meta-analysis): pooled rate, between-study SD (logit), 90% interval for a new study"]
+    for r in synthesis[synthesis["kind"] != "hand-set"].itertuples():
+        lines.append(f"  {r.finding:12} {r.level:22} {100 * r.pooled_rate:5.1f}%  tau {r.tau:4.2f}  "
+                     f"[{100 * r.predictive_lower_90:5.1f}%, {100 * r.predictive_upper_90:5.1f}%]  "
+                     f"{r.n_studies} stud{'y' if r.n_studies == 1 else 'ies'}, {r.lesions} lesions")
+    hand = synthesis.loc[synthesis["kind"] == "hand-set", "level"].tolist()
+    if hand:
+        lines.append(f"  hand-set (no rows): {', '.join(hand)}")
+    lines.append(f"Leave-one-study-out: {loso.describe()} (target 85-95%)")
+    if counts_source is not None:
+        judged = ess.dropna(subset=["conflict_p_value"])
+        flagged = judged[judged["conflict_p_value"] < 0.05]
+        lines.append(f"Prior-data conflict with {counts_source}: {len(flagged)} of {len(judged)} priors at p < 0.05"
+                     + (": " + ", ".join(f"{r.parameter} {r.conflict_malignant}/{r.conflict_total} (p {r.conflict_p_value:.2g}, "
+                                         f"robust weight {r.robust_posterior_weight:.2f})" for r in flagged.itertuples())
+                        if len(flagged) else ""))
+    return "\n".join(lines)
