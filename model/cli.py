@@ -36,6 +36,11 @@ SITE_HELP_PREDICT = ("site of lesions whose site is blank: a training site uses 
                      "name): a new site, integrated over the spread between sites")
 
 
+POPULATION_HELP = ("who lesions whose site is blank come from: clinical (a new clinical biopsy series, from the "
+                   "published studies), new-site (a new site like the training sites) or a training site's name "
+                   "(the same as --site); default: see microcalc.predict.DEFAULT_POPULATION")
+
+
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     """Training data: one or several lesion files (any format), the site of site-less lesions, the bundled data."""
     p.add_argument("data", nargs="*", type=Path,
@@ -90,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ci", type=float, default=0.95, help="credible interval mass (default 0.95, equal-tailed)")
     p.add_argument("--dask", metavar="SCHEDULER", default=None, help="score with Dask (address or 'local')")
     p.add_argument("--site", default=None, help=SITE_HELP_PREDICT)
+    p.add_argument("--population", default=None, help=POPULATION_HELP)
 
     p = sub.add_parser("report", help="posterior report (HTML and Markdown)")
     p.add_argument("fit", type=Path)
@@ -193,8 +199,10 @@ def cmd_predict(args, console: Console) -> int:
     opening = start_opening(args.cases) if args.dask is None else None
     from microcalc.scoring import predict_file
 
+    from microcalc.predict import resolve_population
+
     n = predict_file(args.fit, args.cases, args.out, ci=args.ci, dask_scheduler=args.dask, opening=opening,
-                     site=args.site)
+                     site=resolve_population(args.population, args.site))
     console.say(f"{n} predictions written to {args.out} ({100 * args.ci:.0f}% equal-tailed credible intervals). {DISCLAIMER}")
     return 0
 

@@ -9,7 +9,9 @@ training lesions that match the recorded ones ("donors"), weighted by how often 
 
 Matching backs off (drops the least informative recorded key first) until at least
 ``MIN_DONORS`` training lesions match, and keeps the ``MAX_COMPLETIONS`` most frequent completions.
-Blank site is not completed: the model integrates over sites instead.
+Blank site is not completed: the model integrates over sites instead. A key table may carry a
+``weight`` column (a population's case mix, e.g. the clinical one): completions are then weighted by
+it instead of by the training counts.
 
 Lesions matched to the same training lesions with the same blanks get the same completions, so
 these are computed once per such combination (matching uses the key table as NumPy columns).
@@ -40,6 +42,10 @@ BACKOFF: tuple[str, ...] = (
     "distribution_group", "birads", "morphology_group",
 )
 MIN_DONORS = 10
+# Optional column of a key table: the case mix completions are weighted by (e.g. the clinical
+# population's, microcalc.synthesis.clinical); matching still counts real lesions ("count"). Donors
+# whose case-mix weights are all 0 (e.g. BI-RADS 2 lesions, never biopsied) fall back to their counts.
+CASE_MIX_WEIGHT = "weight"
 MAX_COMPLETIONS = 32
 _BIRADS_MATCH = {"4A": "4", "4B": "4", "4C": "4", "1": "2"}
 
@@ -122,9 +128,10 @@ class _Donors:
         """Weighted completions (columns = blank covariates, plus 'weight') from these training rows."""
         fill = ["age_band" if b == "age" else b for b in blanks]
         donors = self.table.iloc[rows]
-        grouped = donors.groupby(fill, dropna=False)["count"].sum().sort_values(ascending=False)
+        by = CASE_MIX_WEIGHT if CASE_MIX_WEIGHT in donors and donors[CASE_MIX_WEIGHT].sum() > 0 else "count"
+        grouped = donors.groupby(fill, dropna=False)[by].sum().sort_values(ascending=False)
         grouped = grouped.iloc[:MAX_COMPLETIONS]
-        out = grouped.reset_index().rename(columns={"age_band": "age", "count": "weight"})
+        out = grouped.reset_index().rename(columns={"age_band": "age", by: "weight"})
         out["weight"] = out["weight"] / out["weight"].sum()
         return out
 

@@ -26,7 +26,9 @@ from microcalc.fitfile import library_versions
 from microcalc.likelihood import binomial_log_likelihood, per_draw
 from microcalc.mode import ABUNDANT_ADAPTATION, needs_mode_start, start_near_mode
 from microcalc.model import EQUATION_PARAMETERS, PARAMETER_GROUPS, build_model, malignancy_probability, numpy_ops
-from microcalc.predict import posterior_params, predict_frame, probability_draws, warn_unknown_site, with_site
+from microcalc.predict import (
+    posterior_params, predict_frame, probability_draws, resolve_population, warn_unknown_site, with_site,
+)
 from microcalc.priors import PriorSet, load_priors
 from microcalc.errors import LesionInputError
 from microcalc.readers import outcome_values
@@ -72,21 +74,28 @@ class Fit:
         return posterior_params(self.idata[group], max_draws)
 
     def probability_draws(self, frame: pd.DataFrame, max_draws: int | None = None,
-                          site: str | None = None) -> np.ndarray:
-        """Posterior draws of P(malignant), shape (lesions, draws); ``site`` as in :meth:`predict`."""
-        warn_unknown_site(site, self.sites)
-        return probability_draws(with_site(frame, site), self.params(max_draws), self.priors, self.sites,
+                          site: str | None = None, population: str | None = None) -> np.ndarray:
+        """Posterior draws of P(malignant), shape (lesions, draws); ``site``, ``population`` as in :meth:`predict`."""
+        chosen = resolve_population(population, site)
+        warn_unknown_site(chosen, self.sites)
+        return probability_draws(with_site(frame, chosen), self.params(max_draws), self.priors, self.sites,
                                  self.donors)
 
-    def predict(self, frame: pd.DataFrame, ci: float = 0.95, site: str | None = None) -> pd.DataFrame:
+    def predict(self, frame: pd.DataFrame, ci: float = 0.95, site: str | None = None,
+                population: str | None = None) -> pd.DataFrame:
         """Posterior mean, equal-tailed credible interval and P(risk > 2%) per lesion, input order.
 
-        ``site`` names the site of every lesion whose site is blank: a training site (one of
-        :attr:`sites`) uses that site's effect; None or any other name is a new site, integrated over
-        the between-site spread. Lesions with a recorded site always use it.
+        ``population`` says who a lesion whose site is blank comes from: ``"clinical"`` (a new clinical
+        biopsy series drawn from the published studies' distribution, blanks completed from a clinical case
+        mix: :mod:`microcalc.synthesis.clinical`), ``"new-site"`` (a new site like the training sites,
+        integrated over the between-site spread, blanks completed from the training case mix) or the
+        name of a training site (one of :attr:`sites`: that site's effect). ``site`` is the older way to
+        name it and means the same; a name that is not a training site is a new site (with a warning).
+        Neither: :data:`microcalc.predict.DEFAULT_POPULATION`. Lesions with a recorded site always use it.
         """
-        warn_unknown_site(site, self.sites)
-        return predict_frame(with_site(frame, site), self.params(), self.priors, self.sites, self.donors, ci)
+        chosen = resolve_population(population, site)
+        warn_unknown_site(chosen, self.sites)
+        return predict_frame(with_site(frame, chosen), self.params(), self.priors, self.sites, self.donors, ci)
 
     def notes(self) -> list[str]:
         """What the data could not inform, in plain words (shown with the diagnostics and in the report)."""

@@ -1,4 +1,8 @@
-"""Headline answers: P(malignant) for a biopsied grouped cluster at a new site, and per category.
+"""Headline answers: P(malignant) for a biopsied grouped cluster in a population, and per category.
+
+The population (``clinical``, ``new-site`` or a training site; :func:`microcalc.predict.resolve_population`)
+is the one blank-site lesions get; :func:`clinical_checks` compares the answers with the published
+clinical ranges.
 
 Each answer is a posterior predictive average computed with the same machinery as ``predict``:
 
@@ -17,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from microcalc import literature, schema
-from microcalc.predict import probability_draws, summarise
+from microcalc.predict import CLINICAL, NEW_SITE, probability_draws, resolve_population, summarise, with_site
 
 BIOPSIED_BIRADS: tuple[str, ...] = ("4", "4A", "4B", "4C", "5")
 HEADLINE_BIRADS: tuple[str, ...] = ("0", "2", "3", "4", "4A", "4B", "4C", "5")
@@ -73,21 +77,39 @@ def observed(donors: pd.DataFrame, group: str, level: str) -> tuple[int, int]:
     return int(donors.loc[hit, "count"].sum()), int(donors.loc[hit, "malignant"].sum())
 
 
+def population_label(population: str | None = None) -> str:
+    """Words for a population (see :func:`microcalc.predict.resolve_population`): 'clinical population', ..."""
+    chosen = resolve_population(population)
+    return {CLINICAL: "clinical population", NEW_SITE: "new site"}.get(chosen, f"site {chosen}")
+
+
+def grouped_cluster_key(population: str | None = None) -> tuple[str, str]:
+    """The headline row's key for ``population`` (:data:`GROUPED_CLUSTER` at a new site)."""
+    return ("headline", f"biopsied grouped cluster, {population_label(population)}")
+
+
 def grouped_cluster_draws(params: dict, priors, sites, donors: pd.DataFrame, site: str | None = None) -> np.ndarray:
-    """P(malignant) draws of the biopsied grouped cluster at ``site`` (None: a new site)."""
+    """P(malignant) draws of the biopsied grouped cluster for population ``site`` (None: the default population).
+
+    The cluster's lesions are the biopsied training lesions (their findings as recorded, made grouped); what
+    the population changes is the offset and the completion of their blank cells.
+    """
     cluster, weights = grouped_cluster_lesions(donors)
-    if site is not None:
-        cluster["site"] = site
-    draws = probability_draws(cluster, params, priors, sites, donors)
+    draws = probability_draws(with_site(cluster, site), params, priors, sites, donors)
     return (weights[:, None] * draws).sum(axis=0) / weights.sum()
 
 
-def headline_draws(params: dict, priors, sites, donors: pd.DataFrame) -> tuple[list[tuple[str, str]], np.ndarray]:
-    """Keys (group, level) and P(malignant) draws, shape (quantities, draws); row 0 is the headline."""
+def headline_draws(params: dict, priors, sites, donors: pd.DataFrame,
+                   population: str | None = None) -> tuple[list[tuple[str, str]], np.ndarray]:
+    """Keys (group, level) and P(malignant) draws, shape (quantities, draws); row 0 is the headline.
+
+    ``population``: who the lesions come from (``"clinical"``, ``"new-site"``, a training site; None:
+    :data:`microcalc.predict.DEFAULT_POPULATION`).
+    """
     single, keys = single_finding_lesions()
-    single_draws = probability_draws(single, params, priors, sites, donors)
-    grouped = grouped_cluster_draws(params, priors, sites, donors)
-    return [GROUPED_CLUSTER, *keys], np.vstack([grouped[None, :], single_draws])
+    single_draws = probability_draws(with_site(single, population), params, priors, sites, donors)
+    grouped = grouped_cluster_draws(params, priors, sites, donors, population)
+    return [grouped_cluster_key(population), *keys], np.vstack([grouped[None, :], single_draws])
 
 
 def _published(group: str, level: str) -> literature.PublishedRate | None:
@@ -96,10 +118,69 @@ def _published(group: str, level: str) -> literature.PublishedRate | None:
     return literature.BY_GROUP[group].get(level)
 
 
-def headline_table(params: dict, priors, sites, donors: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
+def headline_table(params: dict, priors, sites, donors: pd.DataFrame, ci: float = 0.95,
+                   population: str | None = None) -> pd.DataFrame:
     """Mean and equal-tailed credible interval per headline quantity, beside the published range."""
-    keys, draws = headline_draws(params, priors, sites, donors)
+    keys, draws = headline_draws(params, priors, sites, donors, population)
     return table_from_draws(keys, draws, donors, ci)
+
+
+# The published clinical ranges of single findings (every other cell blank) and the orderings they must keep
+# (the evidence-synthesis issue's targets): (group, level) -> (low, high), inclusive.
+TYPICALLY_BENIGN: tuple[str, ...] = tuple(m for m in schema.MORPHOLOGY if m not in schema.MORPHOLOGY_SUSPICIOUS)
+CLINICAL_RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("morphology", "fine_linear"): (0.50, 0.92), ("morphology", "fine_pleomorphic"): (0.25, 0.65),
+    ("morphology", "amorphous"): (0.05, 0.35), ("morphology", "punctate"): (0.01, 0.20),
+    ("morphology", "coarse_heterogeneous"): (0.05, 0.25),
+    **{("morphology", m): (0.0, 0.05) for m in TYPICALLY_BENIGN},
+    ("distribution", "diffuse"): (0.0, 0.10), ("distribution", "regional"): (0.03, 0.35),
+    ("distribution", "grouped"): (0.15, 0.40), ("distribution", "linear"): (0.40, 0.85),
+    ("distribution", "segmental"): (0.30, 0.80),
+    ("birads", "2"): (0.0, 0.03), ("birads", "3"): (0.0, 0.32), ("birads", "4"): (0.15, 0.40),
+    ("birads", "4A"): (0.02, 0.20), ("birads", "4B"): (0.10, 0.50), ("birads", "4C"): (0.45, 0.95),
+    ("birads", "5"): (0.80, 1.0), ("headline", "biopsied grouped cluster"): (0.20, 0.50),
+}
+CLINICAL_ORDERINGS: tuple[tuple[tuple[str, str], ...], ...] = (
+    (("birads", "4A"), ("birads", "4B"), ("birads", "4C"), ("birads", "5")),
+    (("distribution", "diffuse"), ("distribution", "segmental")),
+    (("distribution", "grouped"), ("distribution", "linear")),
+    (("morphology", "amorphous"), ("morphology", "fine_pleomorphic"), ("morphology", "fine_linear")),
+    (("change", "stable"), ("change", "new")),
+    (("age", "38"), ("age", "72")),
+)
+
+
+def check_means(params: dict, priors, sites, donors: pd.DataFrame, population: str | None = None) -> dict:
+    """Posterior mean of every quantity the clinical checks read: the headline table's single findings and
+    grouped cluster, plus single lesions with only change (stable, new) or only age (38, 72) recorded."""
+    keys, draws = headline_draws(params, priors, sites, donors, population)
+    means = {("headline", "biopsied grouped cluster") if k[0] == "headline" else k: float(m)
+             for k, m in zip(keys, draws.mean(axis=1))}
+    extra = blank_frame(4)
+    extra["change"] = pd.array(["stable", "new", pd.NA, pd.NA], dtype=schema.DTYPES["change"])
+    extra["age"] = pd.array([pd.NA, pd.NA, 38.0, 72.0], dtype=schema.DTYPES["age"])
+    more = probability_draws(with_site(extra, population), params, priors, sites, donors).mean(axis=1)
+    means.update({("change", "stable"): more[0], ("change", "new"): more[1], ("age", "38"): more[2],
+                  ("age", "72"): more[3]})
+    return means
+
+
+def clinical_checks(means: dict) -> pd.DataFrame:
+    """Each published range and ordering of the targets, with the answer and whether it holds.
+
+    Columns: check, value (the mean, or the means in order joined by ' < '), low, high, holds.
+    """
+    rows = []
+    for key, (low, high) in CLINICAL_RANGES.items():
+        v = means[key]
+        rows.append({"check": f"{key[0]}: {key[1]}", "value": f"{v:.3f}", "low": low, "high": high,
+                     "holds": bool(low <= v <= high)})
+    for chain in CLINICAL_ORDERINGS:
+        values = [means[k] for k in chain]
+        rows.append({"check": " < ".join(f"{g}: {lvl}" for g, lvl in chain),
+                     "value": " < ".join(f"{v:.3f}" for v in values), "low": np.nan, "high": np.nan,
+                     "holds": bool(all(a < b for a, b in zip(values, values[1:])))})
+    return pd.DataFrame(rows, columns=["check", "value", "low", "high", "holds"])
 
 
 def table_from_draws(keys: list[tuple[str, str]], draws: np.ndarray, donors: pd.DataFrame,

@@ -16,6 +16,7 @@ from threadpoolctl import threadpool_limits
 from microcalc import schema
 from microcalc.completion import complete
 from microcalc.design import aggregate, encode
+from microcalc.errors import LesionInputError
 from microcalc.model import EQUATION_PARAMETERS, malignancy_probability, new_site_nodes, numpy_ops
 from microcalc.priors import PriorSet
 
@@ -23,6 +24,13 @@ BIOPSY_THRESHOLD = 0.02  # BI-RADS 3 "probably benign" ceiling: above it, biopsy
 PREDICTION_COLUMNS: tuple[str, ...] = ("lesion_id", "p_malignant", "ci_lower", "ci_upper", "p_above_2pct")
 MODEL_INPUTS: tuple[str, ...] = tuple(c for c in schema.COLUMNS if c not in ("lesion_id", "patient_id", schema.OUTCOME))
 CHUNK_PATTERNS = 256
+# Populations of lesions whose site is blank (``predict --population``, ``Fit.predict(population=)``):
+NEW_SITE = "new-site"  # a new site like the training sites: site effect integrated over N(0, site_sd)
+CLINICAL = "clinical"  # a new clinical biopsy series (microcalc.synthesis.clinical)
+POPULATIONS: tuple[str, ...] = (CLINICAL, NEW_SITE)
+DEFAULT_POPULATION = NEW_SITE
+POPULATION_HELP = (f"{CLINICAL} (a new clinical biopsy series, from the published studies), {NEW_SITE} (a new "
+                   "site like the training sites) or the name of a training site")
 
 
 def posterior_params(posterior, max_draws: int | None = None) -> dict[str, np.ndarray]:
@@ -44,9 +52,33 @@ def sample_last(values: np.ndarray, dims: Sequence[str]) -> np.ndarray:
     return moved.reshape(*moved.shape[: len(other)], -1)
 
 
+def resolve_population(population: str | None = None, site: str | None = None) -> str:
+    """The population of lesions whose site is blank, from ``population`` and the older ``site`` argument.
+
+    ``population`` is :data:`CLINICAL`, :data:`NEW_SITE` or a site name; ``site`` names the site of
+    blank-site lesions (kept for callers of ``site=``). Neither: :data:`DEFAULT_POPULATION`. Both, and
+    different: refused.
+    """
+    if population is not None and site is not None and str(population) != str(site):
+        raise LesionInputError("--population", "give the population or the site of blank-site lesions, not both",
+                               value=f"{population} and {site}")
+    chosen = population if population is not None else site
+    if chosen is None:
+        return DEFAULT_POPULATION
+    if not str(chosen).strip():
+        raise LesionInputError("--population", "must not be blank", allowed=POPULATION_HELP)
+    return str(chosen)
+
+
 def with_site(frame: pd.DataFrame, site: str | None) -> pd.DataFrame:
-    """``frame`` with every blank site named ``site`` (None: left blank, i.e. a new site)."""
-    if site is None:
+    """``frame`` with every blank site named by the population ``site`` (see :func:`resolve_population`).
+
+    :data:`NEW_SITE` leaves blanks blank (a new DDSM-like site, integrated over the spread between
+    sites); :data:`CLINICAL` marks them ``clinical`` (the clinical population,
+    :mod:`microcalc.synthesis.clinical`); any other name is that site. None: the default population.
+    """
+    site = resolve_population(None, site)
+    if site == NEW_SITE:
         return frame
     column = frame["site"] if "site" in frame else pd.Series(pd.NA, index=frame.index, dtype="string")
     return frame.assign(site=column.astype("string").fillna(str(site)))
@@ -55,7 +87,7 @@ def with_site(frame: pd.DataFrame, site: str | None) -> pd.DataFrame:
 def warn_unknown_site(site: str | None, sites: tuple[str, ...]) -> None:
     """Warn when a named site is not a training site: its lesions are then predicted as at a new site,
     which is right for a new institution but would hide a typo."""
-    if site is not None and site not in sites:
+    if site is not None and site not in sites and site not in POPULATIONS:
         import warnings
 
         from microcalc.errors import LesionWarning
@@ -65,20 +97,46 @@ def warn_unknown_site(site: str | None, sites: tuple[str, ...]) -> None:
                       "are predicted as at a new site", LesionWarning, stacklevel=3)
 
 
+def clinical_rows(frame: pd.DataFrame, sites: tuple[str, ...]) -> np.ndarray:
+    """Which lesions belong to the clinical population (site ``clinical``, not a training site's name)."""
+    if CLINICAL in sites or "site" not in frame:
+        return np.zeros(len(frame), dtype=bool)
+    return (frame["site"].astype("string") == CLINICAL).fillna(False).to_numpy(dtype=bool)
+
+
 def probability_draws(frame: pd.DataFrame, params: dict, priors: PriorSet, sites: tuple[str, ...],
                       donors: pd.DataFrame) -> np.ndarray:
     """P(malignant) draws, shape (lesions, draws): blanks completed, new sites integrated.
 
+    Lesions whose site is ``clinical`` (see :func:`with_site`) are predicted for the clinical
+    population: blanks completed from the clinical case mix and the clinical offset in place of a
+    site effect (:mod:`microcalc.synthesis.clinical`); a blank site is a new DDSM-like site.
     The equation runs once per distinct row of the design (what the model sees), so lesions or
     completions that differ only in what the model does not use are computed once.
     """
     if not len(frame):  # e.g. the headline's biopsied lesions of a training set without BI-RADS
         return np.zeros((0, params["intercept"].shape[-1]))
+    clinical = clinical_rows(frame, sites)
+    if not clinical.any():
+        return _draws(frame, params, priors, sites, donors, new_site_nodes())
+    from microcalc.synthesis.clinical import cached_population
+
+    pop = cached_population(params, priors, sites, donors)
+    out = np.empty((len(frame), params["intercept"].shape[-1]))
+    out[clinical] = _draws(frame[clinical], pop.params(params), priors, sites, pop.donors, new_site_nodes())
+    if not clinical.all():
+        out[~clinical] = _draws(frame[~clinical], params, priors, sites, donors, new_site_nodes())
+    return out
+
+
+def _draws(frame: pd.DataFrame, params: dict, priors: PriorSet, sites: tuple[str, ...], donors: pd.DataFrame,
+           nodes) -> np.ndarray:
+    """:func:`probability_draws` for lesions of one kind of population (``nodes`` over a new site's term)."""
     expanded = complete(frame, donors, sites).sort_values("row", kind="stable")
     distinct = aggregate(encode(expanded, priors, sites))
     # The products are small (design rows x draws): BLAS worker threads would mostly spin idle.
     with threadpool_limits(limits=1, user_api="blas"):
-        p = malignancy_probability(params, distinct.design, numpy_ops(), new_site_nodes())[distinct.inverse]
+        p = malignancy_probability(params, distinct.design, numpy_ops(), nodes)[distinct.inverse]
     weighted = p * expanded["weight"].to_numpy()[:, None]
     starts = np.flatnonzero(np.r_[True, np.diff(expanded["row"].to_numpy()) != 0])
     return np.add.reduceat(weighted, starts, axis=0)

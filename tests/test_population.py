@@ -1,0 +1,159 @@
+"""Populations of blank-site lesions: clinical (the published series), new-site (DDSM-like), a training site."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from microcalc import schema
+from microcalc.errors import LesionInputError
+from microcalc.predict import CLINICAL, NEW_SITE, probability_draws, resolve_population, with_site
+from microcalc.synthesis import clinical as cl
+
+
+def lesions(**columns) -> pd.DataFrame:
+    n = len(next(iter(columns.values())))
+    frame = pd.DataFrame({c: pd.Series([pd.NA] * n, dtype=t) for c, t in schema.DTYPES.items()})
+    frame["lesion_id"] = [f"L{i}" for i in range(n)]
+    for col, values in columns.items():
+        frame[col] = pd.Series(values, dtype=schema.DTYPES[col])
+    return frame
+
+
+@pytest.fixture(scope="module")
+def series():
+    return cl.clinical_series()
+
+
+# -- resolving the population ----------------------------------------------------------------------
+
+def test_population_and_site_resolve_to_one_choice():
+    assert resolve_population("clinical") == CLINICAL
+    assert resolve_population(None, "A") == "A" == resolve_population("A", "A")
+    assert resolve_population(NEW_SITE) == NEW_SITE
+    with pytest.raises(LesionInputError, match="not both"):
+        resolve_population("clinical", "A")
+    with pytest.raises(LesionInputError, match="blank"):
+        resolve_population("  ")
+    frame = lesions(birads=["4", "4"], site=[pd.NA, "B"])
+    assert with_site(frame, NEW_SITE)["site"].isna().tolist() == [True, False]
+    assert with_site(frame, CLINICAL)["site"].tolist() == ["clinical", "B"]
+
+
+# -- what the literature says about a clinical series ------------------------------------------------
+
+def test_clinical_series_comes_from_whole_partitions_of_the_studies(series):
+    from microcalc.synthesis import meta, studies as st
+
+    assert set(series.birads_studies) == {"chula_cmj59", "dmg_turkey", "jksr2009", "matrix2017", "menezes2018"}
+    assert sum(series.birads_share.values()) == pytest.approx(1.0)
+    assert series.birads_share["4"] > 0.7 and series.birads_lesions == 1862
+    table = st.load_studies()
+    rows, _ = st.likelihood_rows(table)
+    syn = meta.synthesise(rows)
+    overall = meta.summarise(syn.posteriors[("overall", "all")], syn.spec)
+    assert series.rate_mean == pytest.approx(overall.predictive_mean, abs=1e-9)
+    mu, tau = series.draws(20000)
+    # the paired draws reproduce the MAP predictive mean of a new series
+    assert cl.series_rate(mu, tau).mean() == pytest.approx(series.rate_mean, abs=0.005)
+    again = series.draws(5)
+    np.testing.assert_array_equal(again[0], series.draws(5)[0])  # fixed seed
+
+
+def test_offset_solves_its_equation_on_a_known_case():
+    from scipy.optimize import brentq
+    from scipy.special import expit
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(-0.5, 1.5, size=(40, 6))
+    weights = rng.uniform(0.1, 1.0, size=40)
+    spread = np.linspace(0.2, 1.5, 6)
+    target = np.linspace(0.1, 0.6, 6)
+    delta = cl.solve_offset(logits, weights, spread, target)
+    x, w = np.polynomial.hermite_e.hermegauss(9)
+    w = w / w.sum()
+    for d in range(6):
+        f = lambda t: sum(wk * (weights @ expit(logits[:, d] + t + xk * spread[d])) for wk, xk in zip(w, x)) \
+            / weights.sum() - target[d]
+        assert delta[d] == pytest.approx(brentq(f, -20, 20, xtol=1e-12), abs=1e-7)
+
+
+def test_clinical_donors_take_the_series_birads_mix(small_fit, series):
+    donors = cl.clinical_donors(small_fit.donors, series)
+    group = donors["birads"].astype("string").map({"3": "3", "4": "4", "5": "5"}, na_action="ignore")
+    biopsied = group.notna().to_numpy()
+    shares = donors[biopsied].groupby(group[biopsied])["weight"].sum() / donors.loc[biopsied, "weight"].sum()
+    for g, share in series.birads_share.items():
+        assert shares[g] == pytest.approx(share)
+    assert (donors.loc[donors["birads"].isin(["0", "2"]).fillna(False), "weight"] == 0).all()
+    four = donors[donors["birads"] == "4"]
+    ratio = four["weight"] / four["count"]
+    assert np.allclose(ratio, ratio.iloc[0])  # uniform within a category: P(other findings | BI-RADS) kept
+    assert (donors["count"] == small_fit.donors["count"]).all()
+
+
+# -- predictions for a clinical population -----------------------------------------------------------
+
+def test_clinical_case_mix_averages_to_the_literature_rate(small_fit):
+    """The defining property, through the public prediction path: the clinical case mix, predicted for the
+    clinical population, averages to the literature's rate for a new series in every draw."""
+    from microcalc.synthesis.clinical import cached_population, case_mix_frame
+
+    params = small_fit.params()
+    pop = cached_population(params, small_fit.priors, small_fit.sites, small_fit.donors)
+    frame, weights = case_mix_frame(pop.donors)
+    draws = probability_draws(with_site(frame, CLINICAL), params, small_fit.priors, small_fit.sites, small_fit.donors)
+    np.testing.assert_allclose(weights @ draws / weights.sum(), pop.target, rtol=1e-7)
+    assert 0.25 < pop.target.mean() < 0.5
+
+
+def test_known_sites_ignore_the_population_and_site_means_population(small_fit):
+    frame = lesions(morphology=["amorphous", "fine_linear"], birads=["4", "5"], site=["A", "C"])
+    a = small_fit.predict(frame, population=CLINICAL)
+    b = small_fit.predict(frame, population=NEW_SITE)
+    np.testing.assert_allclose(a["p_malignant"], b["p_malignant"], rtol=1e-12)
+    blank = frame.assign(site=pd.NA)
+    np.testing.assert_array_equal(small_fit.predict(blank, population="A")["p_malignant"],
+                                  small_fit.predict(blank, site="A")["p_malignant"])
+    new = probability_draws(blank, small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors)
+    np.testing.assert_array_equal(small_fit.predict(blank, population=NEW_SITE)["p_malignant"], new.mean(axis=1))
+    clinical = small_fit.predict(blank, population=CLINICAL)
+    assert not np.allclose(clinical["p_malignant"], new.mean(axis=1))
+    assert clinical["site"].tolist() == ["clinical", "clinical"]
+
+
+def test_clinical_single_findings_in_the_robust_published_ranges(small_fit):
+    """BI-RADS 4 15-40%, grouped cluster 20-50%, 4A < 4B < 4C < 5 and BI-RADS 2 < 3% for the clinical population."""
+    from microcalc.headline import check_means, clinical_checks
+
+    means = check_means(small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors, CLINICAL)
+    checks = clinical_checks(means).set_index("check")["holds"]
+    assert len(checks) == 33
+    for name in ("birads: 4", "headline: biopsied grouped cluster", "birads: 2",
+                 "birads: 4A < birads: 4B < birads: 4C < birads: 5", "change: stable < change: new"):
+        assert checks[name], name
+    new = check_means(small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors, NEW_SITE)
+    # the DDSM enrichment (sites 14-73% malignant, an archive of cancers) is gone from the clinical answer
+    assert means[("headline", "biopsied grouped cluster")] < new[("headline", "biopsied grouped cluster")]
+
+
+def test_cli_population_equals_fit_predict(small_fit, small_fit_path, tmp_path, capsys):
+    from microcalc.cli import main
+
+    cases = tmp_path / "cases.csv"
+    cases.write_text("lesion_id,morphology,birads,site\na,amorphous,4,\nb,fine_linear,,A\nc,,2,\n", encoding="utf-8")
+    out = tmp_path / "pred.csv"
+    assert main(["predict", str(small_fit_path), str(cases), "--out", str(out), "--population", "clinical"]) == 0
+    got = pd.read_csv(out)
+    from microcalc.readers import read_lesions
+
+    expected = small_fit.predict(read_lesions(cases), population="clinical")
+    np.testing.assert_allclose(got["p_malignant"], expected["p_malignant"], rtol=1e-12)
+    np.testing.assert_allclose(got["ci_upper"], expected["ci_upper"], rtol=1e-12)
+    capsys.readouterr()
+    assert main(["predict", str(small_fit_path), str(cases), "--out", str(tmp_path / "x.csv"),
+                 "--population", "clinical", "--site", "A"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not both" in err and "Traceback" not in err
+    assert not (tmp_path / "x.csv").exists()
