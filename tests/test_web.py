@@ -27,6 +27,7 @@ from starlette.testclient import TestClient  # noqa: E402
 import microcalc  # noqa: E402
 from microcalc import DISCLAIMER, literature, schema  # noqa: E402
 from microcalc.errors import LesionInputError, LesionWarning  # noqa: E402
+from microcalc.predict import DEFAULT_POPULATION  # noqa: E402
 from microcalc.web import app as web_app  # noqa: E402
 from microcalc.web import cache, case, inputs, plot, server  # noqa: E402
 from microcalc.web.app import create_app  # noqa: E402
@@ -536,8 +537,20 @@ def test_main_finding(lesion, expected):
 
 def test_populations_are_one_line_each():
     choices = case.populations(("A", "B"))
-    assert [p.key for p in choices] == ["new", "site:A", "site:B"]
-    assert [p.site for p in choices] == [None, "A", "B"]
+    assert [p.key for p in choices] == ["clinical", "new", "site:A", "site:B"]
+    assert [p.site for p in choices] == ["clinical", "new-site", "A", "B"]
+    assert case.default_population(choices).site == DEFAULT_POPULATION  # the page and API default = predict's
+
+
+def test_clinical_population_is_predict_population_clinical(client, web_fit, held_out):
+    """The page's and API's clinical choice gives what Fit.predict(population='clinical') gives."""
+    siteless = held_out.head(6).assign(site=pd.NA)
+    got = predict_json(client, as_json(siteless), population="clinical")
+    expected = web_fit.predict(siteless, population="clinical")
+    np.testing.assert_array_equal(got[["p_malignant", "ci_lower", "ci_upper"]].to_numpy(float),
+                                  expected[["p_malignant", "ci_lower", "ci_upper"]].to_numpy(float))
+    at_new_site = predict_json(client, as_json(siteless), population="new")
+    assert not np.allclose(got["p_malignant"], at_new_site["p_malignant"])
 
 
 # --- small pure pieces ---------------------------------------------------------------------------------------

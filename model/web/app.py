@@ -4,7 +4,8 @@ Routes:
 
 * ``GET /``: the calculator page (one self-contained HTML page, see :mod:`microcalc.web.page`).
 * ``POST /api/predict``: ``{"lesions": [{"lesion_id": "a", "morphology": "fine_pleomorphic", ...}], "ci": 0.95,
-  "population": "new"}`` (``ci`` and ``population`` optional; a population is ``predict --site``: ``"site:A"``
+  "population": "clinical"}`` (``ci`` and ``population`` optional; a population is ``predict --population``:
+  ``"clinical"``, ``"new"`` (a new DDSM-like site) or ``"site:A"``
   for training site A)
   -> ``{"predictions": [{"lesion_id", "p_malignant", "ci_lower", "ci_upper", "p_above_2pct"}, ...],
   "warnings": [...]}``. Lesions are validated as the CLI validates a file (:mod:`microcalc.web.inputs`)
@@ -50,7 +51,7 @@ from microcalc import DISCLAIMER
 from microcalc.errors import LesionInputError, LesionWarning
 from microcalc.predict import MODEL_INPUTS, with_site
 from microcalc.web import inputs
-from microcalc.web.case import Model, explain
+from microcalc.web.case import Model, Population, default_population, explain
 from microcalc.web.limits import BodyLimit, SecurityHeaders
 from microcalc.web.plot import posterior_svg
 
@@ -122,15 +123,22 @@ class Service:
     predictions: Memo = field(default_factory=Memo)
     cases: Memo = field(default_factory=Memo)
 
-    def site(self, population: object) -> str | None:
-        """The ``site=`` (``predict --site``) of a population choice's key; unknown keys are refused."""
+    def choice(self, population: object) -> Population:
+        """The population choice of a key (None: what ``microcalc predict`` does for a blank site); unknown keys
+        are refused."""
+        if population is None:
+            return default_population(self.model.populations)
         choice = self.model.population(population) if isinstance(population, str) else None
         if choice is None:
             raise LesionInputError(inputs.REQUEST, "unknown population", value=population,
                                    allowed=", ".join(p.key for p in self.model.populations))
-        return choice.site
+        return choice
 
-    def predict(self, cells: pd.DataFrame, ci: float, population: str = "new") -> dict:
+    def site(self, population: object) -> str:
+        """The ``population=`` (``predict --population``) of a population choice's key."""
+        return self.choice(population).site
+
+    def predict(self, cells: pd.DataFrame, ci: float, population: str | None = None) -> dict:
         """The JSON API's answer for text cells: ``microcalc predict [--site S]``'s numbers for the same lesions."""
         from microcalc.scoring import SUMMARY_COLUMNS, PatternScorer
 
@@ -154,10 +162,10 @@ class Service:
 
     def case(self, cells: pd.DataFrame, population: str) -> dict:
         """The page's answer for one lesion at the chosen population."""
-        site = self.site(population)
+        choice = self.choice(population)
         frame, notes = inputs.validated_lesions(cells)
-        frame = with_site(frame, site)
-        key = (population, model_input_key(frame))
+        frame = with_site(frame, choice.site)
+        key = (choice.key, model_input_key(frame))
         answer = self.cases.get(key)
         if answer is None:
             with self.lock:
@@ -168,12 +176,12 @@ class Service:
                 band=(main["low"], main["high"]) if main else None,
                 label=f"posterior of the probability of malignancy: mean {answer['text']['mean']}, "
                       f"{answer['text']['ci_mass']} credible interval {answer['text']['ci']}")
-            answer["population"] = self.model.population(population).label
+            answer["population"] = choice.label
             self.cases.put(key, answer)
         return {**answer, "lesion_id": str(frame["lesion_id"].iloc[0]), "warnings": notes}
 
     def batch(self, upload: Path, display: str, output: str, ci: float,
-              population: str = "new") -> tuple[Path, int, list[str]]:
+              population: str | None = None) -> tuple[Path, int, list[str]]:
         """Predict an uploaded file with ``predict_file`` (the CLI's code path); returns the output path, count and
         warnings. Messages name the upload by ``display``, never by its temporary path."""
         from microcalc.scoring import predict_file
@@ -267,7 +275,7 @@ def routes(service: Service, page: str) -> list[Route]:
             raise LesionInputError(inputs.REQUEST, "no 'lesions' key; send {\"lesions\": [{\"lesion_id\": ...}, ...]}")
         ci = inputs.json_float(document["ci"], "ci", 0.0, 1.0) if "ci" in document else service.ci
         cells = inputs.lesion_cells(document["lesions"])
-        population = document.get("population", "new")
+        population = document.get("population")
         return JSONResponse(await run_in_threadpool(service.predict, cells, ci, population))
 
     @handled
@@ -276,7 +284,7 @@ def routes(service: Service, page: str) -> list[Route]:
         lesion = document.get("lesion", {})
         if isinstance(lesion, dict) and lesion.get("lesion_id") in (None, ""):
             lesion = {**lesion, "lesion_id": "case"}
-        population = document.get("population", "new")
+        population = document.get("population")
         cells = inputs.lesion_cells([lesion], key="lesion")
         return JSONResponse(await run_in_threadpool(service.case, cells, population))
 
@@ -297,7 +305,7 @@ def routes(service: Service, page: str) -> list[Route]:
         folder = Path(tempfile.mkdtemp(prefix="microcalc-web-"))
         try:
             upload = await receive_upload(request, folder)
-            population = request.query_params.get("population", "new")
+            population = request.query_params.get("population")
             service.site(population)  # refuse an unknown population before any work
             out, n, notes = await run_in_threadpool(service.batch, upload, display, output, ci, population)
         except BaseException:

@@ -32,7 +32,7 @@ import pandas as pd
 from microcalc import literature, schema
 from microcalc.figures import interval, percent
 from microcalc.headline import BIOPSIED_BIRADS
-from microcalc.predict import BIOPSY_THRESHOLD, probability_draws, summarise
+from microcalc.predict import BIOPSY_THRESHOLD, CLINICAL, DEFAULT_POPULATION, NEW_SITE, probability_draws, summarise
 from microcalc.report import COVARIATE_LABELS, coefficient_column, covariate_table
 
 # Form fields that are findings, in the page's order.
@@ -51,15 +51,22 @@ class Population:
 
     key: str  # sent by the page
     label: str  # shown on the page
-    site: str | None  # ``site=`` of Fit.predict / predict --site for lesions whose site is blank; None = a new site
+    site: str  # ``population=`` of Fit.predict / predict --population for lesions whose site is blank
 
 
 def populations(sites: tuple[str, ...]) -> tuple[Population, ...]:
-    """The population selector's choices: a new site, then each training site (add a choice here, in one line)."""
+    """The population selector's choices: the clinical population, a new DDSM-like site, then each
+    training site (add a choice here, in one line)."""
     return (
-        Population("new", "New site (averaged over the spread between sites)", None),
+        Population("clinical", "Clinical biopsy population (from the published series)", CLINICAL),
+        Population("new", "New DDSM-like site (averaged over the spread between sites)", NEW_SITE),
         *(Population(f"site:{s}", f"Training site {s}", s) for s in sites),
     )
+
+
+def default_population(choices: tuple[Population, ...]) -> Population:
+    """The choice ``microcalc predict`` makes for a blank site when no population is given."""
+    return next(p for p in choices if p.site == DEFAULT_POPULATION)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from importlib import resources
 
 from microcalc import DISCLAIMER, schema
 from microcalc.report import CSS, _disclaimer_html
-from microcalc.web.case import LABELS, Model
+from microcalc.web.case import LABELS, Model, default_population
 
 FIELD_HINTS: dict[str, str] = {
     "calc_count": "whole number, 1 or more",
@@ -96,15 +96,19 @@ def form_html(model: Model) -> str:
     findings = "".join(text_html(c, model) if options is None else select_html(c, options, model)
                        for c, options in FINDING_FIELDS)
     risks = "".join(select_html(c, ("yes", "no"), model, label) for c, label in YES_NO_LABELS.items())
-    populations = "".join(f"<option value='{_e(p.key)}'>{_e(p.label)}</option>" for p in model.populations)
+    default = default_population(model.populations)
+    populations = "".join(f"<option value='{_e(p.key)}'{' selected' if p == default else ''}>{_e(p.label)}</option>"
+                          for p in model.populations)
     return (
         f"{morphology_html(model)}"
         f"<fieldset><legend>Findings</legend><div class='grid'>{findings}</div></fieldset>"
         f"<fieldset><legend>Risk factors</legend><div class='grid'>{risks}</div></fieldset>"
         f"<fieldset><legend>Population</legend><label class='field wide' for='f-population'>"
         f"<span>Where the woman is screened</span><select id='f-population'>{populations}</select></label>"
-        "<p class='muted small'>A new site averages over the spread between the training sites (a wider interval); "
-        "a training site uses that site's own effect.</p></fieldset>"
+        "<p class='muted small'>The clinical population is a new clinical biopsy series drawn from the published "
+        "studies, with unrecorded findings completed from a clinical case mix; a new DDSM-like site averages over "
+        "the spread between the training sites (DDSM is enriched for cancer); a training site uses that site's own "
+        "effect.</p></fieldset>"
         "<p><button type='reset' id='clear'>Clear all</button></p>"
     )
 
