@@ -32,13 +32,14 @@ class Console:
         print(text, file=sys.stderr, flush=True)
 
 
-SITE_HELP_PREDICT = ("site of lesions whose site is blank: a training site uses its effect; default (or any other "
-                     "name): a new site, integrated over the spread between sites")
+SITE_HELP_PREDICT = ("site of lesions whose site is blank: a training site uses its effect; any other name: a new "
+                     "site, integrated over the spread between sites; default: the clinical population "
+                     "(see --population)")
 
 
 POPULATION_HELP = ("who lesions whose site is blank come from: clinical (a new clinical biopsy series, from the "
                    "published studies), new-site (a new site like the training sites) or a training site's name "
-                   "(the same as --site); default: see microcalc.predict.DEFAULT_POPULATION")
+                   "(the same as --site); default: clinical")
 
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
@@ -101,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("fit", type=Path)
     p.add_argument("--out", type=Path, required=True, help="folder for report.html")
     p.add_argument("--format", choices=("html", "md", "both"), default="both")
+    p.add_argument("--population", default=None,
+                   help="population of the headline and tables (clinical, new-site or a training site; default: "
+                        "clinical); a new DDSM-like site is shown beside it")
 
     p = sub.add_parser("sensitivity", help="prior sensitivity: power-scaling and literature scenarios")
     p.add_argument("fit", type=Path)
@@ -211,7 +215,7 @@ def cmd_report(args, console: Console) -> int:
     from microcalc.fitfile import load
     from microcalc.report import write_report
 
-    paths = write_report(load(args.fit), args.out, fmt=args.format, fit_path=args.fit)
+    paths = write_report(load(args.fit), args.out, fmt=args.format, fit_path=args.fit, population=args.population)
     console.say("Report written: " + ", ".join(str(p) for p in paths))
     return 0
 

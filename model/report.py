@@ -27,6 +27,8 @@ from microcalc.diagnostics import MAX_RHAT, MIN_ESS, parameter_table
 from microcalc.figures import interval, percent, published_range
 from microcalc.fitfile import library_versions
 from microcalc.model import PARAMETER_GROUPS
+from microcalc.predict import CLINICAL, resolve_population
+from microcalc.predict import NEW_SITE as NEW_SITE_POPULATION
 
 CI = 0.95
 FORMATS = ("html", "md", "both")
@@ -194,14 +196,15 @@ def biopsied_counts(donors: pd.DataFrame, site: str | None = None) -> tuple[int,
 
 
 def site_table(fit, params: dict, ci: float = CI, new_site_draws: np.ndarray | None = None) -> pd.DataFrame:
-    """Biopsied grouped cluster at each training site and at a new site, with each site's data.
+    """Biopsied grouped cluster at each training site and at a new site (like the training sites), with each
+    site's data.
 
-    ``new_site_draws``: the new-site draws when the caller has them already (headline row 0).
+    ``new_site_draws``: the new-site draws when the caller has them already (headline row 0 at a new site).
     """
     rows = []
     for site in (*fit.sites, None):
         known = site is None and new_site_draws is not None
-        draws = new_site_draws if known else grouped_cluster_draws(fit, params, site)
+        draws = new_site_draws if known else grouped_cluster_draws(fit, params, site or NEW_SITE_POPULATION)
         n, m = biopsied_counts(fit.donors, site)
         summary = fit.data_summary
         lesions, malignant = (summary.get("by_site", {}).get(site, [0, 0]) if site
@@ -255,6 +258,8 @@ def further_outputs(out_dir: Path, fit_path: str | Path | None) -> list[Further]
         ("Cross-validation", "crossval", f"microcalc crossval --by case --out {out_dir / 'crossval'}"),
         ("Value of the literature priors", "learning_curve",
          f"microcalc learning-curve --out {out_dir / 'learning_curve'}"),
+        ("Evidence synthesis of the published series", "literature",
+         f"microcalc literature --fit {fit_arg} --out {out_dir / 'literature'}"),
     ]
     out = []
     for title, folder, how in specs:
@@ -284,29 +289,61 @@ class ReportContent:
     parameters: pd.DataFrame
     versions: dict | None
     further: list[Further]
+    population: str = NEW_SITE_POPULATION  # who blank-site lesions come from in the headline and tables
+    ddsm_headline: pd.DataFrame | None = None  # the same table at a new DDSM-like site (population != new-site)
+    population_note: str = ""
 
 
-def report_content(fit, out_dir: Path, fit_path: str | Path | None = None, ci: float = CI) -> ReportContent:
-    """Compute the report's tables from a fit (the slow part: a few seconds)."""
+def report_content(fit, out_dir: Path, fit_path: str | Path | None = None, ci: float = CI,
+                   population: str | None = None) -> ReportContent:
+    """Compute the report's tables from a fit (the slow part: a few seconds).
+
+    ``population``: who the headline's and tables' blank-site lesions come from (None: the default,
+    :data:`microcalc.predict.DEFAULT_POPULATION`); unless it is ``new-site`` the answers at a new
+    DDSM-like site are computed too and shown beside them.
+    """
+    population = resolve_population(population)
     params, prior = fit.params(), fit.params(group="prior")
-    keys, posterior_draws = headline.headline_draws(params, fit.priors, fit.sites, fit.donors)
-    _, prior_draws = headline.headline_draws(prior, fit.priors, fit.sites, fit.donors)
+    keys, posterior_draws = headline.headline_draws(params, fit.priors, fit.sites, fit.donors, population)
+    _, prior_draws = headline.headline_draws(prior, fit.priors, fit.sites, fit.donors, population)
+    if population == NEW_SITE_POPULATION:
+        ddsm, new_site_draws, note = None, posterior_draws[0], ""
+    else:
+        ddsm_keys, ddsm_draws = headline.headline_draws(params, fit.priors, fit.sites, fit.donors, NEW_SITE_POPULATION)
+        ddsm, new_site_draws = headline.table_from_draws(ddsm_keys, ddsm_draws, fit.donors, ci), ddsm_draws[0]
+        note = population_note(population)
     covariates = covariate_table(fit, ci)
     informed = covariates.loc[~covariates["prior_only"], "coefficient"].tolist()
     sd = _draws(fit.idata["posterior"], "site_sd")
     return ReportContent(
         headline=headline.table_from_draws(keys, posterior_draws, fit.donors, ci),
         prior_headline=headline.table_from_draws(keys, prior_draws, fit.donors, ci),
-        cluster_posterior=posterior_draws[0],  # row 0 of headline_draws: the grouped cluster at a new site
+        cluster_posterior=posterior_draws[0],  # row 0 of headline_draws: the grouped cluster in the population
         cluster_prior=prior_draws[0],
         covariates=covariates,
         prior_posterior=prior_posterior_table(fit, informed, ci),
-        sites=site_table(fit, params, ci, new_site_draws=posterior_draws[0]),
+        sites=site_table(fit, params, ci, new_site_draws=new_site_draws),
         site_sd=(float(sd.mean()), *_eti(sd, ci)),
         parameters=diagnostics_table(fit),
         versions=dict(fit.versions) or None,
         further=further_outputs(out_dir, fit_path),
+        population=population, ddsm_headline=ddsm, population_note=note,
     )
+
+
+def population_note(population: str) -> str:
+    """What the report's population is, in plain words (with the literature's figures for ``clinical``)."""
+    if population != CLINICAL:
+        return f"Lesions without a site are taken to be from training site {population}."
+    from microcalc.synthesis.clinical import clinical_series
+
+    return (f"The *clinical population* is a new clinical biopsy series drawn from the published studies' "
+            f"distribution ({clinical_series().describe()}). Its log-odds offset replaces a DDSM site effect and is "
+            "set so that, over a clinical case mix (training lesions re-weighted to the series' BI-RADS mix, "
+            "BI-RADS 0 and 2 not biopsied), the model's average malignancy equals the series' rate, integrated "
+            "over the between-study SD; blank findings are completed from that case mix. Every single-finding "
+            "answer is then a prediction of the published rate, not fitted to it. DDSM is an archive enriched "
+            "for cancer (its sites are 14-73% malignant), so the answer at a new DDSM-like site is shown beside it.")
 
 
 # --- figures -------------------------------------------------------------------------------------
@@ -380,8 +417,10 @@ def headline_sentences(c: ReportContent, ci: float = CI) -> list[str]:
              else "above" if mean > r.published_high else "below") + " that range"
     if not where.startswith("within") and r.ci_lower <= r.published_high and r.ci_upper >= r.published_low:
         where += ", but its credible interval overlaps it"
+    where_from = {CLINICAL: "in a clinical population", NEW_SITE_POPULATION: "at a new site"}.get(
+        c.population, f"at site {c.population}")
     out = [
-        f"Of grouped clusters of microcalcifications that go to biopsy (BI-RADS 4 or 5) at a new site, the model "
+        f"Of grouped clusters of microcalcifications that go to biopsy (BI-RADS 4 or 5) {where_from}, the model "
         f"estimates that {percent(mean)} are malignant ({100 * ci:.0f}% credible interval "
         f"{interval(r.ci_lower, r.ci_upper)}).",
         f"Published biopsy series report {published_range(r.published_low, r.published_high)}; the estimate is "
@@ -390,6 +429,10 @@ def headline_sentences(c: ReportContent, ci: float = CI) -> list[str]:
     if r.observed_n:
         out.append(f"In the training data, {r.observed_malignant} of {r.observed_n} biopsied lesions "
                    f"({percent(r.observed_malignant / r.observed_n)}) were malignant.")
+    if c.ddsm_headline is not None:
+        d = c.ddsm_headline.iloc[0]
+        out.append(f"At a new site like DDSM's (an archive enriched for cancer) it is {percent(d['mean'])} "
+                   f"({interval(d.ci_lower, d.ci_upper)}).")
     p = c.prior_headline.iloc[0]
     out.append(f"Before seeing the data (priors alone) the model said {percent(p['mean'])} "
                f"({interval(p.ci_lower, p.ci_upper)}).")
@@ -528,18 +571,24 @@ def _md_inline(text: str) -> str:
     return "".join(f"<em>{p}</em>" if i % 2 else p for i, p in enumerate(parts))
 
 
-def _category_table(part: pd.DataFrame, prior: pd.DataFrame) -> str:
+def _category_table(part: pd.DataFrame, prior: pd.DataFrame, ddsm: pd.DataFrame | None = None) -> str:
     rows = []
-    for r, p in zip(part.itertuples(), prior.itertuples()):
-        rows.append([
+    others = ddsm.itertuples() if ddsm is not None else (None for _ in range(len(part)))
+    for r, p, d in zip(part.itertuples(), prior.itertuples(), others):
+        row = [
             _e(figures.level_label(r.group, r.level)), percent(r.mean), interval(r.ci_lower, r.ci_upper),
             f"{percent(p.mean)} ({interval(p.ci_lower, p.ci_upper)})",
             published_range(r.published_low, r.published_high) if r.published_source else "–",
             f"{r.observed_malignant}/{r.observed_n}" if r.observed_n else "none",
             f"<span class='muted'>{_e(r.published_source)}</span>",
-        ])
-    return _table(["finding", "model", f"{100 * CI:.0f}% CrI", "prior alone", "published", "data", "source"],
-                  rows, numeric={1, 5}, wrap={6})
+        ]
+        if d is not None:
+            row.insert(4, f"{percent(d.mean)} ({interval(d.ci_lower, d.ci_upper)})")
+        rows.append(row)
+    head = ["finding", "model", f"{100 * CI:.0f}% CrI", "prior alone", "published", "data", "source"]
+    if ddsm is None:
+        return _table(head, rows, numeric={1, 5}, wrap={6})
+    return _table([*head[:4], "new DDSM-like site", *head[4:]], rows, numeric={1, 6}, wrap={7})
 
 
 EMBEDDED_FOLDERS = ("evaluation", "crossval", "learning_curve")  # their PNG figures are shown inline
@@ -623,11 +672,19 @@ def render_html(fit, c: ReportContent, figs: dict, out_dir: Path, fit_path=None,
         f"<span>{_e('; '.join(conv.problems()))}. Refit with more draws and tuning steps "
         "(<code>microcalc fit --draws 2000 --tune 2000</code>).</span></div>")
     fig = lambda key: _figure_html(key, *figs[key])  # noqa: E731
+    ddsm_line = "" if c.ddsm_headline is None else (
+        "<div class='muted' id='headline-ddsm'>new DDSM-like site: "
+        f"{percent(c.ddsm_headline.iloc[0]['mean'])} ({interval(c.ddsm_headline.iloc[0].ci_lower, c.ddsm_headline.iloc[0].ci_upper)})</div>")
+    case_mix = (", re-weighted to the clinical series' case mix, for a clinical population (the column 'new DDSM-like "
+                "site' gives the answer at a new site like the training sites)" if c.population == CLINICAL
+                else ", and the site is new" if c.population == NEW_SITE_POPULATION else f", at site {c.population}")
     categories = []
     for group, title in GROUP_TITLES.items():
         part = c.headline[c.headline["group"] == group]
         prior_part = c.prior_headline[c.prior_headline["group"] == group]
-        categories += [f"<h3 id='{group}'>{_e(title)}</h3>", fig(f"fig-{group}"), _category_table(part, prior_part)]
+        ddsm_part = None if c.ddsm_headline is None else c.ddsm_headline[c.ddsm_headline["group"] == group]
+        categories += [f"<h3 id='{group}'>{_e(title)}</h3>", fig(f"fig-{group}"),
+                       _category_table(part, prior_part, ddsm_part)]
     cov = c.covariates
     cov_rows = [[_e(r.label), f"{r.odds_ratio:.2f}", f"{r.or_lower:.2f}–{r.or_upper:.2f}",
                  f"{r.prior_or:.2f} ({r.prior_or_lower:.2f}–{r.prior_or_upper:.2f})",
@@ -659,9 +716,10 @@ microcalc {_e(__version__)}; fit <code>{_e(Path(fit_path).name) if fit_path else
 <div><div class='ci'>{pc} credible interval
 <strong id='headline-ci'>{interval(head.ci_lower, head.ci_upper)}</strong></div>
 <div class='pub'>published: {published_range(head.published_low, head.published_high)}</div>
-<div class='muted'>biopsied grouped cluster at a new site</div></div></div>
+<div class='muted'>{_e(head.level)}</div>{ddsm_line}</div></div>
 {''.join(f'<p>{_e(s)}</p>' for s in headline_sentences(c, ci))}
 {fig('fig-headline')}
+{f"<p id='population'>{_md_inline(c.population_note)}</p>" if c.population_note else ''}
 <p>{_md_inline(NEW_SITE)} {_e(EQUAL_TAILED.format(pc=pc, tail=tail))}</p>
 <p class='muted'>Published range: {_e(head.published_source)}. Prior alone: {percent(prior_head['mean'])}
 ({interval(prior_head.ci_lower, prior_head.ci_upper)}).</p>
@@ -670,7 +728,7 @@ microcalc {_e(__version__)}; fit <code>{_e(Path(fit_path).name) if fit_path else
 <section id='categories'>
 <h2>By finding: morphology, distribution, BI-RADS</h2>
 <p>Each row answers: of lesions with this finding, what share is malignant? Only that finding is fixed; everything
-else is averaged over what similar training lesions show, and the site is new. The amber band is the published
+else is averaged over what similar training lesions show{case_mix}. The amber band is the published
 range the prior came from. The red diamond is the raw rate in the training data, with its count on the right. Raw
 rates mix in everything else about those lesions, so they need not match the model.</p>
 {''.join(categories)}
@@ -758,7 +816,10 @@ def render_markdown(fit, c: ReportContent, out_dir: Path, fit_path=None, ci: flo
         out += [f"> **NOT CONVERGED: do not use these numbers.** {'; '.join(conv.problems())}.", ""]
     out += [f"> **{DISCLAIMER}**", "",
             "Figures are in report.html beside this file.", "", "## Headline", ""]
-    out += [*headline_sentences(c, ci), "", _plain(NEW_SITE), EQUAL_TAILED.format(pc=pc, tail=tail), ""]
+    out += [*headline_sentences(c, ci), ""]
+    if c.population_note:
+        out += [_plain(c.population_note), ""]
+    out += [_plain(NEW_SITE), EQUAL_TAILED.format(pc=pc, tail=tail), ""]
     out += ["## By finding", ""]
     for group, title in GROUP_TITLES.items():
         part = c.headline[c.headline["group"] == group]
@@ -768,8 +829,13 @@ def render_markdown(fit, c: ReportContent, out_dir: Path, fit_path=None, ci: flo
                  published_range(r.published_low, r.published_high) if r.published_source else "–",
                  f"{r.observed_malignant}/{r.observed_n}" if r.observed_n else "none"]
                 for r, p in zip(part.itertuples(), prior.itertuples())]
-        out += [f"### {title}", "", _md_table(["finding", "model", f"{pc} CrI", "prior alone CrI", "published", "data"],
-                                              rows), ""]
+        head = ["finding", "model", f"{pc} CrI", "prior alone CrI", "published", "data"]
+        if c.ddsm_headline is not None:
+            ddsm = c.ddsm_headline[c.ddsm_headline["group"] == group]
+            for row, d in zip(rows, ddsm.itertuples()):
+                row.insert(4, f"{percent(d.mean)} ({interval(d.ci_lower, d.ci_upper)})")
+            head.insert(4, "new DDSM-like site")
+        out += [f"### {title}", "", _md_table(head, rows), ""]
     out += ["## Covariate effects (odds ratios)", "", prior_only_sentence(c), ""]
     out += [_md_table(["covariate", "odds ratio", f"{pc} CrI", "informed by"],
                       [[r.label, f"{r.odds_ratio:.2f}", f"{r.or_lower:.2f}–{r.or_upper:.2f}",
@@ -800,12 +866,16 @@ def render_markdown(fit, c: ReportContent, out_dir: Path, fit_path=None, ci: flo
 
 # --- entry point -----------------------------------------------------------------------------------
 
-def write_report(fit, out_dir: str | Path, fmt: str = "both", fit_path: str | Path | None = None) -> list[Path]:
-    """Write report.html and/or report.md for ``fit`` into ``out_dir`` (atomic); returns the paths."""
+def write_report(fit, out_dir: str | Path, fmt: str = "both", fit_path: str | Path | None = None,
+                 population: str | None = None) -> list[Path]:
+    """Write report.html and/or report.md for ``fit`` into ``out_dir`` (atomic); returns the paths.
+
+    ``population``: who the headline's and tables' blank-site lesions come from (see :func:`report_content`).
+    """
     if fmt not in FORMATS:
         raise ValueError(f"report format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     out_dir = Path(out_dir)
-    content = report_content(fit, out_dir, fit_path)
+    content = report_content(fit, out_dir, fit_path, population=population)
     paths = []
     if fmt in ("html", "both"):
         figs = report_figures(fit, content)

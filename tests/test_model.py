@@ -122,19 +122,26 @@ def test_blank_prior_only_covariate_equals_absent_column(small_fit):
     assert a == pytest.approx(b, abs=1e-12)
 
 
-def test_blank_birads_integrates_over_matching_lesions(small_fit):
-    """Blank BI-RADS = average of the explicit categories, weighted as in matching training lesions."""
+@pytest.mark.parametrize("population", ["new-site", "clinical"])
+def test_blank_birads_integrates_over_matching_lesions(small_fit, population):
+    """Blank BI-RADS = average of the explicit categories, weighted as in matching training lesions (for the
+    clinical population: the training lesions re-weighted to the clinical case mix)."""
     from microcalc.completion import complete
+    from microcalc.synthesis.clinical import clinical_donors, clinical_series
 
     frame = lesions(morphology=["fine_pleomorphic"], distribution=["grouped"], breast_density=["c"])
-    blank = small_fit.predict(frame)["p_malignant"].iloc[0]
-    expanded = complete(frame, small_fit.donors, small_fit.sites)
+    blank = small_fit.predict(frame, population=population)["p_malignant"].iloc[0]
+    donors = small_fit.donors if population == "new-site" else clinical_donors(small_fit.donors, clinical_series())
+    expanded = complete(frame, donors, small_fit.sites)
     assert expanded["birads"].notna().any() and len(expanded) > 1
-    explicit = small_fit.predict(expanded.drop(columns=["row", "weight"]).assign(lesion_id=lambda f: [f"E{i}" for i in range(len(f))]))
+    explicit = small_fit.predict(expanded.drop(columns=["row", "weight"]).assign(lesion_id=lambda f: [f"E{i}" for i in range(len(f))]),
+                                 population=population)
     manual = float((explicit["p_malignant"].to_numpy() * expanded["weight"].to_numpy()).sum())
     assert blank == pytest.approx(manual, rel=1e-9)
-    p2 = small_fit.predict(lesions(morphology=["fine_pleomorphic"], distribution=["grouped"], breast_density=["c"], birads=["2"]))
-    p5 = small_fit.predict(lesions(morphology=["fine_pleomorphic"], distribution=["grouped"], breast_density=["c"], birads=["5"]))
+    p2 = small_fit.predict(lesions(morphology=["fine_pleomorphic"], distribution=["grouped"], breast_density=["c"], birads=["2"]),
+                           population=population)
+    p5 = small_fit.predict(lesions(morphology=["fine_pleomorphic"], distribution=["grouped"], breast_density=["c"], birads=["5"]),
+                           population=population)
     assert p2["p_malignant"].iloc[0] < blank < p5["p_malignant"].iloc[0]
 
 

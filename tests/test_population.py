@@ -157,3 +157,27 @@ def test_cli_population_equals_fit_predict(small_fit, small_fit_path, tmp_path, 
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not both" in err and "Traceback" not in err
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_report_shows_the_clinical_answer_with_the_ddsm_one_beside_it(small_fit, tmp_path):
+    from microcalc.figures import percent
+    from microcalc.headline import headline_table
+    from microcalc.report import report_content, write_report
+
+    content = report_content(small_fit, tmp_path)
+    assert content.population == CLINICAL  # the default
+    ddsm = headline_table(small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors, population=NEW_SITE)
+    np.testing.assert_allclose(content.ddsm_headline["mean"], ddsm["mean"], rtol=1e-12)
+    clinical = headline_table(small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors,
+                              population=CLINICAL)
+    np.testing.assert_allclose(content.headline["mean"], clinical["mean"], rtol=1e-12)
+    assert content.headline["level"].iloc[0] == "biopsied grouped cluster, clinical population"
+    new_site_row = content.sites[content.sites["site"] == "new site"].iloc[0]
+    assert new_site_row["mean"] == pytest.approx(ddsm["mean"].iloc[0], rel=1e-12)
+    (md,) = write_report(small_fit, tmp_path / "r", fmt="md")
+    text = md.read_text(encoding="utf-8")
+    assert "in a clinical population" in text and "new DDSM-like site" in text
+    assert f"At a new site like DDSM's (an archive enriched for cancer) it is {percent(ddsm['mean'].iloc[0])}" in text
+    (plain,) = write_report(small_fit, tmp_path / "n", fmt="md", population=NEW_SITE)
+    text = plain.read_text(encoding="utf-8")
+    assert "new DDSM-like site" not in text and "at a new site, the model" in text

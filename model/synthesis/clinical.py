@@ -79,7 +79,7 @@ class ClinicalSeries:
 
     def describe(self) -> str:
         shares = ", ".join(f"{g} {100 * v:.1f}%" for g, v in self.birads_share.items())
-        return (f"clinical biopsy series: overall rate {100 * self.rate_mean:.1f}% for a new series (MAP predictive "
+        return (f"overall rate {100 * self.rate_mean:.1f}% for a new series (MAP predictive "
                 f"mean; {self.overall_studies} studies, {self.overall_lesions} lesions; between-study SD "
                 f"{self.tau_median:.2f} logit); BI-RADS mix of biopsied lesions {shares} "
                 f"({len(self.birads_studies)} studies, {self.birads_lesions} lesions)")
@@ -230,7 +230,7 @@ def cached_population(params: dict, priors, sites: tuple[str, ...], donors: pd.D
     Prediction calls this for every chunk of patterns; the parameters of one fit are the same arrays
     throughout, so identity (with the objects kept alive in the cache) is a safe key.
     """
-    key = (id(params["intercept"]), id(params["birads_effect"]), id(priors), sites, id(donors))
+    key = (tuple((k, id(v)) for k, v in sorted(params.items())), id(priors), sites, id(donors))
     for k, pop in _CACHE:
         if k == key:
             return pop
