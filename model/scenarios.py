@@ -310,16 +310,18 @@ class Reweighter:
     informed: dict[str, np.ndarray] | None  # elements the likelihood reads; None = all (data not rebuilt)
     base: np.ndarray  # log prior of the fit's own priors per draw
     donors: pd.DataFrame  # defines the headline quantities
+    population: str | None = None  # of the headline's blank-site lesions (None: the default population)
 
     @classmethod
-    def of(cls, fit, frame: pd.DataFrame | None, donors: pd.DataFrame | None = None) -> Reweighter:
+    def of(cls, fit, frame: pd.DataFrame | None, donors: pd.DataFrame | None = None,
+           population: str | None = None) -> Reweighter:
         """``frame`` = the training data, or None if it could not be rebuilt (then every element counts)."""
         source = frame if frame is not None else training_frame(fit.donors)
         patterns = aggregate(encode(source, fit.priors, fit.sites), source[schema.OUTCOME].to_numpy(dtype=float))
         informed = likelihood_elements(patterns) if frame is not None else None
         posterior = fit.idata["posterior"].to_dataset()
         base = log_prior(posterior, fit.priors, fit.sites, patterns, informed)
-        return cls(fit, posterior, patterns, informed, base, fit.donors if donors is None else donors)
+        return cls(fit, posterior, patterns, informed, base, fit.donors if donors is None else donors, population)
 
     def weights(self, priors: PriorSet) -> tuple[np.ndarray, float]:
         """PSIS weights from the fit's priors to ``priors`` and their Pareto k-hat."""
@@ -330,7 +332,7 @@ class Reweighter:
         params = self.fit.params()
         if self.informed is not None:
             params = scenario_params(params, self.posterior, priors, self.informed)
-        keys, draws = headline_draws(params, self.fit.priors, self.fit.sites, self.donors)
+        keys, draws = headline_draws(params, self.fit.priors, self.fit.sites, self.donors, self.population)
         return headline_keys_table(keys, weighted_summary(draws, w))
 
 

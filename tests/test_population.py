@@ -181,3 +181,15 @@ def test_report_shows_the_clinical_answer_with_the_ddsm_one_beside_it(small_fit,
     (plain,) = write_report(small_fit, tmp_path / "n", fmt="md", population=NEW_SITE)
     text = plain.read_text(encoding="utf-8")
     assert "new DDSM-like site" not in text and "at a new site, the model" in text
+
+
+def test_clinical_answers_do_not_depend_on_the_intercept(small_fit):
+    """The clinical offset re-anchors the case-mix average to the literature, so moving the model's intercept
+    by any constant leaves clinical answers unchanged, while it moves the answers at a new DDSM-like site."""
+    frame = lesions(morphology=["amorphous", pd.NA], distribution=["grouped", "segmental"], birads=[pd.NA, "4"])
+    params = small_fit.params()
+    moved = {**params, "intercept": params["intercept"] + 0.7}
+    for population, same in ((CLINICAL, True), (NEW_SITE, False)):
+        a = probability_draws(with_site(frame, population), params, small_fit.priors, small_fit.sites, small_fit.donors)
+        b = probability_draws(with_site(frame, population), moved, small_fit.priors, small_fit.sites, small_fit.donors)
+        assert np.allclose(a, b, rtol=0, atol=1e-9) == same, population
