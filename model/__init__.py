@@ -15,15 +15,15 @@ DISCLAIMER = (
 
 # public name -> module that defines it (loaded lazily)
 _LAZY = {
-    "read_lesions": "microcalc.readers",
-    "bundled_data_path": "microcalc.readers",
-    "LesionInputError": "microcalc.errors",
-    "FitFileError": "microcalc.errors",
+    "read_lesions": "microcalc.io.readers",
+    "bundled_data_path": "microcalc.io.readers",
+    "LesionInputError": "microcalc.io.errors",
+    "FitFileError": "microcalc.io.errors",
     "load_priors": "microcalc.priors",
-    "fit": "microcalc.fitting",
-    "Fit": "microcalc.fitting",
-    "load": "microcalc.fitfile",
-    "predict_dask": "microcalc.distributed",
+    "fit": "microcalc.modelling.fitting",
+    "Fit": "microcalc.modelling.fitting",
+    "load": "microcalc.modelling.fitting",
+    "predict_dask": "microcalc.batch.distributed",
 }
 
 __all__ = ["DISCLAIMER", "__version__", *_LAZY]

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from microcalc import DISCLAIMER
-from microcalc.errors import LesionInputError
+from microcalc.io.errors import LesionInputError
 
 EXIT_BAD_INPUT = 2
 EXIT_NOT_CONVERGED = 3
@@ -157,8 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _training(args):
-    """The training lesions the data options name (see :func:`microcalc.sources.read_training`)."""
-    from microcalc.sources import read_training
+    """The training lesions the data options name (see :func:`microcalc.io.sources.read_training`)."""
+    from microcalc.io.sources import read_training
 
     return read_training(getattr(args, "data", None) or (), site=getattr(args, "site", None),
                          with_bundled=getattr(args, "with_bundled", False),
@@ -167,8 +167,8 @@ def _training(args):
 
 def _fit_and_save(args, console: Console, out: Path):
     """Fit, print diagnostics and headline, save; returns (fit, exit status)."""
-    from microcalc.fitting import fit
-    from microcalc.headline import format_headline, headline_table
+    from microcalc.modelling.fitting import fit
+    from microcalc.reporting.headline import format_headline, headline_table
 
     frame = _training(args)
     sites = frame["site"].dropna().nunique() + int(frame["site"].isna().any())
@@ -198,12 +198,12 @@ def cmd_fit(args, console: Console) -> int:
 
 
 def cmd_predict(args, console: Console) -> int:
-    from microcalc.csvblocks import start_opening  # pyarrow only: Arrow parses while pandas is imported
+    from microcalc.io.csvblocks import start_opening  # pyarrow only: Arrow parses while pandas is imported
 
     opening = start_opening(args.cases) if args.dask is None else None
-    from microcalc.scoring import predict_file
+    from microcalc.batch.distributed import predict_file  # local, or on Dask with --dask
 
-    from microcalc.predict import resolve_population
+    from microcalc.modelling.predict import resolve_population
 
     n = predict_file(args.fit, args.cases, args.out, ci=args.ci, dask_scheduler=args.dask, opening=opening,
                      site=resolve_population(args.population, args.site))
@@ -212,8 +212,8 @@ def cmd_predict(args, console: Console) -> int:
 
 
 def cmd_report(args, console: Console) -> int:
-    from microcalc.fitfile import load
-    from microcalc.report import write_report
+    from microcalc.modelling.fitting import load
+    from microcalc.reporting.report import write_report
 
     paths = write_report(load(args.fit), args.out, fmt=args.format, fit_path=args.fit, population=args.population)
     console.say("Report written: " + ", ".join(str(p) for p in paths))
@@ -221,8 +221,8 @@ def cmd_report(args, console: Console) -> int:
 
 
 def cmd_sensitivity(args, console: Console) -> int:
-    from microcalc.fitfile import load
-    from microcalc.sensitivity import run_sensitivity
+    from microcalc.modelling.fitting import load
+    from microcalc.robustness.sensitivity import run_sensitivity
 
     paths = run_sensitivity(load(args.fit), args.out, extra_scenarios=args.scenarios, say=console.say)
     console.say("Sensitivity written: " + ", ".join(str(p) for p in paths))
@@ -230,7 +230,7 @@ def cmd_sensitivity(args, console: Console) -> int:
 
 
 def cmd_evaluate(args, console: Console) -> int:
-    from microcalc.evaluation import evaluate_file
+    from microcalc.checks.evaluation import evaluate_file
 
     metrics = evaluate_file(args.fit, args.test, args.out, site=args.site)
     console.say(", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
@@ -238,7 +238,7 @@ def cmd_evaluate(args, console: Console) -> int:
 
 
 def cmd_crossval(args, console: Console) -> int:
-    from microcalc.crossval import run_crossval
+    from microcalc.checks.crossval import run_crossval
 
     table = run_crossval(_training(args), args.out, by=args.by, folds=args.folds,
                          draws=args.draws, seed=args.seed, say=console.say, site=args.site)
@@ -247,7 +247,7 @@ def cmd_crossval(args, console: Console) -> int:
 
 
 def cmd_learning_curve(args, console: Console) -> int:
-    from microcalc.learning_curve import run_learning_curve
+    from microcalc.checks.learning_curve import run_learning_curve
 
     table = run_learning_curve(_training(args), args.out, repeats=args.repeats,
                                draws=args.draws, say=console.say, site=args.site)
@@ -257,7 +257,7 @@ def cmd_learning_curve(args, console: Console) -> int:
 
 def cmd_demo(args, console: Console) -> int:
     out: Path = args.out
-    from microcalc.report import write_report
+    from microcalc.reporting.report import write_report
 
     result, status = _fit_and_save(args, console, out / "fit.nc")
     paths = write_report(result, out, fmt="both", fit_path=out / "fit.nc")
@@ -269,14 +269,14 @@ def cmd_demo(args, console: Console) -> int:
 def cmd_literature(args, console: Console) -> int:
     """The synthesis on its own; with a fit or data files, the prior-data conflict of each prior too."""
     from microcalc.synthesis import run_literature
-    from microcalc.synthesis.counts import counts_from_donors, counts_from_frame
+    from microcalc.checks.counts import counts_from_donors, counts_from_frame
 
     if args.fit is not None and (args.data or args.with_bundled):
         raise LesionInputError("--fit", "give a fit file or lesion files, not both",
                                allowed="--fit FIT.nc, or DATA files and/or --with-bundled")
     counts, source = None, None
     if args.fit is not None:
-        from microcalc.fitfile import load
+        from microcalc.modelling.fitting import load
 
         counts, source = counts_from_donors(load(args.fit).donors), f"the training lesions of {args.fit}"
     elif args.data or args.with_bundled:

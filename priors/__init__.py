@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from microcalc.errors import LesionInputError
+from microcalc.io.errors import LesionInputError
 
 # Ordinal steps between adjacent BI-RADS slots, lowest first; 4B is the reference (0).
 BIRADS_STEPS_BELOW_4B: tuple[str, ...] = ("step_4A_to_4B", "step_3_to_4A", "step_2_to_3")

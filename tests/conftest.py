@@ -13,7 +13,7 @@ DATA_DIR = Path(__file__).parent / "data"
 @pytest.fixture(scope="session")
 def bundled_path() -> Path:
     """The DDSM table shipped inside the package (617 lesions)."""
-    from microcalc.readers import bundled_data_path
+    from microcalc.io.readers import bundled_data_path
 
     return bundled_data_path()
 
@@ -44,7 +44,7 @@ def ddsm(bundled_path):
     """The bundled DDSM lesions as the canonical frame."""
     import warnings
 
-    from microcalc.readers import read_lesions
+    from microcalc.io.readers import read_lesions
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -54,7 +54,7 @@ def ddsm(bundled_path):
 @pytest.fixture(scope="session")
 def small_fit(ddsm):
     """One quick fit of the bundled data shared by the tests (2 chains x 300 draws)."""
-    from microcalc.fitting import fit
+    from microcalc.modelling.fitting import fit
 
     return fit(ddsm, draws=300, tune=300, chains=2, seed=11)
 

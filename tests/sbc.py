@@ -9,7 +9,7 @@ Procedure: the design of the bundled DDSM data (its 617 lesions, their covariate
 is kept fixed. Parameters are drawn from the default literature priors; outcomes are simulated from
 the model's binomial likelihood given those parameters; the model is fitted to the simulated data
 with nutpie; for every scalar free parameter (every element of the groups in
-``microcalc.model.PARAMETER_GROUPS``), the rank of the true value among ``L`` thinned posterior draws
+``microcalc.modelling.model.PARAMETER_GROUPS``), the rank of the true value among ``L`` thinned posterior draws
 is recorded, as is whether the central 50% and 90% posterior intervals hold it. If the inference is
 right, ranks are uniform on 0..L and the intervals cover 50% and 90% of true values.
 
@@ -38,11 +38,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from microcalc.evaluation import COLOURS, save_figure, style_axes, styled, write_csv
-from microcalc.fitting import SamplerSettings, sample_posterior, training_patterns
-from microcalc.model import PARAMETER_GROUPS, build_model
+from microcalc.checks.evaluation import COLOURS, save_figure, style_axes, styled, write_csv
+from microcalc.modelling.fitting import SamplerSettings, sample_posterior, training_patterns
+from microcalc.modelling.model import PARAMETER_GROUPS, build_model
 from microcalc.priors import load_priors
-from microcalc.readers import bundled_data_path, read_lesions
+from microcalc.io.readers import bundled_data_path, read_lesions
 
 HISTOGRAM_BINS = 10
 
@@ -81,7 +81,7 @@ def simulate(patterns, priors, sites, reps: int, seed: int):
 
 def fit_replication(patterns, priors, sites, malignant: np.ndarray, args, seed: int):
     """Posterior draws (as a Dataset) and diagnostics of one fit to simulated outcomes."""
-    from microcalc.diagnostics import check_convergence
+    from microcalc.modelling.diagnostics import check_convergence
 
     model = build_model(replace(patterns, malignant=malignant.astype(np.int64)), priors, sites)
     with warnings.catch_warnings():

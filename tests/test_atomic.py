@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from microcalc.atomic import atomic_path, write_text_atomic
+from microcalc.io.atomic import atomic_path, write_text_atomic
 
 
 def test_written_file_has_usual_permissions_and_umask_is_untouched(tmp_path):

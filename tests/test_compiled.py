@@ -8,7 +8,7 @@ import pytest
 pm = pytest.importorskip("pymc")
 nutpie = pytest.importorskip("nutpie")
 
-from microcalc import compiled  # noqa: E402
+from microcalc.modelling import compiled  # noqa: E402
 
 TRIALS = np.array([10, 12, 8])
 

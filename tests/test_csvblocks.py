@@ -6,7 +6,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from microcalc import csvblocks
+from microcalc.io import csvblocks
 
 
 def _rows(blocks: csvblocks.CsvBlocks) -> pd.DataFrame:

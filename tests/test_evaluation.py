@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 from scipy.special import gammaln
 
-from microcalc import metrics
+from microcalc.checks import metrics
 from microcalc.cli import main
-from microcalc.crossval import VARIANTS, case_folds, lesion_log_likelihood, lesion_loo, run_crossval, site_folds
-from microcalc.design import aggregate, encode
-from microcalc.errors import LesionInputError
-from microcalc.evaluation import BAND_DRAWS, FIGURES, evaluate_file
-from microcalc.readers import read_lesions
+from microcalc.checks.crossval import VARIANTS, case_folds, lesion_log_likelihood, lesion_loo, run_crossval, site_folds
+from microcalc.modelling.design import aggregate, encode
+from microcalc.io.errors import LesionInputError
+from microcalc.checks.evaluation import BAND_DRAWS, FIGURES, evaluate_file
+from microcalc.io.readers import read_lesions
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -6,8 +6,8 @@ import numpy as np
 
 
 def _training_model(fit, ddsm):
-    from microcalc.design import aggregate, encode
-    from microcalc.model import build_model
+    from microcalc.modelling.design import aggregate, encode
+    from microcalc.modelling.model import build_model
 
     patterns = aggregate(encode(ddsm, fit.priors, fit.sites), ddsm["malignant"].to_numpy(dtype=float))
     return build_model(patterns, fit.priors, fit.sites), patterns
@@ -37,7 +37,7 @@ def test_fit_keeps_only_posterior_draws(small_fit):
 def test_command_line_sampler_defaults_are_the_fits():
     """The CLI spells its defaults out (no heavy import for --help); they must be fit()'s."""
     from microcalc.cli import build_parser
-    from microcalc.fitting import SamplerSettings
+    from microcalc.modelling.fitting import SamplerSettings
 
     args = build_parser().parse_args(["fit", "--out", "x.nc"])
     assert (args.draws, args.tune, args.chains) == (SamplerSettings.draws, SamplerSettings.tune, SamplerSettings.chains)

@@ -10,7 +10,7 @@ import pytest
 
 from microcalc.cli import main
 from microcalc.synthesis import meta, prior_data_conflict, studies
-from microcalc.synthesis.counts import counts_from_donors, counts_from_frame
+from microcalc.checks.counts import counts_from_donors, counts_from_frame
 from microcalc.synthesis.loso import LOSO_COLUMNS
 
 STUDIES_HEADER = "study_id,citation,finding,level,malignant,total,checked"
@@ -48,7 +48,7 @@ def _one_line_error(capsys) -> str:
 
 
 def test_counts_are_marginal_per_level_and_count_every_word(tmp_path):
-    from microcalc.readers import read_lesions
+    from microcalc.io.readers import read_lesions
 
     counts = counts_from_frame(read_lesions(_lesions(tmp_path), require_outcome=True))
     got = {(f, lvl): (m, n) for f, lvl, m, n in counts.itertuples(index=False)}

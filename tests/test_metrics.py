@@ -9,7 +9,7 @@ import pytest
 from scipy.special import expit, logit
 from scipy.stats import binom
 
-from microcalc import metrics
+from microcalc.checks import metrics
 
 # Six lesions: three malignant (p 0.9, 0.6, 0.3) and three benign (p 0.2, 0.6, 0.1).
 Y = np.array([1, 0, 1, 0, 1, 0])

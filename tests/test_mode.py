@@ -9,8 +9,8 @@ import pytest
 pm = pytest.importorskip("pymc")
 nutpie = pytest.importorskip("nutpie")
 
-from microcalc import mode  # noqa: E402
-from microcalc.compiled import compile_model  # noqa: E402
+from microcalc.modelling import mode  # noqa: E402
+from microcalc.modelling.compiled import compile_model  # noqa: E402
 
 Y = np.array([1.2, 0.4, 2.3, 1.9, 0.8, 1.5])  # six measurements with unit noise
 PRIOR_SD = 10.0
@@ -103,7 +103,7 @@ def test_mode_start_replaces_only_the_initial_points(normal_compiled):
 
 
 def patterns_of(frame: pd.DataFrame):
-    from microcalc.fitting import training_patterns
+    from microcalc.modelling.fitting import training_patterns
     from microcalc.priors import load_priors
 
     sites, patterns = training_patterns(frame, load_priors())

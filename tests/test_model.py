@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microcalc import literature, schema
-from microcalc.design import BIRADS_SLOTS, aggregate, birads_weights, encode, multi_hot
-from microcalc.errors import FitFileError
-from microcalc.headline import headline_table
+from microcalc.reporting import literature
+from microcalc.io import schema
+from microcalc.modelling.design import BIRADS_SLOTS, aggregate, birads_weights, encode, multi_hot
+from microcalc.io.errors import FitFileError
+from microcalc.reporting.headline import headline_table
 from microcalc.priors import load_priors
 
 
@@ -126,8 +127,8 @@ def test_blank_prior_only_covariate_equals_absent_column(small_fit):
 def test_blank_birads_integrates_over_matching_lesions(small_fit, population):
     """Blank BI-RADS = average of the explicit categories, weighted as in matching training lesions (for the
     clinical population: the training lesions re-weighted to the clinical case mix)."""
-    from microcalc.completion import complete
-    from microcalc.synthesis.clinical import clinical_donors, clinical_series
+    from microcalc.modelling.completion import complete
+    from microcalc.modelling.clinical import clinical_donors, clinical_series
 
     frame = lesions(morphology=["fine_pleomorphic"], distribution=["grouped"], breast_density=["c"])
     blank = small_fit.predict(frame, population=population)["p_malignant"].iloc[0]
@@ -165,7 +166,7 @@ def test_save_load_in_new_process_gives_identical_predictions(small_fit, small_f
 def test_fit_file_from_another_format_version_is_refused(small_fit_path, tmp_path):
     import xarray as xr
 
-    from microcalc.fitfile import load
+    from microcalc.modelling.fitting import load
 
     tree = xr.open_datatree(small_fit_path, engine="h5netcdf").load()
     tree["microcalc"].attrs["format_version"] = 999
@@ -177,7 +178,7 @@ def test_fit_file_from_another_format_version_is_refused(small_fit_path, tmp_pat
 
 @pytest.mark.parametrize("content", [b"", b"\x89HDF garbage", b"lesion_id\nA\n"])
 def test_corrupt_fit_file_is_refused(tmp_path, content):
-    from microcalc.fitfile import load
+    from microcalc.modelling.fitting import load
 
     path = tmp_path / "bad.nc"
     path.write_bytes(content)
@@ -206,8 +207,8 @@ def _contrasts(params: dict) -> dict[str, np.ndarray]:
 
 def test_parameters_are_recovered_from_simulated_data(small_fit, ddsm):
     """Simulate outcomes from known parameters on the bundled covariates (x5); refit; check coverage."""
-    from microcalc.fitting import fit
-    from microcalc.model import malignancy_probability, numpy_ops
+    from microcalc.modelling.fitting import fit
+    from microcalc.modelling.model import malignancy_probability, numpy_ops
 
     truth = {k: v.mean(axis=-1, keepdims=True) for k, v in small_fit.params().items()}
     design = encode(ddsm, small_fit.priors, small_fit.sites)
@@ -241,7 +242,7 @@ def test_unconverged_fit_exits_3_unless_allowed(tmp_path, capsys):
 # --- parameterisation ---------------------------------------------------------------------------
 
 def test_levels_are_centred_only_where_the_data_pin_them():
-    from microcalc.model import centred_levels
+    from microcalc.modelling.model import centred_levels
 
     # level 0: 5000 lesions, half malignant; level 1: 5000 benign lesions (bounded on one side only);
     # level 2: 20 lesions; level 3: no lesions
@@ -253,7 +254,7 @@ def test_levels_are_centred_only_where_the_data_pin_them():
 
 
 def test_bundled_data_is_sampled_non_centred_and_registry_scale_data_centred(ddsm):
-    from microcalc.model import build_model, parameterisation
+    from microcalc.modelling.model import build_model, parameterisation
 
     priors, sites = load_priors(), ("A", "B", "C", "D")
     patterns = aggregate(encode(ddsm, priors, sites), ddsm["malignant"].to_numpy(float))
@@ -284,8 +285,8 @@ def test_centred_and_non_centred_builds_are_the_same_model(ddsm, monkeypatch):
     an earlier version compared two short fits, one of which (everything centred) never converged
     (R-hat 2.26), and its verdict depended on the PyTensor compile cache.
     """
-    from microcalc import model
-    from microcalc.fitting import training_patterns
+    from microcalc.modelling import model
+    from microcalc.modelling.fitting import training_patterns
 
     priors = load_priors()
     sites, patterns = training_patterns(ddsm, priors)
@@ -313,7 +314,7 @@ def test_centred_and_non_centred_builds_are_the_same_model(ddsm, monkeypatch):
 
 def test_numpy_logistic_is_the_textbook_formula_bit_for_bit():
     """logistic works in place for speed; it must equal 1 / (1 + exp(-x)) exactly, and leave x alone."""
-    from microcalc.model import logistic
+    from microcalc.modelling.model import logistic
 
     x = np.random.default_rng(3).normal(0.0, 20.0, (50, 400))
     x[0, :4] = [-800.0, 800.0, 0.0, 1e-300]

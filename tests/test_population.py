@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microcalc import schema
-from microcalc.errors import LesionInputError
-from microcalc.predict import CLINICAL, NEW_SITE, probability_draws, resolve_population, with_site
-from microcalc.synthesis import clinical as cl
+from microcalc.io import schema
+from microcalc.io.errors import LesionInputError
+from microcalc.modelling.predict import CLINICAL, NEW_SITE, probability_draws, resolve_population, with_site
+from microcalc.modelling import clinical as cl
 
 
 def lesions(**columns) -> pd.DataFrame:
@@ -98,7 +98,7 @@ def test_clinical_donors_take_the_series_birads_mix(small_fit, series):
 def test_clinical_case_mix_averages_to_the_literature_rate(small_fit):
     """The defining property, through the public prediction path: the clinical case mix, predicted for the
     clinical population, averages to the literature's rate for a new series in every draw."""
-    from microcalc.synthesis.clinical import cached_population, case_mix_frame
+    from microcalc.modelling.clinical import cached_population, case_mix_frame
 
     params = small_fit.params()
     pop = cached_population(params, small_fit.priors, small_fit.sites, small_fit.donors)
@@ -125,7 +125,7 @@ def test_known_sites_ignore_the_population_and_site_means_population(small_fit):
 
 def test_clinical_single_findings_in_the_robust_published_ranges(small_fit):
     """BI-RADS 4 15-40%, grouped cluster 20-50%, 4A < 4B < 4C < 5 and BI-RADS 2 < 3% for the clinical population."""
-    from microcalc.headline import check_means, clinical_checks
+    from microcalc.reporting.headline import check_means, clinical_checks
 
     means = check_means(small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors, CLINICAL)
     checks = clinical_checks(means).set_index("check")["holds"]
@@ -146,7 +146,7 @@ def test_cli_population_equals_fit_predict(small_fit, small_fit_path, tmp_path, 
     out = tmp_path / "pred.csv"
     assert main(["predict", str(small_fit_path), str(cases), "--out", str(out), "--population", "clinical"]) == 0
     got = pd.read_csv(out)
-    from microcalc.readers import read_lesions
+    from microcalc.io.readers import read_lesions
 
     expected = small_fit.predict(read_lesions(cases), population="clinical")
     np.testing.assert_allclose(got["p_malignant"], expected["p_malignant"], rtol=1e-12)
@@ -160,9 +160,9 @@ def test_cli_population_equals_fit_predict(small_fit, small_fit_path, tmp_path, 
 
 
 def test_report_shows_the_clinical_answer_with_the_ddsm_one_beside_it(small_fit, tmp_path):
-    from microcalc.figures import percent
-    from microcalc.headline import headline_table
-    from microcalc.report import report_content, write_report
+    from microcalc.reporting.figures import percent
+    from microcalc.reporting.headline import headline_table
+    from microcalc.reporting.report import report_content, write_report
 
     content = report_content(small_fit, tmp_path)
     assert content.population == CLINICAL  # the default

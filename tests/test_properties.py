@@ -23,9 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from microcalc import schema
+from microcalc.io import schema
 from microcalc.cli import main
-from microcalc.readers import read_lesions
+from microcalc.io.readers import read_lesions
 
 FORMATS = ("canonical_csv", "canonical_parquet", "ddsm", "cbis")
 
@@ -214,7 +214,7 @@ def test_valid_files_read_as_written_and_predict(fmt, data, small_fit_path, tmp_
                                                                  HealthCheck.too_slow])
 @given(data=st.data())
 def test_valid_files_fit_and_predict(fmt, data, tmp_path_factory):
-    from microcalc.fitting import fit
+    from microcalc.modelling.fitting import fit
 
     names, rows, expected = data.draw(lesion_file(fmt))
     path = write(fmt, names, rows, tmp_path_factory.mktemp(fmt))

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from microcalc import lexicon, schema
-from microcalc.errors import LesionInputError, LesionWarning
-from microcalc.readers import bundled_data_path, csv_header, detect_format, read_lesions, validate_cells
+from microcalc.io import lexicon, schema
+from microcalc.io.errors import LesionInputError, LesionWarning
+from microcalc.io.readers import bundled_data_path, csv_header, detect_format, read_lesions, validate_cells
 
 
 def _read_quietly(path: Path, **kwargs: object) -> pd.DataFrame:

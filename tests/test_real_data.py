@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from microcalc.cli import main
-from microcalc.errors import LesionInputError
-from microcalc.sources import read_training
+from microcalc.io.errors import LesionInputError
+from microcalc.io.sources import read_training
 
 TINY = ["--draws", "30", "--tune", "30", "--chains", "1", "--seed", "3", "--allow-unconverged"]
 THREE = "lesion_id,morphology,birads,malignant\nL1,fine_pleomorphic,4,1\nL2,round,2,0\nL3,amorphous,4,0\n"

@@ -40,7 +40,7 @@ def _text(page: str) -> str:
 
 def _flipped(fit):
     """The same fit with the opposite convergence verdict (to see both versions of the report)."""
-    from microcalc.diagnostics import Convergence
+    from microcalc.modelling.diagnostics import Convergence
 
     good = Convergence(max_rhat=1.0, min_ess_bulk=2000.0, min_ess_tail=2000.0, divergences=0, chains=2,
                        draws=300, worst_rhat="intercept", worst_ess="intercept")
@@ -50,7 +50,7 @@ def _flipped(fit):
 
 @pytest.fixture(scope="module")
 def built(small_fit, tmp_path_factory):
-    from microcalc.report import write_report
+    from microcalc.reporting.report import write_report
 
     out = tmp_path_factory.mktemp("report")
     paths = write_report(small_fit, out, fmt="both", fit_path=None)
@@ -101,8 +101,8 @@ def test_prints_and_states_disclaimer_citations_and_definitions(built):
 
 
 def test_headline_numbers_are_those_of_headline_table(built, small_fit):
-    from microcalc.figures import interval, level_label, percent, published_range
-    from microcalc.headline import headline_table
+    from microcalc.reporting.figures import interval, level_label, percent, published_range
+    from microcalc.reporting.headline import headline_table
 
     table = headline_table(small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors)
     head = table.iloc[0]
@@ -117,7 +117,7 @@ def test_headline_numbers_are_those_of_headline_table(built, small_fit):
 
 
 def test_marks_covariates_informed_by_priors_alone(built, small_fit):
-    from microcalc.report import coefficient_column, covariate_table
+    from microcalc.reporting.report import coefficient_column, covariate_table
 
     table = covariate_table(small_fit)
     expected = {c for c in small_fit.priors.coefficient_names() if coefficient_column(c) not in TRAINED_COLUMNS}
@@ -129,7 +129,7 @@ def test_marks_covariates_informed_by_priors_alone(built, small_fit):
 
 
 def test_recorded_counts_stored_in_the_fit_decide_prior_only(small_fit):
-    from microcalc.report import coefficient_column, covariate_table
+    from microcalc.reporting.report import coefficient_column, covariate_table
 
     columns = {coefficient_column(c) for c in small_fit.priors.coefficient_names()}
     recorded = {c: (40 if c in ("brca", "age") else 0) for c in columns}
@@ -141,7 +141,7 @@ def test_recorded_counts_stored_in_the_fit_decide_prior_only(small_fit):
 
 
 def test_not_converged_banner_follows_the_diagnostics(built, small_fit, tmp_path):
-    from microcalc.report import write_report
+    from microcalc.reporting.report import write_report
 
     other = _flipped(small_fit)
     write_report(other, tmp_path, fmt="both")
@@ -156,7 +156,7 @@ def test_not_converged_banner_follows_the_diagnostics(built, small_fit, tmp_path
 
 
 def test_links_sensitivity_output_when_present_else_says_how(built, tmp_path):
-    from microcalc.report import further_outputs
+    from microcalc.reporting.report import further_outputs
 
     assert "microcalc sensitivity" in _text(built[2]) and "microcalc evaluate" in _text(built[2])
     (tmp_path / "sensitivity").mkdir()
@@ -167,7 +167,7 @@ def test_links_sensitivity_output_when_present_else_says_how(built, tmp_path):
 
 
 def test_refuses_unknown_format(small_fit, tmp_path):
-    from microcalc.report import write_report
+    from microcalc.reporting.report import write_report
 
     with pytest.raises(ValueError, match="format"):
         write_report(small_fit, tmp_path, fmt="pdf")

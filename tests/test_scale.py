@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microcalc import csvblocks, scoring
-from microcalc.errors import LesionInputError, LesionWarning
-from microcalc.predict import pattern_codes
-from microcalc.readers import read_lesions
+from microcalc.io import csvblocks
+from microcalc.batch import scoring
+from microcalc.io.errors import LesionInputError, LesionWarning
+from microcalc.modelling.predict import pattern_codes
+from microcalc.io.readers import read_lesions
 
 SUMMARY = list(scoring.SUMMARY_COLUMNS)
 
@@ -111,7 +112,7 @@ def test_whole_file_route_gives_the_same_file(small_fit_path, ddsm, tmp_path):
 
 def test_reader_opened_early_gives_the_same_file(tiny_chunks, small_fit_path, ddsm, tmp_path):
     """The CLI starts Arrow on the CSV before importing pandas; the predictions must not change."""
-    from microcalc.csvblocks import start_opening
+    from microcalc.io.csvblocks import start_opening
 
     _, cases = _cases_csv(ddsm, tmp_path, n=200)
     plain, early = tmp_path / "plain.csv", tmp_path / "early.csv"
@@ -279,7 +280,8 @@ def test_scorer_cache_is_keyed_by_model_inputs_only(small_fit, ddsm):
 
 def test_scoring_reads_the_fit_file_as_load_does(small_fit_path):
     """The light reader used for scoring gives exactly the parameters and tables of a full load."""
-    from microcalc.fitfile import load, load_for_scoring
+    from microcalc.modelling.fitting import load
+    from microcalc.modelling.fitfile import load_for_scoring
 
     fit, saved = load(small_fit_path), load_for_scoring(small_fit_path)
     params = fit.params()
@@ -307,8 +309,9 @@ def _bad_fit_file(kind: str, small_fit_path, tmp_path):
 
 @pytest.mark.parametrize("kind", ["missing", "not_hdf5", "no_groups", "other_format_version"])
 def test_scoring_refuses_a_bad_fit_file_as_load_does(kind, small_fit_path, tmp_path):
-    from microcalc.errors import FitFileError
-    from microcalc.fitfile import load, load_for_scoring
+    from microcalc.io.errors import FitFileError
+    from microcalc.modelling.fitting import load
+    from microcalc.modelling.fitfile import load_for_scoring
 
     path = _bad_fit_file(kind, small_fit_path, tmp_path)
     with pytest.raises(FitFileError) as full:
@@ -330,7 +333,7 @@ def dask_client():
 def test_predict_dask_equals_in_memory(dask_client, small_fit, ddsm, reference):
     import dask.dataframe as dd
 
-    from microcalc.distributed import predict_dask
+    from microcalc.batch.distributed import predict_dask
 
     ddf = dd.from_pandas(ddsm, npartitions=5)
     lazy = predict_dask(small_fit, ddf)
@@ -342,7 +345,7 @@ def test_predict_dask_equals_in_memory(dask_client, small_fit, ddsm, reference):
 
 def test_predict_file_on_dask_equals_in_memory(dask_client, tiny_chunks, small_fit_path, bundled_path, reference,
                                                tmp_path):
-    from microcalc.distributed import predict_file_dask
+    from microcalc.batch.distributed import predict_file_dask
 
     out = tmp_path / "pred.parquet"
     with warnings.catch_warnings():

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microcalc.headline import headline_table
-from microcalc.model import PARAMETER_GROUPS
-from microcalc.power_scaling import CONFLICT, element_sensitivity, group_sensitivity
+from microcalc.reporting.headline import headline_table
+from microcalc.modelling.model import PARAMETER_GROUPS
+from microcalc.robustness.power_scaling import CONFLICT, element_sensitivity, group_sensitivity
 from microcalc.priors import default_priors_path, load_priors, scenario_paths
-from microcalc.scenarios import (
+from microcalc.robustness.scenarios import (
     PARETO_K_MAX, RefitSettings, Reweighter, Scenario, rebuild_problem, scenario_results, training_frame,
 )
 
@@ -55,7 +55,7 @@ def test_conflicting_prior_is_flagged_as_prior_data_conflict(ddsm, tmp_path):
     malignant (log-odds -6 +/- 1 against 4B) pulls against data that no other parameter can absorb.
     (A tighter -5 +/- 0.5 put the likelihood sensitivity at 0.045-0.095 across seeds, straddling the
     0.05 threshold; this conflict reads 0.07 on the seeds tried.)"""
-    from microcalc.fitting import fit
+    from microcalc.modelling.fitting import fit
 
     path = prior_file(tmp_path, "conflict", {"birads.category_0": (-6.0, 1.0)})
     conflicted = fit(ddsm, priors=path, draws=500, tune=300, chains=2, seed=5)
@@ -98,7 +98,7 @@ def test_prior_file_beyond_psis_is_refitted(small_fit, frame):
 
 
 def test_command_writes_finite_sensitivity_and_five_scenarios(small_fit, tmp_path):
-    from microcalc.sensitivity import SensitivitySettings, run_sensitivity
+    from microcalc.robustness.sensitivity import SensitivitySettings, run_sensitivity
 
     extra = prior_file(tmp_path, "my_priors")
     out = tmp_path / "out"
@@ -152,9 +152,9 @@ def test_bundled_scenario_files_load_with_figures_and_sources():
 def test_log_prior_of_centred_levels_differs_only_by_the_jacobian(small_fit, frame, monkeypatch):
     """Sampling levels centred changes each one's prior density by -log sd (the Jacobian from z to the
     effect) and nothing else, so reweighting ratios between prior files are the same in both forms."""
-    from microcalc import model
-    from microcalc.design import aggregate, encode
-    from microcalc.scenarios import log_prior
+    from microcalc.modelling import model
+    from microcalc.modelling.design import aggregate, encode
+    from microcalc.robustness.scenarios import log_prior
 
     posterior = small_fit.idata["posterior"].to_dataset()
     patterns = aggregate(encode(frame, small_fit.priors, small_fit.sites), frame["malignant"].to_numpy(float))

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy.special import digamma, polygamma
 
-from microcalc.errors import LesionInputError
+from microcalc.io.errors import LesionInputError
 from microcalc.synthesis import MixturePrior, ess_elir, fit_mixture, prior_data_conflict
 from microcalc.synthesis import meta, studies
 from microcalc.synthesis.loso import LOSO_COLUMNS, leave_one_study_out

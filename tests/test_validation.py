@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from microcalc.errors import LesionInputError, LesionWarning
-from microcalc.readers import detect_format, read_lesions
+from microcalc.io.errors import LesionInputError, LesionWarning
+from microcalc.io.readers import detect_format, read_lesions
 
 DDSM_HEADER = "lesion_id,case_id,site,side,age,breast_density,calc_type,calc_distribution,assessment,pathology\n"
 

@@ -25,9 +25,11 @@ pytest.importorskip("starlette")
 from starlette.testclient import TestClient  # noqa: E402
 
 import microcalc  # noqa: E402
-from microcalc import DISCLAIMER, literature, schema  # noqa: E402
-from microcalc.errors import LesionInputError, LesionWarning  # noqa: E402
-from microcalc.predict import DEFAULT_POPULATION  # noqa: E402
+from microcalc import DISCLAIMER
+from microcalc.reporting import literature
+from microcalc.io import schema  # noqa: E402
+from microcalc.io.errors import LesionInputError, LesionWarning  # noqa: E402
+from microcalc.modelling.predict import DEFAULT_POPULATION  # noqa: E402
 from microcalc.web import app as web_app  # noqa: E402
 from microcalc.web import cache, case, inputs, plot, server  # noqa: E402
 from microcalc.web.app import create_app  # noqa: E402
@@ -84,7 +86,7 @@ def held_out() -> pd.DataFrame:
         "site": ["A", pd.NA, "Z", "B"],
     })
     cells = extra.astype("string")
-    frame = microcalc.readers.validate_cells(cells, file="extra", fmt="canonical")
+    frame = microcalc.io.readers.validate_cells(cells, file="extra", fmt="canonical")
     cols = list(frame.columns)
     return pd.concat([bundled.iloc[FIT_LESIONS : FIT_LESIONS + 60][cols], frame], ignore_index=True)
 
@@ -133,7 +135,7 @@ def test_predict_equals_fit_predict(client, web_fit, held_out):
 
 
 def test_predict_equals_cli_predict_file(client, fit_path, held_out, tmp_path):
-    from microcalc.scoring import predict_file
+    from microcalc.batch.scoring import predict_file
 
     out = tmp_path / "pred.csv"
     predict_file(fit_path, as_csv(held_out, tmp_path / "cases.csv"), out)
@@ -175,7 +177,7 @@ def test_json_values_of_every_type_read_as_csv_cells(client, web_fit):
     lesion = {"lesion_id": 7, "morphology": ["fine_pleomorphic", "amorphous"], "calc_count": 6.0, "age": 52.5,
               "brca": True, "tp53": "no", "birads": "4B", "distribution": None, "change": ""}
     got = predict_json(client, [lesion])
-    frame = microcalc.readers.validate_cells(pd.DataFrame({
+    frame = microcalc.io.readers.validate_cells(pd.DataFrame({
         "lesion_id": ["7"], "morphology": ["fine_pleomorphic|amorphous"], "calc_count": ["6"], "age": ["52.5"],
         "brca": ["true"], "tp53": ["no"], "birads": ["4B"]}, dtype="string"), fmt="canonical")
     assert got["lesion_id"].tolist() == ["7"]
@@ -364,7 +366,7 @@ def test_bad_content_length_is_refused(small_limits):
 
 
 def test_batch_csv_equals_predict_file(client, fit_path, bundled_path, tmp_path):
-    from microcalc.scoring import predict_file
+    from microcalc.batch.scoring import predict_file
 
     out = tmp_path / "cli.csv"
     with warnings.catch_warnings():
@@ -382,7 +384,7 @@ def test_batch_csv_equals_predict_file(client, fit_path, bundled_path, tmp_path)
 
 
 def test_batch_parquet_in_and_out_and_cbis(client, web_fit, fit_path, cbis_path, held_out, tmp_path):
-    from microcalc.scoring import predict_file
+    from microcalc.batch.scoring import predict_file
 
     parquet_in = tmp_path / "cases.parquet"
     held_out.to_parquet(parquet_in)
@@ -403,7 +405,7 @@ def test_batch_parquet_in_and_out_and_cbis(client, web_fit, fit_path, cbis_path,
 @pytest.mark.parametrize("content", [b"", b"lesion_id,morphology\na,starry\n", b"foo,bar\n1,2\n",
                                      b"PK\x03\x04 an excel file", b"lesion_id,birads\n", b"\x00\x01\x02" * 40])
 def test_batch_errors_are_the_cli_messages(content, client, fit_path, tmp_path):
-    from microcalc.scoring import predict_file
+    from microcalc.batch.scoring import predict_file
 
     path = tmp_path / "mine.csv"
     path.write_bytes(content)
@@ -440,7 +442,7 @@ def test_page_is_self_contained_and_says_what_it_is(client, web_fit):
     page = response.text
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     assert "default-src 'none'" in response.headers["content-security-policy"]
-    from microcalc.report import CSS
+    from microcalc.reporting.report import CSS
 
     assert CSS in page  # the report's look, shared not copied
     assert DISCLAIMER.split(":")[0] in page and page.count('class="disclaimer"') >= 2  # at the top and the end
@@ -457,7 +459,7 @@ def test_page_is_self_contained_and_says_what_it_is(client, web_fit):
 
 
 def test_not_converged_fit_gets_the_banner(web_fit, fit_path):
-    from microcalc.diagnostics import Convergence
+    from microcalc.modelling.diagnostics import Convergence
 
     bad = dataclasses.replace(web_fit, convergence=Convergence(
         max_rhat=1.3, min_ess_bulk=12.0, min_ess_tail=10.0, divergences=4, chains=2, draws=200, worst_rhat="intercept",
@@ -476,7 +478,7 @@ def test_case_answer_equals_predict_and_explains_itself(client, web_fit):
     response = client.post("/api/case", json={"lesion": lesion, "population": "site:A"})
     assert response.status_code == 200
     answer = response.json()
-    frame = microcalc.readers.validate_cells(pd.DataFrame(
+    frame = microcalc.io.readers.validate_cells(pd.DataFrame(
         {"lesion_id": ["case"], "morphology": ["fine_linear|punctate"], "distribution": ["segmental"],
          "birads": ["4C"], "age": ["58"], "brca": ["yes"]}, dtype="string"), fmt="canonical")
     expected = web_fit.predict(frame, site="A").iloc[0]
@@ -502,7 +504,7 @@ def test_case_answer_equals_predict_and_explains_itself(client, web_fit):
 
 def test_case_with_nothing_entered(client, web_fit):
     answer = client.post("/api/case", json={"lesion": {}}).json()
-    expected = web_fit.predict(microcalc.readers.validate_cells(
+    expected = web_fit.predict(microcalc.io.readers.validate_cells(
         pd.DataFrame({"lesion_id": ["case"]}, dtype="string"), fmt="canonical")).iloc[0]
     assert answer["p_malignant"] == float(expected["p_malignant"])
     assert answer["effects"] == [] and answer["published"] == [] and answer["prior_only"] == []

@@ -24,11 +24,14 @@ information. Biometrics 2014;70:1023-1032.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from microcalc.synthesis._numerics import LOG_Z_WEIGHTS, Z_NODES, binom_loglik_logit, expit
-from microcalc.synthesis.mixture import MixturePrior
+
+if TYPE_CHECKING:  # annotations only: mixture imports this module (MixturePrior.ess_elir)
+    from microcalc.synthesis.mixture import MixturePrior
 
 
 def ess_elir(prior: MixturePrior, points: int = 20001) -> float:

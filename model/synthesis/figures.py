@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import beta
 
-from microcalc.atomic import atomic_path
+from microcalc.io.atomic import atomic_path
 from microcalc.synthesis import meta
 from microcalc.synthesis._numerics import logit
 

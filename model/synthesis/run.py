@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from microcalc.atomic import atomic_path, write_text_atomic
-from microcalc.errors import LesionInputError
+from microcalc.io.atomic import atomic_path, write_text_atomic
+from microcalc.io.errors import LesionInputError
 from microcalc.synthesis import meta
 from microcalc.synthesis import studies as st
 from microcalc.synthesis.ess import prior_data_conflict
@@ -218,12 +218,12 @@ def run_literature(out_dir: str | Path, studies_path: str | Path | None = None, 
         Output folder (created if missing).
     studies_path
         A studies table; default the bundled ``priors/studies.csv``. Validation problems raise
-        :class:`~microcalc.errors.LesionInputError`.
+        :class:`~microcalc.io.errors.LesionInputError`.
     spec
         Meta-analysis settings.
     counts
         Optional marginal counts per level (finding, level, malignant, total) of the data the model is
-        (or is to be) fitted to (:mod:`microcalc.synthesis.counts`); fills the conflict columns of
+        (or is to be) fitted to (:mod:`microcalc.checks.counts`); fills the conflict columns of
         ``prior_ess.csv``.
     counts_source
         What the counts are (e.g. the fit file's name), for the page and the summary.

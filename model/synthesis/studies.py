@@ -39,8 +39,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from microcalc import schema
-from microcalc.errors import LesionInputError
+from microcalc.io import schema
+from microcalc.io.errors import LesionInputError
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("study_id", "citation", "finding", "level", "malignant", "total", "checked")
 FINDINGS: tuple[str, ...] = ("overall", "morphology", "distribution", "birads", "covariate")
@@ -140,7 +140,7 @@ def load_studies(path: str | Path | None = None) -> pd.DataFrame:
     Validation: required columns; non-empty ``study_id``, ``finding`` and ``level``; ``finding`` one of
     :data:`FINDINGS`; ``level`` in the vocabulary of its finding (:func:`allowed_levels`); integer
     counts with 0 <= malignant <= total and total >= 1; ``checked`` empty or the check mark; no
-    duplicated study x finding x level. Problems raise :class:`~microcalc.errors.LesionInputError`
+    duplicated study x finding x level. Problems raise :class:`~microcalc.io.errors.LesionInputError`
     naming the file, row (header = 1), column, value (cut to 80 characters) and what is allowed.
 
     Returns

@@ -9,13 +9,13 @@ Routes:
   for training site A)
   -> ``{"predictions": [{"lesion_id", "p_malignant", "ci_lower", "ci_upper", "p_above_2pct"}, ...],
   "warnings": [...]}``. Lesions are validated as the CLI validates a file (:mod:`microcalc.web.inputs`)
-  and scored by a fresh :class:`microcalc.scoring.PatternScorer`, the scorer ``microcalc predict``
+  and scored by a fresh :class:`microcalc.batch.scoring.PatternScorer`, the scorer ``microcalc predict``
   uses, so the numbers are those ``microcalc predict`` writes for a file of the same lesions.
 * ``POST /api/case``: ``{"lesion": {...}, "population": "new"}`` -> everything the page shows for one
   lesion (:func:`microcalc.web.case.explain`) and the posterior plot as SVG.
 * ``POST /api/batch?output=csv|parquet&name=FILE&population=new``: the body is a lesion file (CSV or Parquet; canonical,
   DDSM or CBIS-DDSM); the answer is the predictions file that ``microcalc predict`` writes, made by
-  :func:`microcalc.scoring.predict_file` itself from a temporary copy of the upload.
+  :func:`microcalc.batch.scoring.predict_file` itself from a temporary copy of the upload.
 * ``GET /api/health``: version, diagnostics and the population choices.
 
 Bad input gets a 4xx answer ``{"error": message}`` whose message is the CLI's; nothing from a request
@@ -48,16 +48,14 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route
 
 from microcalc import DISCLAIMER
-from microcalc.errors import LesionInputError, LesionWarning
-from microcalc.predict import MODEL_INPUTS, with_site
+from microcalc.io.errors import LesionInputError, LesionWarning
+from microcalc.modelling.predict import MODEL_INPUTS, with_site
 from microcalc.web import inputs
 from microcalc.web.case import Model, Population, default_population, explain
-from microcalc.web.limits import BodyLimit, SecurityHeaders
+from microcalc.web.limits import MAX_JSON_BYTES, MAX_UPLOAD_BYTES, BodyLimit, SecurityHeaders
 from microcalc.web.plot import posterior_svg
 
 DEFAULT_CI = 0.95
-MAX_JSON_BYTES = 4 * 2**20  # ~25,000 lesions of JSON; larger sets go through /api/batch
-MAX_UPLOAD_BYTES = 256 * 2**20  # a lesion file of ~2 million rows (written to a temporary file, not held)
 MEMO_ENTRIES = 2048  # remembered answers of small requests (a calculator user toggles findings back and forth)
 MEMO_MAX_LESIONS = 64  # requests with more lesions are always computed
 JSON_TYPES = ("application/json",)
@@ -118,7 +116,7 @@ class Service:
     model: Model
     fit_path: Path
     ci: float = DEFAULT_CI
-    convergence: object = None  # microcalc.diagnostics.Convergence of the fit
+    convergence: object = None  # microcalc.modelling.diagnostics.Convergence of the fit
     lock: threading.Lock = field(default_factory=threading.Lock)
     predictions: Memo = field(default_factory=Memo)
     cases: Memo = field(default_factory=Memo)
@@ -140,7 +138,7 @@ class Service:
 
     def predict(self, cells: pd.DataFrame, ci: float, population: str | None = None) -> dict:
         """The JSON API's answer for text cells: ``microcalc predict [--site S]``'s numbers for the same lesions."""
-        from microcalc.scoring import SUMMARY_COLUMNS, PatternScorer
+        from microcalc.batch.scoring import SUMMARY_COLUMNS, PatternScorer
 
         frame, notes = inputs.validated_lesions(cells)
         if frame.empty:
@@ -184,7 +182,7 @@ class Service:
               population: str | None = None) -> tuple[Path, int, list[str]]:
         """Predict an uploaded file with ``predict_file`` (the CLI's code path); returns the output path, count and
         warnings. Messages name the upload by ``display``, never by its temporary path."""
-        from microcalc.scoring import predict_file
+        from microcalc.batch.scoring import predict_file
 
         site = self.site(population)
         out = upload.with_name("predictions" + OUTPUTS[output][0])
@@ -350,7 +348,7 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 def create_app(fit, fit_path: str | Path, *, ci: float = DEFAULT_CI, max_json_bytes: int = MAX_JSON_BYTES,
                max_upload_bytes: int = MAX_UPLOAD_BYTES, allowed_hosts: list[str] | None = None) -> Starlette:
-    """The ASGI application serving ``fit`` (a :class:`microcalc.fitting.Fit`; ``fit_path`` is its file).
+    """The ASGI application serving ``fit`` (a :class:`microcalc.modelling.fitting.Fit`; ``fit_path`` is its file).
 
     ``allowed_hosts`` (Host header names) guards against DNS rebinding when serving on a loopback
     address; None accepts any host.

@@ -62,7 +62,7 @@ def fit_bundled(path: Path, say: Callable[[str], None] = print):
 def cached_bundled_fit(folder: Path | None = None, say: Callable[[str], None] = print):
     """The bundled fit and its path: loaded from the cache, or fitted and cached when absent or unreadable."""
     import microcalc
-    from microcalc.errors import FitFileError
+    from microcalc.io.errors import FitFileError
 
     path = bundled_fit_path(folder)
     if path.is_file():

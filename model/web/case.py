@@ -1,7 +1,7 @@
 """One case on the calculator page: its posterior, what moved it, the published figure, what is prior-only.
 
-Everything is computed from the fit's posterior draws with :func:`microcalc.predict.probability_draws`
-and :func:`microcalc.predict.summarise`, the functions behind ``Fit.predict`` and ``microcalc predict``:
+Everything is computed from the fit's posterior draws with :func:`microcalc.modelling.predict.probability_draws`
+and :func:`microcalc.modelling.predict.summarise`, the functions behind ``Fit.predict`` and ``microcalc predict``:
 the lesion alone is one pattern, so its mean, interval and P(risk > 2%) are those the CLI writes for a
 file holding only that lesion.
 
@@ -29,11 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from microcalc import literature, schema
-from microcalc.figures import interval, percent
-from microcalc.headline import BIOPSIED_BIRADS
-from microcalc.predict import BIOPSY_THRESHOLD, CLINICAL, DEFAULT_POPULATION, NEW_SITE, probability_draws, summarise
-from microcalc.report import COVARIATE_LABELS, coefficient_column, covariate_table
+from microcalc.reporting import literature
+from microcalc.io import schema
+from microcalc.reporting.figures import interval, percent
+from microcalc.reporting.headline import BIOPSIED_BIRADS
+from microcalc.modelling.predict import BIOPSY_THRESHOLD, CLINICAL, DEFAULT_POPULATION, NEW_SITE, probability_draws, summarise
+from microcalc.reporting.report import COVARIATE_LABELS, coefficient_column, covariate_table
 
 # Form fields that are findings, in the page's order.
 FINDINGS: tuple[str, ...] = (

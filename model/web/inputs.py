@@ -4,12 +4,12 @@ A lesion in JSON is an object whose keys are canonical column names (``lesion_id
 ...; see the README's table). Each value becomes the text a CSV cell would hold - strings as they
 are, whole numbers without ``.0``, ``true``/``false`` for booleans, a list of words joined with
 ``|`` for morphology and distribution, ``null`` or ``""`` blank (= not recorded) - and the cells go
-through :func:`microcalc.readers.validated_block` (the function behind ``validate_cells`` and
+through :func:`microcalc.io.readers.validated_block` (the function behind ``validate_cells`` and
 ``read_lesions``) with ``file="request"``. So a bad value gets the CLI's own message, naming the
 "row" the lesion would have in a CSV file (the first lesion is row 2) and what is allowed.
 
 Problems a CSV file cannot have (not JSON, wrong types, unknown keys) get messages in the same
-form, raised as :class:`~microcalc.errors.LesionInputError` with ``file="request"``.
+form, raised as :class:`~microcalc.io.errors.LesionInputError` with ``file="request"``.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from microcalc import schema
-from microcalc.errors import LesionInputError
+from microcalc.io import schema
+from microcalc.io.errors import LesionInputError
 
 REQUEST = "request"  # the "file" named in messages about a JSON request
 MAX_NESTING = 32  # JSON deeper than this is refused before parsing (json.loads recurses)
@@ -133,7 +133,7 @@ def validated_lesions(cells: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     ``validated_block`` returns the warnings instead of issuing them, so that concurrent requests
     never catch each other's warnings.
     """
-    from microcalc.readers import validated_block
+    from microcalc.io.readers import validated_block
 
     frame, notes = validated_block(cells, file=REQUEST, fmt="canonical")
     return frame, [str(note) for note in notes]

@@ -14,6 +14,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+MAX_JSON_BYTES = 4 * 2**20  # ~25,000 lesions of JSON; larger sets go through /api/batch
+MAX_UPLOAD_BYTES = 256 * 2**20  # a lesion file of ~2 million rows (written to a temporary file, not held)
+
 # No external resources: scripts, styles and images are inline or data: URIs; fetch only this server.
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"content-security-policy", b"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "

@@ -2,7 +2,7 @@
 
 The page is one self-contained HTML file: CSS, JavaScript and pictures are inline, nothing is loaded
 from elsewhere, so it works offline (the server's Content-Security-Policy forbids anything else).
-Its look is the report's: :data:`microcalc.report.CSS` is included as it is, with a few rules for
+Its look is the report's: :data:`microcalc.reporting.report.CSS` is included as it is, with a few rules for
 the form added in the template. The form is built here from the schema's vocabularies, so it offers
 exactly the words the CLI accepts; every field starts blank (= not recorded).
 """
@@ -13,8 +13,9 @@ import html
 import json
 from importlib import resources
 
-from microcalc import DISCLAIMER, schema
-from microcalc.report import CSS, _disclaimer_html
+from microcalc import DISCLAIMER
+from microcalc.io import schema
+from microcalc.reporting.report import CSS, _disclaimer_html
 from microcalc.web.case import LABELS, Model, default_population
 
 FIELD_HINTS: dict[str, str] = {
@@ -163,7 +164,7 @@ def template() -> str:
 def render_page(fit, model: Model, ci: float, max_upload_bytes: int | None = None) -> str:
     """The calculator page for this fit (the same bytes for every request)."""
     import microcalc
-    from microcalc.web.app import MAX_UPLOAD_BYTES
+    from microcalc.web.limits import MAX_UPLOAD_BYTES
 
     summary = fit.data_summary or {}
     notes = getattr(fit, "notes", list)()

@@ -1,7 +1,7 @@
 """The calculator's picture of one lesion's posterior: a histogram of P(malignant) draws as inline SVG.
 
 Drawn by hand (no matplotlib) so that it costs well under a millisecond, scales with the page and
-uses the page's font. Colours are the report's (:mod:`microcalc.figures`): the posterior in dark
+uses the page's font. Colours are the report's (:mod:`microcalc.reporting.figures`): the posterior in dark
 blue, the published range as an amber band, the 2% BI-RADS 3 ceiling as a red dashed line.
 """
 
@@ -11,7 +11,7 @@ import html
 
 import numpy as np
 
-from microcalc.figures import OBSERVED, POSTERIOR, PUBLISHED
+from microcalc.reporting.figures import OBSERVED, POSTERIOR, PUBLISHED
 
 WIDTH, HEIGHT = 480, 184  # SVG user units; the page scales the picture to its column
 LEFT, RIGHT, TOP, BOTTOM = 18, 22, 26, 42

@@ -107,7 +107,7 @@ def machine() -> dict:
                 if line.startswith("MemTotal")), "0") if Path("/proc/meminfo").exists() else "0"
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
-    from microcalc.fitfile import library_versions
+    from microcalc.modelling.fitfile import library_versions
 
     return {"cores": os.cpu_count(), "ram_gb": round(int(mem) / 2**20, 1), "cpu": cpu,
             "python": platform.python_version(), "load_average_start": os.getloadavg(),
@@ -137,7 +137,7 @@ def bootstrap(n: int, path: Path, seed: int = 1) -> Path:
     import numpy as np
     import pandas as pd
 
-    from microcalc.readers import bundled_data_path
+    from microcalc.io.readers import bundled_data_path
 
     source = pd.read_csv(bundled_data_path(), dtype=str, keep_default_na=False)
     rows = np.random.default_rng(seed).integers(0, len(source), n)
@@ -155,7 +155,7 @@ def split_by_case(work: Path, seed: int = 8) -> tuple[Path, Path]:
     import numpy as np
     import pandas as pd
 
-    from microcalc.readers import bundled_data_path
+    from microcalc.io.readers import bundled_data_path
 
     source = pd.read_csv(bundled_data_path(), dtype=str, keep_default_na=False)
     cases = source["case_id"].unique()
@@ -202,7 +202,7 @@ def median_timing(runs: list[Run]) -> dict:
 
 def bench_fit(args, work: Path) -> dict:
     """microcalc vs bambi on the bundled data, and held-out log loss on an 80/20 case split."""
-    from microcalc.readers import bundled_data_path
+    from microcalc.io.readers import bundled_data_path
 
     out: dict = {"draws": args.draws, "tune": args.tune or "microcalc default", "bambi_tune": args.draws,
                  "chains": args.chains, "bambi_sampler": args.bambi_sampler, "repeats": args.repeats}
@@ -318,11 +318,11 @@ def _count(path: Path) -> int:
 def _heldout_loss(pred_path: Path, test: Path, column: str) -> float:
     import pandas as pd
 
-    from microcalc.readers import read_lesions
+    from microcalc.io.readers import read_lesions
 
     truth = read_lesions(test, require_outcome=True).set_index("lesion_id")["malignant"]
     pred = pd.read_csv(pred_path, dtype={"lesion_id": str}).set_index("lesion_id")[column]
-    from microcalc.metrics import log_loss
+    from microcalc.checks.metrics import log_loss
 
     return log_loss(truth.loc[pred.index].to_numpy(dtype=float), pred.to_numpy())
 
@@ -337,7 +337,7 @@ def mode_bambi(train: str, test: str, pred_out: str, draws: str, chains: str, sa
     import numpy as np
     import pandas as pd
 
-    from microcalc.readers import read_lesions
+    from microcalc.io.readers import read_lesions
 
     frame = read_lesions(train, require_outcome=True)
     data, columns = indicator_table(frame, reference=None)
@@ -362,7 +362,7 @@ def indicator_table(frame, reference: list[str] | None):
     """
     import pandas as pd
 
-    from microcalc import schema
+    from microcalc.io import schema
 
     out = pd.DataFrame({"malignant": frame["malignant"].astype(int).to_numpy(),
                         "site": frame["site"].astype(str).to_numpy(),
@@ -392,7 +392,7 @@ def indicator_table(frame, reference: list[str] | None):
 def mode_read(path: str) -> None:
     """Time reading + validating a file as fitting does (require_outcome=True)."""
     t0 = time.perf_counter()
-    from microcalc.readers import read_lesions
+    from microcalc.io.readers import read_lesions
 
     t1, c1 = time.perf_counter(), time.process_time()
     frame = read_lesions(path, require_outcome=True)
@@ -401,7 +401,7 @@ def mode_read(path: str) -> None:
 
 
 def mode_summary(fit_path: str) -> None:
-    from microcalc.fitfile import load
+    from microcalc.modelling.fitting import load
 
     fit = load(fit_path)
     stats = fit.idata["sample_stats"]
@@ -431,7 +431,7 @@ def mode_pandas_read(csv: str, parquet: str) -> None:
 def mode_predict_inprocess(fit_path: str, cases: str, out: str) -> None:
     """predict_file timed inside the process (imports included, interpreter start-up excluded)."""
     t, c = time.perf_counter(), time.process_time()
-    from microcalc.scoring import predict_file
+    from microcalc.batch.scoring import predict_file
 
     n = predict_file(fit_path, cases, out)
     print(json.dumps({"lesions": n, "predict_file_s": time.perf_counter() - t, "predict_file_cpu_s": time.process_time() - c}))
@@ -439,10 +439,10 @@ def mode_predict_inprocess(fit_path: str, cases: str, out: str) -> None:
 
 def _bundled_model():
     """The PyMC model fit() builds for the bundled data (for compile timing)."""
-    from microcalc.fitting import training_patterns
-    from microcalc.model import build_model
+    from microcalc.modelling.fitting import training_patterns
+    from microcalc.modelling.model import build_model
     from microcalc.priors import load_priors
-    from microcalc.readers import bundled_data_path, read_lesions
+    from microcalc.io.readers import bundled_data_path, read_lesions
 
     priors = load_priors()
     sites, patterns = training_patterns(read_lesions(bundled_data_path(), require_outcome=True), priors)
@@ -454,7 +454,7 @@ def mode_compile() -> None:
     t = time.perf_counter()
     import nutpie
 
-    from microcalc.compiled import compile_model, uses_cached_wrappers
+    from microcalc.modelling.compiled import compile_model, uses_cached_wrappers
 
     model = _bundled_model()
     out: dict = {"import_and_build_s": time.perf_counter() - t}
@@ -472,8 +472,8 @@ def mode_compile() -> None:
 
 def mode_two_fits(draws: str, chains: str) -> None:
     """fit() twice on the bundled data in one process (the second structure-identical)."""
-    from microcalc.fitting import fit
-    from microcalc.readers import bundled_data_path, read_lesions
+    from microcalc.modelling.fitting import fit
+    from microcalc.io.readers import bundled_data_path, read_lesions
 
     frame = read_lesions(bundled_data_path(), require_outcome=True)
     times = []
@@ -488,7 +488,7 @@ PHASES_FIT = {
     "read_lesions": ("readers.py", "read_lesions"),
     "design (encode + aggregate)": ("design.py", "aggregate"),
     "build_model": ("model.py", "build_model"),
-    "compile (microcalc.compiled, cached wrappers)": ("compiled.py", "compile_model"),
+    "compile (microcalc.modelling.compiled, cached wrappers)": ("compiled.py", "compile_model"),
     "nutpie sample": ("nutpie", "sample"),
     "log-likelihood (NumPy)": ("fitting.py", "log_likelihood_group"),
     "compute_log_prior": ("log_density.py", "compute_log_prior"),
@@ -500,17 +500,17 @@ PHASES_FIT = {
 # (module, attribute) -> label: the prediction's phases, timed by thread CPU in whichever thread runs them.
 # predict.* names are the ones pattern_summaries calls.
 PHASES_PREDICT = {
-    ("scoring", "PatternScorer.from_file"): "load fit (posterior + microcalc groups only)",
-    ("scoring", "open_csv_blocks"): "open CSV (header, quote scan, first 1 MB parsed)",
-    ("scoring", "_tidy_batch"): "tidy cells (Arrow: strip, blanks)",
-    ("scoring", "validate_chunk"): "validate (readers)",
-    ("scoring", "pattern_codes"): "pattern codes",
-    ("scoring", "pattern_summaries"): "per-pattern posterior (pattern_summaries)",
-    ("predict", "complete"): "  of which completion of blanks",
-    ("predict", "malignancy_probability"): "  of which model equation",
-    ("predict", "summarise"): "  of which quantiles",
-    ("scoring", "TableWriter.prepare"): "output to Arrow, numbers formatted once",
-    ("scoring", "TableWriter.write"): "CSV formatting and writing (writer thread)",
+    ("batch.scoring", "PatternScorer.from_file"): "load fit (posterior + microcalc groups only)",
+    ("batch.scoring", "open_csv_blocks"): "open CSV (header, quote scan, first 1 MB parsed)",
+    ("batch.scoring", "_tidy_batch"): "tidy cells (Arrow: strip, blanks)",
+    ("batch.scoring", "validate_chunk"): "validate (readers)",
+    ("batch.scoring", "pattern_codes"): "pattern codes",
+    ("batch.scoring", "pattern_summaries"): "per-pattern posterior (pattern_summaries)",
+    ("modelling.predict", "complete"): "  of which completion of blanks",
+    ("modelling.predict", "malignancy_probability"): "  of which model equation",
+    ("modelling.predict", "summarise"): "  of which quantiles",
+    ("batch.scoring", "TableWriter.prepare"): "output to Arrow, numbers formatted once",
+    ("batch.scoring", "TableWriter.write"): "CSV formatting and writing (writer thread)",
 }
 
 
@@ -575,8 +575,8 @@ def profiled(label: str, work: Callable[[], None], phases: dict) -> None:
 
 def mode_profile_fit(draws: str, chains: str) -> None:
     def work() -> None:
-        from microcalc.fitting import fit
-        from microcalc.readers import bundled_data_path, read_lesions
+        from microcalc.modelling.fitting import fit
+        from microcalc.io.readers import bundled_data_path, read_lesions
 
         result = fit(read_lesions(bundled_data_path(), require_outcome=True), draws=int(draws),
                      chains=int(chains), seed=1)
@@ -588,7 +588,7 @@ def mode_profile_fit(draws: str, chains: str) -> None:
 def mode_profile_predict(fit_path: str, cases: str, out: str) -> None:
     """Imports, then each phase's CPU seconds (any thread) and the whole run's wall and CPU time, as JSON."""
     wall, cpu = time.perf_counter(), time.process_time()
-    from microcalc.scoring import predict_file
+    from microcalc.batch.scoring import predict_file
 
     imports = {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
     totals = _timed_phases(PHASES_PREDICT)
@@ -643,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args = parse(argv)
     from microcalc import DISCLAIMER
-    from microcalc.atomic import write_text_atomic
+    from microcalc.io.atomic import write_text_atomic
 
     work = args.work or Path(tempfile.mkdtemp(prefix="microcalc-bench-"))
     work.mkdir(parents=True, exist_ok=True)

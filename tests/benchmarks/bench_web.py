@@ -39,7 +39,7 @@ def lesion_json(frame) -> list[dict]:
     """Canonical lesions as JSON objects (blanks left out)."""
     import pandas as pd
 
-    from microcalc import schema
+    from microcalc.io import schema
 
     out = []
     for row in frame.to_dict("records"):

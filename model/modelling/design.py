@@ -5,7 +5,7 @@ the model the same way in both. Blank cells encode as follows:
 
 * morphology / distribution / BI-RADS blank while *fitting*: a "not recorded" indicator (a training
   row without the descriptor). At prediction such blanks are first filled in by
-  :mod:`microcalc.completion` (integration over what similar training lesions show).
+  :mod:`microcalc.modelling.completion` (integration over what similar training lesions show).
 * any other covariate blank: zero after centring on its prior prevalence, which is exactly the
   contribution of a model that never saw the covariate.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from microcalc import schema
+from microcalc.io import schema
 from microcalc.priors import PriorSet
 
 # BI-RADS categories as model slots. 1 (negative) shares 2's slot; an unsplit 4 is a mixture of

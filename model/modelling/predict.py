@@ -2,7 +2,7 @@
 
 Work is done once per *distinct covariate pattern*, not per lesion x draw, so scoring a registry
 costs what its number of distinct patterns costs. The equation is the model's own
-(:func:`microcalc.model.malignancy_probability`), evaluated with NumPy on posterior draws.
+(:func:`microcalc.modelling.model.malignancy_probability`), evaluated with NumPy on posterior draws.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from microcalc import schema
-from microcalc.completion import complete
-from microcalc.design import aggregate, encode
-from microcalc.errors import LesionInputError
-from microcalc.model import EQUATION_PARAMETERS, malignancy_probability, new_site_nodes, numpy_ops
+from microcalc.io import schema
+from microcalc.modelling.completion import complete
+from microcalc.modelling.design import aggregate, encode
+from microcalc.io.errors import LesionInputError
+from microcalc.modelling.model import EQUATION_PARAMETERS, malignancy_probability, new_site_nodes, numpy_ops
 from microcalc.priors import PriorSet
 
 BIOPSY_THRESHOLD = 0.02  # BI-RADS 3 "probably benign" ceiling: above it, biopsy is advised
@@ -26,11 +26,11 @@ MODEL_INPUTS: tuple[str, ...] = tuple(c for c in schema.COLUMNS if c not in ("le
 CHUNK_PATTERNS = 256
 # Populations of lesions whose site is blank (``predict --population``, ``Fit.predict(population=)``):
 NEW_SITE = "new-site"  # a new site like the training sites: site effect integrated over N(0, site_sd)
-CLINICAL = "clinical"  # a new clinical biopsy series (microcalc.synthesis.clinical)
+CLINICAL = "clinical"  # a new clinical biopsy series (microcalc.modelling.clinical)
 POPULATIONS: tuple[str, ...] = (CLINICAL, NEW_SITE)
 # Lesions whose site is blank come from a clinical population unless told otherwise: the question the model
 # answers is about clinical practice, and its training archive (DDSM) is enriched for cancer. Of the 33
-# published-range and ordering checks of single findings (microcalc.headline.clinical_checks), 28 hold for
+# published-range and ordering checks of single findings (microcalc.reporting.headline.clinical_checks), 28 hold for
 # the clinical population and 25 at a new DDSM-like site (bundled data, 2 x 1000 draws).
 DEFAULT_POPULATION = CLINICAL
 POPULATION_HELP = (f"{CLINICAL} (a new clinical biopsy series, from the published studies), {NEW_SITE} (a new "
@@ -79,7 +79,7 @@ def with_site(frame: pd.DataFrame, site: str | None) -> pd.DataFrame:
 
     :data:`NEW_SITE` leaves blanks blank (a new DDSM-like site, integrated over the spread between
     sites); :data:`CLINICAL` marks them ``clinical`` (the clinical population,
-    :mod:`microcalc.synthesis.clinical`); any other name is that site. None: the default population.
+    :mod:`microcalc.modelling.clinical`); any other name is that site. None: the default population.
     """
     site = resolve_population(None, site)
     if site == NEW_SITE:
@@ -94,7 +94,7 @@ def warn_unknown_site(site: str | None, sites: tuple[str, ...]) -> None:
     if site is not None and site not in sites and site not in POPULATIONS:
         import warnings
 
-        from microcalc.errors import LesionWarning
+        from microcalc.io.errors import LesionWarning
 
         known = ", ".join(sites) or "none"
         warnings.warn(f"site {site!r} is not a training site (training sites: {known}); lesions without a site "
@@ -114,7 +114,7 @@ def probability_draws(frame: pd.DataFrame, params: dict, priors: PriorSet, sites
 
     Lesions whose site is ``clinical`` (see :func:`with_site`) are predicted for the clinical
     population: blanks completed from the clinical case mix and the clinical offset in place of a
-    site effect (:mod:`microcalc.synthesis.clinical`); a blank site is a new DDSM-like site.
+    site effect (:mod:`microcalc.modelling.clinical`); a blank site is a new DDSM-like site.
     The equation runs once per distinct row of the design (what the model sees), so lesions or
     completions that differ only in what the model does not use are computed once.
     """
@@ -123,7 +123,7 @@ def probability_draws(frame: pd.DataFrame, params: dict, priors: PriorSet, sites
     clinical = clinical_rows(frame, sites)
     if not clinical.any():
         return _draws(frame, params, priors, sites, donors, new_site_nodes())
-    from microcalc.synthesis.clinical import cached_population
+    from microcalc.modelling.clinical import cached_population
 
     pop = cached_population(params, priors, sites, donors)
     out = np.empty((len(frame), params["intercept"].shape[-1]))

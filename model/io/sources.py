@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from microcalc.errors import LesionInputError, LesionWarning
-from microcalc.readers import CBIS, DDSM, bundled_data_path, read_lesions
+from microcalc.io.errors import LesionInputError, LesionWarning
+from microcalc.io.readers import CBIS, DDSM, bundled_data_path, read_lesions
 
 OVERLAP = ("CBIS-DDSM is a curated subset of DDSM (the same lesions, with renumbered patients), so fitting "
            "{cbis} together with {ddsm} would count many lesions twice")

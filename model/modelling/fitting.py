@@ -3,7 +3,7 @@
 A :class:`Fit` is everything prediction and reporting need: the posterior (with log-likelihood and
 log-prior groups for sensitivity analysis), the prior file's text, the training sites and the
 training key table used to integrate over blank cells. It is saved as one netCDF file
-(:mod:`microcalc.fitfile`), never as a pickle.
+(:mod:`microcalc.modelling.fitfile`), never as a pickle.
 """
 
 from __future__ import annotations
@@ -18,20 +18,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from microcalc import schema
-from microcalc.completion import training_table
-from microcalc.design import Patterns, aggregate, encode
-from microcalc.diagnostics import Convergence, check_convergence
-from microcalc.fitfile import library_versions
-from microcalc.likelihood import binomial_log_likelihood, per_draw
-from microcalc.mode import ABUNDANT_ADAPTATION, needs_mode_start, start_near_mode
-from microcalc.model import EQUATION_PARAMETERS, PARAMETER_GROUPS, build_model, malignancy_probability, numpy_ops
-from microcalc.predict import (
+from microcalc.io import schema
+from microcalc.modelling.completion import training_table
+from microcalc.modelling.design import Patterns, aggregate, encode
+from microcalc.modelling.diagnostics import Convergence, check_convergence
+from microcalc.modelling.fitfile import library_versions, read_fit
+from microcalc.modelling.likelihood import binomial_log_likelihood, per_draw
+from microcalc.modelling.mode import ABUNDANT_ADAPTATION, needs_mode_start, start_near_mode
+from microcalc.modelling.model import EQUATION_PARAMETERS, PARAMETER_GROUPS, build_model, malignancy_probability, numpy_ops
+from microcalc.modelling.predict import (
     posterior_params, predict_frame, probability_draws, resolve_population, warn_unknown_site, with_site,
 )
 from microcalc.priors import PriorSet, load_priors
-from microcalc.errors import LesionInputError
-from microcalc.readers import outcome_values
+from microcalc.io.errors import LesionInputError
+from microcalc.io.readers import outcome_values
 
 
 PRIOR_DRAWS = 1000  # prior draws kept in the fit for prior-vs-posterior views and prior predictive checks
@@ -52,7 +52,7 @@ class SamplerSettings:
     seed: int | None = None
     target_accept: float = 0.95  # 0.8 left a handful of divergences in the site funnel (4 sites)
     sampler: str = "nutpie"
-    start: str = "jitter"  # "mode": chains start near the posterior mode (abundant data, microcalc.mode)
+    start: str = "jitter"  # "mode": chains start near the posterior mode (abundant data, microcalc.modelling.mode)
     adaptation: str = "diag"  # nutpie mass matrix: "low_rank" with mode starts
 
 
@@ -87,11 +87,11 @@ class Fit:
 
         ``population`` says who a lesion whose site is blank comes from: ``"clinical"`` (a new clinical
         biopsy series drawn from the published studies' distribution, blanks completed from a clinical case
-        mix: :mod:`microcalc.synthesis.clinical`), ``"new-site"`` (a new site like the training sites,
+        mix: :mod:`microcalc.modelling.clinical`), ``"new-site"`` (a new site like the training sites,
         integrated over the between-site spread, blanks completed from the training case mix) or the
         name of a training site (one of :attr:`sites`: that site's effect). ``site`` is the older way to
         name it and means the same; a name that is not a training site is a new site (with a warning).
-        Neither: :data:`microcalc.predict.DEFAULT_POPULATION`. Lesions with a recorded site always use it.
+        Neither: :data:`microcalc.modelling.predict.DEFAULT_POPULATION`. Lesions with a recorded site always use it.
         """
         chosen = resolve_population(population, site)
         warn_unknown_site(chosen, self.sites)
@@ -103,7 +103,7 @@ class Fit:
 
     def save(self, path: str | Path) -> Path:
         """Write the fit as one self-describing netCDF file (atomic)."""
-        from microcalc.fitfile import save_fit
+        from microcalc.modelling.fitfile import save_fit
 
         return save_fit(self, path)
 
@@ -219,13 +219,13 @@ def sample_posterior(model, settings: SamplerSettings, progressbar: bool = False
     """NUTS draws from nutpie (numba backend) as a DataTree with observed and constant data.
 
     nutpie is called directly: ``pm.sample``'s nutpie route adds ~4 s of convergence checks that
-    :func:`microcalc.diagnostics.check_convergence` repeats anyway. With abundant data the chains
-    start near the mode with a low-rank mass matrix (``settings.start``; see :mod:`microcalc.mode`).
+    :func:`microcalc.modelling.diagnostics.check_convergence` repeats anyway. With abundant data the chains
+    start near the mode with a low-rank mass matrix (``settings.start``; see :mod:`microcalc.modelling.mode`).
     """
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
 
-    from microcalc.compiled import compile_model
+    from microcalc.modelling.compiled import compile_model
 
     compiled = compile_model(model)
     if settings.start == "mode":
@@ -248,3 +248,13 @@ def log_likelihood_group(idata, patterns: Patterns):
     p = malignancy_probability(posterior_params(posterior), patterns.design, numpy_ops())
     values = binomial_log_likelihood(p, patterns.trials, patterns.malignant)
     return xr.DataTree(xr.Dataset({schema.OUTCOME: per_draw(values, posterior, "pattern", np.arange(len(values)))}))
+
+
+def load(path: str | Path) -> Fit:
+    """Read a fit saved by :meth:`Fit.save`; a clear :class:`~microcalc.io.errors.FitFileError` if it is not one.
+
+    Here rather than in :mod:`microcalc.modelling.fitfile`, which reads the file, so that the fit file
+    module does not import this one (no import circle).
+    """
+    fields = read_fit(path)
+    return Fit(**fields | {"settings": SamplerSettings(**fields["settings"])})

@@ -26,9 +26,9 @@ from typing import Callable
 
 import numpy as np
 
-from microcalc import schema
-from microcalc.design import BIRADS_SLOTS, NOT_RECORDED_FLAGS, Design, Patterns
-from microcalc.likelihood import clip_probability
+from microcalc.io import schema
+from microcalc.modelling.design import BIRADS_SLOTS, NOT_RECORDED_FLAGS, Design, Patterns
+from microcalc.modelling.likelihood import clip_probability
 from microcalc.priors import BIRADS_STEPS_ABOVE_4B, BIRADS_STEPS_BELOW_4B, Prior, PriorSet
 
 # Parameters the equation reads, in the order they are stored in a fit.

@@ -35,7 +35,7 @@ import pandas as pd
 from scipy.special import expit, logit
 from scipy.stats import rankdata
 
-from microcalc.likelihood import bernoulli_log_likelihood, clip_probability
+from microcalc.modelling.likelihood import bernoulli_log_likelihood, clip_probability
 
 DECISION_THRESHOLDS = np.round(np.arange(0.02, 0.5001, 0.01), 2)  # 2% (BI-RADS 3 ceiling) to 50%
 

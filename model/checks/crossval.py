@@ -11,7 +11,7 @@ On the same folds it compares (see :data:`VARIANTS`): this model with the litera
 fit with BI-RADS left blank at prediction (the issue-4 target); the same model with vague priors;
 the model fitted and scored without BI-RADS ("descriptors only", the reference a blank BI-RADS must
 match); a BI-RADS-only model (every other input blanked, site kept); and the training base rate.
-Metrics are computed on the pooled out-of-fold predictions (definitions in :mod:`microcalc.metrics`);
+Metrics are computed on the pooled out-of-fold predictions (definitions in :mod:`microcalc.checks.metrics`);
 fold-to-fold SDs and the paired per-lesion log-loss difference from the literature model
 (``delta_log_loss`` +- ``delta_se``) are given beside them.
 
@@ -40,13 +40,14 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from microcalc import DISCLAIMER, schema
-from microcalc.errors import LesionInputError
-from microcalc.evaluation import (
+from microcalc import DISCLAIMER
+from microcalc.io import schema
+from microcalc.io.errors import LesionInputError
+from microcalc.checks.evaluation import (
     BAND_DRAWS, COLOURS, evaluate_predictions, new_figure, plot_reliability, save_figure, styled, write_csv,
     write_json,
 )
-from microcalc.predict import MODEL_INPUTS
+from microcalc.modelling.predict import MODEL_INPUTS
 from microcalc.priors import PriorSet, load_priors, scenario_paths
 
 CROSSVAL_FILES: dict[str, str] = {
@@ -152,7 +153,7 @@ def base_rate_draws(y_train: np.ndarray, n_test: int, draws: int, seed: int) -> 
 
 def fit_variant(train: pd.DataFrame, priors: PriorSet, blanks: tuple[str, ...], sampler: dict):
     """Fit the model to a training frame with some inputs blanked."""
-    from microcalc.fitting import fit
+    from microcalc.modelling.fitting import fit
 
     return fit(blank(train, blanks), priors=priors, **sampler)
 
@@ -185,9 +186,9 @@ def score_fold(frame: pd.DataFrame, test_rows: np.ndarray, priors: dict[str, Pri
 
 def lesion_log_likelihood(fit, frame: pd.DataFrame):
     """Bernoulli log-likelihood of each training lesion per draw, DataArray (chain, draw, lesion)."""
-    from microcalc.design import encode
-    from microcalc.likelihood import bernoulli_log_likelihood, per_draw
-    from microcalc.model import malignancy_probability, new_site_nodes, numpy_ops
+    from microcalc.modelling.design import encode
+    from microcalc.modelling.likelihood import bernoulli_log_likelihood, per_draw
+    from microcalc.modelling.model import malignancy_probability, new_site_nodes, numpy_ops
 
     p = malignancy_probability(fit.params(), encode(frame, fit.priors, fit.sites), numpy_ops(), new_site_nodes())
     ll = bernoulli_log_likelihood(p, frame[schema.OUTCOME].to_numpy(dtype=float))
@@ -239,7 +240,7 @@ def pooled_table(frame: pd.DataFrame, scored: list[Scored], fold: np.ndarray,
     ``delta_log_loss`` is the mean per-lesion log-loss difference from the first variant (the
     literature model) on the same lesions, with its standard error ``delta_se``: a paired comparison.
     """
-    from microcalc.metrics import log_loss_terms, summary_metrics
+    from microcalc.checks.metrics import log_loss_terms, summary_metrics
 
     y = frame[schema.OUTCOME].to_numpy(dtype=float)
     summary, per_fold, evaluations, reference = [], [], {}, None
@@ -311,7 +312,7 @@ def run_crossval(frame: pd.DataFrame, out_dir: str | Path, by: str = "case", fol
     Blank sites are named first (``site``, as :func:`microcalc.fit` names them), so held-out lesions
     of a file without sites are predicted at the site they were drawn from.
     """
-    from microcalc.fitting import training_sites
+    from microcalc.modelling.fitting import training_sites
 
     if by not in ("case", "site"):
         raise LesionInputError("--by", "folds are grouped by 'case' or 'site'", value=by, allowed="case, site")

@@ -150,7 +150,7 @@ def _probability_forest(rows: pd.DataFrame, labels: list[str], title: str, xlabe
 def category_forest(table: pd.DataFrame, title: str, ci: float = 0.95) -> Figure:
     """Posterior P(malignant) per level (dot + interval) over the published range, with the data's rate.
 
-    ``table`` is the slice of :func:`microcalc.headline.headline_table` for one group.
+    ``table`` is the slice of :func:`microcalc.reporting.headline.headline_table` for one group.
     """
     rows = table.reset_index(drop=True)
     labels = [level_label(r.group, r.level) for r in rows.itertuples()]

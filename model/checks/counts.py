@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from microcalc import schema
+from microcalc.io import schema
 from microcalc.synthesis import studies as st
 
 COUNT_COLUMNS: tuple[str, ...] = ("finding", "level", "malignant", "total")
@@ -46,6 +46,6 @@ def counts_from_donors(donors: pd.DataFrame) -> pd.DataFrame:
 
 def counts_from_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """:func:`counts_from_donors` of a canonical lesion frame with outcomes (``malignant`` 0/1)."""
-    from microcalc.completion import training_table
+    from microcalc.modelling.completion import training_table
 
     return counts_from_donors(training_table(frame))

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from microcalc import schema
-from microcalc.design import age_band
+from microcalc.io import schema
+from microcalc.modelling.design import age_band
 
 TRAINED_COLUMNS: tuple[str, ...] = ("morphology", "distribution", "birads", "breast_density", "age")
 KEYS: tuple[str, ...] = ("morphology", "distribution", "birads", "breast_density", "age_band", "site")
@@ -43,7 +43,7 @@ BACKOFF: tuple[str, ...] = (
 )
 MIN_DONORS = 10
 # Optional column of a key table: the case mix completions are weighted by (e.g. the clinical
-# population's, microcalc.synthesis.clinical); matching still counts real lesions ("count"). Donors
+# population's, microcalc.modelling.clinical); matching still counts real lesions ("count"). Donors
 # whose case-mix weights are all 0 (e.g. BI-RADS 2 lesions, never biopsied) fall back to their counts.
 CASE_MIX_WEIGHT = "weight"
 MAX_COMPLETIONS = 32

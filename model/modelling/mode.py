@@ -25,7 +25,7 @@ diagonal one, all chains agree on the mode but cross the intercept/site-effect c
 15 (bulk ESS 845-1011, R-hat <= 1.008, no divergences). Low-rank alone, from the default starts,
 still left chains in the secondary mode (R-hat 1.53-2.42, 3 seeds).
 
-When: only when some random-effect level is sampled centred (:func:`microcalc.model.parameterisation`,
+When: only when some random-effect level is sampled centred (:func:`microcalc.modelling.model.parameterisation`,
 binomial information > 1000), a rule read from the data alone. The bundled 617 lesions never
 trigger it, so their fits are unchanged (there, low-rank adaptation was worse: a divergence and
 R-hat 1.013 in 1 of 4 seeds; with non-centred levels the sd funnels need the diagonal one).
@@ -40,12 +40,12 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from microcalc.model import parameterisation
+from microcalc.modelling.model import parameterisation
 
 if TYPE_CHECKING:
     from nutpie.compile_pymc import CompiledPyMCModel
 
-    from microcalc.design import Patterns
+    from microcalc.modelling.design import Patterns
 
 OVERDISPERSION = 2.0  # start spread = 2 x the Laplace SD in every direction
 HESSIAN_STEP = 1e-5  # central-difference step on the unconstrained scale

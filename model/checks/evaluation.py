@@ -13,7 +13,7 @@ and three figures:
 The probabilities scored are exactly the ``p_malignant`` column of ``microcalc predict`` on the same
 fit and file (the posterior mean over all draws); the bands use up to ``BAND_DRAWS`` posterior
 draws. Definitions of every metric,
-including ``interval_coverage``, are in :mod:`microcalc.metrics`.
+including ``interval_coverage``, are in :mod:`microcalc.checks.metrics`.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ import numpy as np
 import pandas as pd
 
 from microcalc import DISCLAIMER
-from microcalc.atomic import write_atomic, write_text_atomic
-from microcalc.figures import OBSERVED, POSTERIOR, PRIOR, PUBLISHED, report_style
-from microcalc.metrics import (
+from microcalc.io.atomic import write_atomic, write_text_atomic
+from microcalc.reporting.figures import OBSERVED, POSTERIOR, PRIOR, PUBLISHED, report_style
+from microcalc.checks.metrics import (
     decision_curve, interval_coverage, mean_band_coverage, reliability_bins, roc_curve, summary_metrics,
 )
-from microcalc.readers import outcome_values
+from microcalc.io.readers import outcome_values
 
 RELIABILITY_BINS = 10
 BAND_DRAWS = 1000  # posterior draws (thinned evenly) behind the credible bands
@@ -44,7 +44,7 @@ FIGURES: dict[str, str] = {
     "roc": "roc.png",
     "decision_curve": "decision_curve.png",
 }
-# The report's palette (microcalc.figures): model = posterior blue, references grey, targets amber.
+# The report's palette (microcalc.reporting.figures): model = posterior blue, references grey, targets amber.
 COLOURS: dict[str, str] = {
     "model": POSTERIOR, "band": "#9ecae1", "reference": PRIOR, "all": OBSERVED, "none": "#444444",
     "target": PUBLISHED, "vague": "#d95f02",
@@ -84,8 +84,8 @@ def evaluate_fit(fit, frame: pd.DataFrame, file: str = "<data>", site: str | Non
 def evaluate_file(fit_path: str | Path, test_path: str | Path, out_dir: str | Path, site: str | None = None) -> dict:
     """Evaluate the fit in ``fit_path`` on ``test_path`` (blank sites named ``site``, as in ``Fit.predict``);
     write metrics.json and figures to ``out_dir``."""
-    from microcalc.fitfile import load
-    from microcalc.readers import read_lesions
+    from microcalc.modelling.fitting import load
+    from microcalc.io.readers import read_lesions
 
     frame = read_lesions(test_path)
     outcome_values(frame, "evaluation", str(test_path))  # refuse before loading the fit

@@ -5,8 +5,8 @@ prints on A4. It is meant to be read by a radiologist or epidemiologist in five 
 answer first, then the answer per finding beside the published figures, covariate effects, what the
 data changed, site variation, and finally the diagnostics a statistician needs to reproduce the fit.
 
-Everything shown is computed here from a :class:`~microcalc.fitting.Fit` (tables) and drawn by
-:mod:`microcalc.figures`; the notebooks call the same functions.
+Everything shown is computed here from a :class:`~microcalc.modelling.fitting.Fit` (tables) and drawn by
+:mod:`microcalc.reporting.figures`; the notebooks call the same functions.
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from microcalc import DISCLAIMER, __version__, figures, headline
-from microcalc.atomic import write_text_atomic
-from microcalc.diagnostics import MAX_RHAT, MIN_ESS, parameter_table
-from microcalc.figures import interval, percent, published_range
-from microcalc.fitfile import library_versions
-from microcalc.model import PARAMETER_GROUPS
-from microcalc.predict import CLINICAL, resolve_population
-from microcalc.predict import NEW_SITE as NEW_SITE_POPULATION
+from microcalc import DISCLAIMER, __version__
+from microcalc.reporting import figures, headline
+from microcalc.io.atomic import write_text_atomic
+from microcalc.modelling.diagnostics import MAX_RHAT, MIN_ESS, parameter_table
+from microcalc.reporting.figures import interval, percent, published_range
+from microcalc.modelling.fitfile import library_versions
+from microcalc.modelling.model import PARAMETER_GROUPS
+from microcalc.modelling.predict import CLINICAL, resolve_population
+from microcalc.modelling.predict import NEW_SITE as NEW_SITE_POPULATION
 
 CI = 0.95
 FORMATS = ("html", "md", "both")
@@ -299,7 +300,7 @@ def report_content(fit, out_dir: Path, fit_path: str | Path | None = None, ci: f
     """Compute the report's tables from a fit (the slow part: a few seconds).
 
     ``population``: who the headline's and tables' blank-site lesions come from (None: the default,
-    :data:`microcalc.predict.DEFAULT_POPULATION`); unless it is ``new-site`` the answers at a new
+    :data:`microcalc.modelling.predict.DEFAULT_POPULATION`); unless it is ``new-site`` the answers at a new
     DDSM-like site are computed too and shown beside them.
     """
     population = resolve_population(population)
@@ -335,7 +336,7 @@ def population_note(population: str) -> str:
     """What the report's population is, in plain words (with the literature's figures for ``clinical``)."""
     if population != CLINICAL:
         return f"Lesions without a site are taken to be from training site {population}."
-    from microcalc.synthesis.clinical import clinical_series
+    from microcalc.modelling.clinical import clinical_series
 
     return (f"The *clinical population* is a new clinical biopsy series drawn from the published studies' "
             f"distribution ({clinical_series().describe()}). Its log-odds offset replaces a DDSM site effect and is "

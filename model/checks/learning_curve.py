@@ -23,10 +23,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from microcalc import schema
-from microcalc.crossval import case_folds, vague_priors
-from microcalc.evaluation import BAND_DRAWS, COLOURS, new_figure, save_figure, styled, write_csv
-from microcalc.metrics import auc, brier, log_loss
+from microcalc.io import schema
+from microcalc.checks.crossval import case_folds, vague_priors
+from microcalc.checks.evaluation import BAND_DRAWS, COLOURS, new_figure, save_figure, styled, write_csv
+from microcalc.checks.metrics import auc, brier, log_loss
 from microcalc.priors import load_priors
 
 SIZES: tuple[int | None, ...] = (25, 50, 100, 200, None)  # None: every training lesion
@@ -55,8 +55,8 @@ def run_learning_curve(frame: pd.DataFrame, out_dir: str | Path, sizes: tuple[in
                        repeats: int = 5, draws: int = 1000, tune: int | None = None, chains: int = 4,
                        seed: int = 1, say: Callable[[str], None] = print, site: str | None = None) -> pd.DataFrame:
     """Fit both prior sets on nested training subsets, score on held-out lesions, write the files
-    (blank sites named first, as in :func:`microcalc.crossval.run_crossval`)."""
-    from microcalc.fitting import fit, training_sites
+    (blank sites named first, as in :func:`microcalc.checks.crossval.run_crossval`)."""
+    from microcalc.modelling.fitting import fit, training_sites
 
     frame = training_sites(frame, site)
     priors = {"literature": load_priors(), "vague": vague_priors()}

@@ -9,7 +9,7 @@ Parameter space. A descriptor level's effect is centre + shift[group] + sd * z, 
 centre depends on the prior file. Reweighting must leave the likelihood unchanged, so the densities
 are compared on (shift, sd, effect): the scenario's free value of each level is recomputed from the
 stored effect, z = (effect - centre - shift[group]) / sd for a non-centred level, the effect itself for
-a centred one (:func:`microcalc.model.centred_levels`; the choice depends on the training data only,
+a centred one (:func:`microcalc.modelling.model.centred_levels`; the choice depends on the training data only,
 so it is the same under both prior files). The Jacobian from z to effect (1/sd per level) is the
 same under both prior files and cancels in the ratio; so does the log-transform Jacobian of positive
 parameters, because both densities are evaluated on the constrained scale
@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from microcalc import schema
-from microcalc.design import BIRADS_SLOTS, aggregate, encode
-from microcalc.errors import LesionInputError
-from microcalc.headline import blank_frame, headline_draws, headline_table
-from microcalc.model import RANDOM_EFFECTS
-from microcalc.predict import sample_last
+from microcalc.io import schema
+from microcalc.modelling.design import BIRADS_SLOTS, aggregate, encode
+from microcalc.io.errors import LesionInputError
+from microcalc.reporting.headline import blank_frame, headline_draws, headline_table
+from microcalc.modelling.model import RANDOM_EFFECTS
+from microcalc.modelling.predict import sample_last
 from microcalc.priors import PriorSet, load_priors, scenario_paths
 
 PARETO_K_MAX = 0.7  # above it the importance weights are not trusted (Vehtari et al. 2024)
@@ -129,7 +129,7 @@ def rebuild_problem(fit, frame: pd.DataFrame) -> str | None:
     The stored pointwise log-likelihood is compared with the rebuilt data's at every posterior draw:
     a training column the key table does not hold (e.g. ``change``) would make them differ.
     """
-    from microcalc.fitting import log_likelihood_group
+    from microcalc.modelling.fitting import log_likelihood_group
 
     y = frame[schema.OUTCOME].to_numpy(dtype=float)
     patterns = aggregate(encode(frame, fit.priors, fit.sites), y)
@@ -165,7 +165,7 @@ def likelihood_elements(patterns) -> dict[str, np.ndarray]:
 def free_values(posterior, priors: PriorSet, names: list[str], centred: dict[str, np.ndarray]):
     """Draws of the free parameters ``names`` (of the model for ``priors``), each level's free value
     recomputed from its stored effect: z for ``priors``' centres where non-centred, the effect where
-    ``centred`` (:func:`microcalc.model.parameterisation`)."""
+    ``centred`` (:func:`microcalc.modelling.model.parameterisation`)."""
     levels = {f"{r}_{form}": r for r in RANDOM_EFFECTS for form in ("z", "raw") if f"{r}_{form}" in names}
     out = posterior[[n for n in names if n not in levels]].copy()
     for name, r in levels.items():
@@ -206,7 +206,7 @@ def log_prior(posterior, priors: PriorSet, sites: tuple[str, ...], patterns,
     import xarray as xr
     from pymc.stats.log_density import compute_log_density
 
-    from microcalc.model import build_model, parameterisation
+    from microcalc.modelling.model import build_model, parameterisation
 
     model = build_model(patterns, priors, sites)
     free = [rv.name for rv in model.free_RVs]
@@ -262,7 +262,7 @@ def psis_weights(log_ratio: np.ndarray) -> tuple[np.ndarray, float]:
 def weighted_summary(draws: np.ndarray, w: np.ndarray, ci: float = CI) -> pd.DataFrame:
     """Weighted mean and equal-tailed interval of each row of ``draws`` (quantities x draws).
 
-    Equal weights give numpy's default quantiles, exactly as :func:`~microcalc.headline.headline_table`;
+    Equal weights give numpy's default quantiles, exactly as :func:`~microcalc.reporting.headline.headline_table`;
     unequal weights use the weighted inverse CDF (``numpy.quantile(..., method="inverted_cdf")``).
     """
     probs = [(1 - ci) / 2, (1 + ci) / 2]
@@ -287,7 +287,7 @@ def headline_keys_table(keys: list[tuple[str, str]], summary: pd.DataFrame) -> p
 def refit_headline(frame: pd.DataFrame, priors: PriorSet, donors: pd.DataFrame,
                    settings: RefitSettings) -> tuple[pd.DataFrame, object]:
     """Refit with ``priors`` and return the headline table (quantities defined by ``donors``) and the fit."""
-    from microcalc.fitting import fit
+    from microcalc.modelling.fitting import fit
 
     refit = fit(frame, priors=priors, draws=settings.draws, tune=settings.tune, chains=settings.chains,
                 seed=settings.seed)

@@ -7,7 +7,7 @@ Flow of :func:`predict_file`:
     distinct covariate pattern, remembered across chunks)--> predictions in input order
     --(TableWriter)--> temporary file --> rename
 
-The fit file is opened with :func:`microcalc.fitfile.load_for_scoring` (posterior equation
+The fit file is opened with :func:`microcalc.modelling.fitfile.load_for_scoring` (posterior equation
 parameters and the training key table only) while the first block is read. Blocks k+1 and k+2
 are parsed and validated and block k-1 written in two helper threads (Arrow releases the GIL)
 while block k is scored. The first block is small (~11,000 lesions): its patterns are all new,
@@ -37,11 +37,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from microcalc import csvblocks
-from microcalc.atomic import atomic_path
-from microcalc.csvblocks import CsvBlocks, StreamUnsupported, is_parquet, open_csv_blocks
-from microcalc.errors import LesionInputError
-from microcalc.predict import (
+from microcalc.io import csvblocks
+from microcalc.io.atomic import atomic_path
+from microcalc.io.csvblocks import CsvBlocks, StreamUnsupported, is_parquet, open_csv_blocks
+from microcalc.io.errors import LesionInputError
+from microcalc.modelling.predict import (
     MODEL_INPUTS, PREDICTION_COLUMNS, pattern_codes, pattern_summaries, prediction_table, warn_unknown_site, with_site,
 )
 
@@ -96,7 +96,7 @@ class PatternScorer:
     @classmethod
     def from_file(cls, fit_path: str | Path, ci: float = 0.95, site: str | None = None) -> PatternScorer:
         """``from_fit(load(fit_path))``, reading only what scoring needs from the file (much faster)."""
-        from microcalc.fitfile import load_for_scoring
+        from microcalc.modelling.fitfile import load_for_scoring
 
         saved = load_for_scoring(fit_path)
         return cls(saved.params, saved.priors, saved.sites, saved.donors, ci, site)
@@ -127,7 +127,7 @@ class PatternScorer:
 
 
 # --------------------------------------------------------------------------------------------
-# Chunked reading: text cells by pyarrow, validation by microcalc.readers
+# Chunked reading: text cells by pyarrow, validation by microcalc.io.readers
 # --------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -159,7 +159,7 @@ def validate_chunk(chunk: CellChunk, file: str, fmt: str) -> tuple[pd.DataFrame,
     A block of only blank rows gives an empty frame; a file without any lesion is refused when written.
     Repeated lesion ids are found across the whole file by :class:`SeenLesionIds`, not per block.
     """
-    from microcalc.readers import validated_block
+    from microcalc.io.readers import validated_block
 
     return validated_block(chunk.cells, file=file, first_row=chunk.first_row, fmt=fmt, unique_ids=False,
                            stripped=True)
@@ -179,7 +179,7 @@ def open_cells(path: str | Path, opening: Future | None = None) -> CellStream:
     ``opening`` is a :func:`csvblocks.start_opening` of the same path, begun earlier (by the CLI,
     before its heavy imports); it is used only if the file is streamed as CSV.
     """
-    from microcalc.readers import CBIS, detect_format
+    from microcalc.io.readers import CBIS, detect_format
 
     path, file = Path(path), str(path)
     if not path.is_file() or path.stat().st_size < csvblocks.STREAM_MIN_BYTES:  # read whole: same result
@@ -225,7 +225,7 @@ def _parquet_cells(path: Path, chunk_rows: int) -> tuple[list[str], Iterator[Cel
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from microcalc.readers import as_text, strip_cells
+    from microcalc.io.readers import as_text, strip_cells
 
     try:
         parquet = pq.ParquetFile(path)
@@ -323,7 +323,7 @@ class SeenLesionIds:
         present = ids.notna()
         if _strictly_increasing(ids[present]) or ids.nunique() == int(present.sum()):
             return None
-        from microcalc.readers import repeated_id
+        from microcalc.io.readers import repeated_id
 
         rows = np.concatenate([np.arange(r, r + len(part)) for r, part in self.parts])
         i, problem = repeated_id(ids, rows)
@@ -378,7 +378,7 @@ def scored_stream(file: str, jobs: Iterable[tuple[CellChunk, Future]], ahead: in
     earlier row is reported instead, so the first bad row of the file is the one named. The chunks'
     warnings are given at the end, merged, as reading the file whole gives them.
     """
-    from microcalc.readers import merge_notes, warn_notes
+    from microcalc.io.readers import merge_notes, warn_notes
 
     seen = SeenLesionIds(file)
     pending: deque[Future] = deque()
@@ -416,7 +416,7 @@ def _outcome(future: Future, seen: SeenLesionIds) -> ScoredChunk:
 
 def whole_file_lesions(path: str | Path) -> Iterator[pd.DataFrame]:
     """The canonical frame of ``read_lesions(path)`` in slices of ``CHUNK_ROWS`` lesions."""
-    from microcalc.readers import read_lesions
+    from microcalc.io.readers import read_lesions
 
     frame = read_lesions(path)
     for start in range(0, len(frame), CHUNK_ROWS):
@@ -567,19 +567,16 @@ def check_ci(ci: float) -> None:
 
 
 def predict_file(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci: float = 0.95,
-                 dask_scheduler: str | None = None, opening: Future | None = None, site: str | None = None) -> int:
+                 opening: Future | None = None, site: str | None = None) -> int:
     """Predict every lesion in ``cases`` with the fit in ``fit_path`` and write ``out``; returns the count.
 
-    ``dask_scheduler`` ("local" or a scheduler address) scores the chunks on a Dask cluster;
     ``opening`` is the CSV reader started early by ``csvblocks.start_opening`` (see :func:`open_cells`);
-    ``site`` names the site of lesions whose site is blank (see ``Fit.predict``).
+    ``site`` names the site of lesions whose site is blank (see ``Fit.predict``). On a Dask cluster:
+    :func:`microcalc.batch.distributed.predict_file` (``microcalc predict --dask``), which builds on
+    this module, so this one does not import it.
     """
     check_output_path(out)
     check_ci(ci)
-    if dask_scheduler is not None:
-        from microcalc.distributed import predict_file_dask
-
-        return predict_file_dask(fit_path, cases, out, ci=ci, scheduler=dask_scheduler, site=site)
     with ThreadPoolExecutor(max_workers=1) as pool:
         scorer = pool.submit(PatternScorer.from_file, fit_path, ci, site)  # read while the first block is
         n = write_streamed_or_whole(

@@ -5,7 +5,7 @@ gets one more group, ``microcalc``, holding the training key table as variables 
 the prior file's text, the training sites, sampler settings, diagnostics, data summary and the
 versions of the package and its libraries. ``FORMAT_VERSION`` changes whenever that layout does.
 
-:func:`load` opens the whole tree with xarray (reports and sensitivity need every group).
+:func:`read_fit` (behind :func:`microcalc.modelling.fitting.load`) opens the whole tree with xarray (reports and sensitivity need every group).
 :func:`load_for_scoring` reads only what prediction needs - the posterior's equation parameters and
 the ``microcalc`` group, ~3 MB - with h5netcdf alone: about 20 times faster, because decoding every
 group with xarray (which also imports dask and numba when they are installed) takes about a second.
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from microcalc.atomic import atomic_path
-from microcalc.errors import FitFileError
+from microcalc.io.atomic import atomic_path
+from microcalc.io.errors import FitFileError
 
 if TYPE_CHECKING:
     from microcalc.priors import PriorSet
@@ -99,12 +99,16 @@ def save_fit(fit, path: str | Path) -> Path:
     return Path(path)
 
 
-def load(path: str | Path):
-    """Read a fit saved by :meth:`Fit.save`; a clear :class:`FitFileError` if it is not one."""
+def read_fit(path: str | Path) -> dict:
+    """The fields of a :class:`~microcalc.modelling.fitting.Fit` saved by :func:`save_fit`, as keyword
+    arguments (``settings`` as a dict); a clear :class:`FitFileError` if the file is not a fit.
+
+    :func:`microcalc.modelling.fitting.load` builds the ``Fit`` from them, so that this module does not
+    import the fitting module that writes through it.
+    """
     import xarray as xr
 
-    from microcalc.diagnostics import Convergence
-    from microcalc.fitting import Fit, SamplerSettings
+    from microcalc.modelling.diagnostics import Convergence
 
     path = _existing(path)
     try:
@@ -117,13 +121,13 @@ def load(path: str | Path):
     idata = tree.copy()
     del idata[GROUP]
     priors, sites = _priors_and_sites(meta.attrs)
-    return Fit(
+    return dict(
         idata=idata,
         priors=priors,
         sites=sites,
         donors=_donor_table({col: meta[col].values for col in meta.data_vars}),
         convergence=Convergence(**{k: v for k, v in json.loads(meta.attrs["convergence"]).items() if k != "ok"}),
-        settings=SamplerSettings(**json.loads(meta.attrs["settings"])),
+        settings=json.loads(meta.attrs["settings"]),
         data_summary=json.loads(meta.attrs["data_summary"]),
         versions=json.loads(meta.attrs.get("versions", "{}")),
     )
@@ -142,12 +146,12 @@ class ScoringInputs:
 def load_for_scoring(path: str | Path) -> ScoringInputs:
     """Read only the posterior equation parameters and the microcalc group, with h5netcdf (no xarray).
 
-    Same checks and messages as :func:`load`; the parameters equal ``load(path).params()``.
+    Same checks and messages as :func:`read_fit`; the parameters equal ``load(path).params()``.
     """
     import h5netcdf
 
-    from microcalc.model import EQUATION_PARAMETERS
-    from microcalc.predict import sample_last
+    from microcalc.modelling.model import EQUATION_PARAMETERS
+    from microcalc.modelling.predict import sample_last
 
     path = _existing(path)
     try:

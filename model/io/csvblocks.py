@@ -2,7 +2,7 @@
 
 Keeping pandas out lets ``microcalc predict`` start parsing the first block in a thread
 (:func:`start_opening`) while the main thread spends ~0.3 s importing pandas and the model code.
-The header rules (separator, quoted names) are the ones :mod:`microcalc.readers` applies to a
+The header rules (separator, quoted names) are the ones :mod:`microcalc.io.readers` applies to a
 whole file, so both routes see the same columns.
 """
 

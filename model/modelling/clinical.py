@@ -6,7 +6,7 @@ integrated over N(0, site_sd), and blank cells are completed from DDSM's own cas
 model answers in clinical practice is about a *clinical* biopsy population, which is what the published
 series measure. ``population="clinical"`` answers that question:
 
-1. **Case mix.** Blank cells are completed (:mod:`microcalc.completion`) from the training lesions
+1. **Case mix.** Blank cells are completed (:mod:`microcalc.modelling.completion`) from the training lesions
    re-weighted to the BI-RADS mix of the clinical biopsy series: lesions sent to biopsy are BI-RADS 3,
    4 and 5 in the shares of the studies in ``priors/studies.csv`` that partition their whole sample by
    BI-RADS category (:func:`clinical_series`); BI-RADS 0 and 2 lesions are not biopsied and get weight
@@ -44,10 +44,10 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from microcalc import schema
-from microcalc.completion import complete
-from microcalc.design import aggregate, encode
-from microcalc.model import birads_components, linear_predictor, logistic, new_site_nodes, numpy_ops
+from microcalc.io import schema
+from microcalc.modelling.completion import complete
+from microcalc.modelling.design import aggregate, encode
+from microcalc.modelling.model import birads_components, linear_predictor, logistic, new_site_nodes, numpy_ops
 
 BIOPSIED_GROUPS: tuple[str, ...] = ("3", "4", "5")  # BI-RADS categories sent to biopsy (4 = 4, 4A, 4B, 4C)
 _GROUP = {"3": "3", "4": "4", "4A": "4", "4B": "4", "4C": "4", "4BC": "4", "5": "5"}
@@ -149,7 +149,7 @@ def solve_offset(logits: np.ndarray, weights: np.ndarray, spread: np.ndarray, ta
     """delta per draw d with sum_r weights_r E_z[expit(logits_rd + delta_d + spread_d z)] = target_d (Newton).
 
     ``logits`` (rows, draws); ``weights`` (rows,); ``spread``, ``target`` (draws,); z by the
-    Gauss-Hermite nodes of :func:`microcalc.model.new_site_nodes`. The left side rises monotonically in delta,
+    Gauss-Hermite nodes of :func:`microcalc.modelling.model.new_site_nodes`. The left side rises monotonically in delta,
     so Newton from a logit-difference start converges in a few steps (stops when every step < 1e-9).
     """
     w = weights / weights.sum()

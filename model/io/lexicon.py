@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
-from microcalc import schema
+from microcalc.io import schema
 
 _SEPARATORS = re.compile(r"[\s_\-]+")
 

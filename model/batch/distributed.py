@@ -3,6 +3,7 @@
 * :func:`predict_dask` maps :meth:`PatternScorer.score` - the function ``predict_file`` runs on
   every chunk - over the partitions of a Dask DataFrame of canonical lesions. The scorer is one
   shared task, so each worker computes each distinct covariate pattern at most once.
+* :func:`predict_file` is ``microcalc predict``'s entry: the local scorer, or with ``--dask`` the next.
 * :func:`predict_file_dask` (``microcalc predict --dask SCHEDULER``) reads the file on the client
   with the same chunk reader, has the workers validate and score the chunks, and writes them back
   in input order to one output file that appears only if every chunk was valid.
@@ -18,10 +19,25 @@ from pathlib import Path
 
 import pandas as pd
 
-from microcalc.errors import LesionInputError
-from microcalc.scoring import (
-    PatternScorer, open_or_none, read_ahead, validate_and_score, write_streamed_or_whole,
+from microcalc.io.errors import LesionInputError
+from microcalc.batch import scoring
+from microcalc.batch.scoring import (
+    PatternScorer, check_ci, check_output_path, open_or_none, read_ahead, validate_and_score, write_streamed_or_whole,
 )
+
+
+def predict_file(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci: float = 0.95,
+                 dask_scheduler: str | None = None, opening=None, site: str | None = None) -> int:
+    """``microcalc predict``: :func:`~microcalc.batch.scoring.predict_file` locally, or
+    :func:`predict_file_dask` when ``dask_scheduler`` ("local" or a scheduler address) is given.
+
+    The choice is made here, above both, so that the local scorer does not import this module.
+    """
+    if dask_scheduler is None:
+        return scoring.predict_file(fit_path, cases, out, ci=ci, opening=opening, site=site)
+    check_output_path(out)
+    check_ci(ci)
+    return predict_file_dask(fit_path, cases, out, ci=ci, scheduler=dask_scheduler, site=site)
 
 
 def predict_dask(fit, ddf, ci: float = 0.95, site: str | None = None):

@@ -11,7 +11,7 @@ typical registry take about a second. Bad input raises one ``LesionInputError`` 
 the first bad cell (spreadsheet row: header = row 1), the bad value and what is allowed.
 
 :func:`validate_cells` is the same validation for a block of text cells that is already in memory;
-``microcalc.scoring`` streams large files block by block through :func:`validated_block`, which
+``microcalc.batch.scoring`` streams large files block by block through :func:`validated_block`, which
 returns the warnings as :class:`Note` s so that they can be merged and given once per file.
 """
 
@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from microcalc import lexicon, schema
-from microcalc.csvblocks import csv_header, is_parquet
-from microcalc.errors import LesionInputError, LesionWarning, clip
+from microcalc.io import lexicon, schema
+from microcalc.io.csvblocks import csv_header, is_parquet
+from microcalc.io.errors import LesionInputError, LesionWarning, clip
 
 __all__ = ["read_lesions", "validate_cells", "validated_block", "Note", "merge_notes", "warn_notes", "csv_header",
            "as_text", "strip_cells", "bundled_data_path", "detect_format"]

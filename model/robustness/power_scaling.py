@@ -8,11 +8,11 @@ The fit file holds the ``log_prior`` and ``log_likelihood`` groups this needs.
 
 Which priors are scaled: all of them together, except the population density of the levels of the
 random effects (site, morphology and distribution): N(0, 1) of a non-centred level's z, N(mean, sd) of
-a centred level's effect (free variables ``*_z`` or ``*_raw``, see :func:`microcalc.model.centred_levels`).
+a centred level's effect (free variables ``*_z`` or ``*_raw``, see :func:`microcalc.modelling.model.centred_levels`).
 The two forms are the same density up to the Jacobian 1/sd, so leaving either out gives the same
 perturbed posterior. They encode the hierarchical structure, not a prior choice, and Kallioinen et
 al. recommend scaling only the top-level priors of a hierarchical model (as brms' ``lprior`` does). How much the answers
-rest on the literature centres of the levels is what the scenarios of :mod:`microcalc.scenarios` show.
+rest on the literature centres of the levels is what the scenarios of :mod:`microcalc.robustness.scenarios` show.
 
 Diagnosis (Kallioinen et al.; threshold 0.05, as ``arviz_stats.psense_summary``):
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from microcalc.model import PARAMETER_GROUPS, RANDOM_EFFECTS
+from microcalc.modelling.model import PARAMETER_GROUPS, RANDOM_EFFECTS
 
 THRESHOLD = 0.05
 ALPHAS = (0.99, 1.01)
@@ -139,7 +139,7 @@ def element_draws(idata, element: str) -> np.ndarray:
 
 def power_scaling_curve(idata, element: str, alphas: tuple[float, ...] = CURVE_ALPHAS) -> pd.DataFrame:
     """Posterior mean and SD of one element as prior or likelihood is raised to each alpha (PSIS)."""
-    from microcalc.scenarios import psis_weights
+    from microcalc.robustness.scenarios import psis_weights
 
     x = element_draws(idata, element)
     rows = []

@@ -1,6 +1,6 @@
 """Headline answers: P(malignant) for a biopsied grouped cluster in a population, and per category.
 
-The population (``clinical``, ``new-site`` or a training site; :func:`microcalc.predict.resolve_population`)
+The population (``clinical``, ``new-site`` or a training site; :func:`microcalc.modelling.predict.resolve_population`)
 is the one blank-site lesions get; :func:`clinical_checks` compares the answers with the published
 clinical ranges.
 
@@ -20,8 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from microcalc import literature, schema
-from microcalc.predict import CLINICAL, NEW_SITE, probability_draws, resolve_population, summarise, with_site
+from microcalc.reporting import literature
+from microcalc.io import schema
+from microcalc.modelling.predict import CLINICAL, NEW_SITE, probability_draws, resolve_population, summarise, with_site
 
 BIOPSIED_BIRADS: tuple[str, ...] = ("4", "4A", "4B", "4C", "5")
 HEADLINE_BIRADS: tuple[str, ...] = ("0", "2", "3", "4", "4A", "4B", "4C", "5")
@@ -78,7 +79,7 @@ def observed(donors: pd.DataFrame, group: str, level: str) -> tuple[int, int]:
 
 
 def population_label(population: str | None = None) -> str:
-    """Words for a population (see :func:`microcalc.predict.resolve_population`): 'clinical population', ..."""
+    """Words for a population (see :func:`microcalc.modelling.predict.resolve_population`): 'clinical population', ..."""
     chosen = resolve_population(population)
     return {CLINICAL: "clinical population", NEW_SITE: "new site"}.get(chosen, f"site {chosen}")
 
@@ -104,7 +105,7 @@ def headline_draws(params: dict, priors, sites, donors: pd.DataFrame,
     """Keys (group, level) and P(malignant) draws, shape (quantities, draws); row 0 is the headline.
 
     ``population``: who the lesions come from (``"clinical"``, ``"new-site"``, a training site; None:
-    :data:`microcalc.predict.DEFAULT_POPULATION`).
+    :data:`microcalc.modelling.predict.DEFAULT_POPULATION`).
     """
     single, keys = single_finding_lesions()
     single_draws = probability_draws(with_site(single, population), params, priors, sites, donors)

@@ -2,16 +2,16 @@
 
 Three views, written as CSV files and one self-contained page, ``DIR/sensitivity.html``:
 
-1. **Power-scaling** (:mod:`microcalc.power_scaling`): prior and likelihood sensitivity of every
+1. **Power-scaling** (:mod:`microcalc.robustness.power_scaling`): prior and likelihood sensitivity of every
    parameter group and of every headline quantity -> ``sensitivity.csv`` (one row per group),
    ``sensitivity_elements.csv`` (every element), ``sensitivity_quantities.csv``.
-2. **Literature scenarios** (:mod:`microcalc.scenarios`): the headline answers under each prior file
+2. **Literature scenarios** (:mod:`microcalc.robustness.scenarios`): the headline answers under each prior file
    in ``priors/`` and any ``--scenarios`` file, by PSIS reweighting or a refit -> ``scenarios.csv``.
 3. **Data size**: the headline answers when the model sees 10%, 30% and 100% of the training lesions,
    under the fit's priors and under vague priors -> ``data_size.csv``. Where the two agree the data
    speak; where they part, the priors do.
 
-Refits are small on purpose (:class:`~microcalc.scenarios.RefitSettings`: 2 chains x 1000 draws);
+Refits are small on purpose (:class:`~microcalc.robustness.scenarios.RefitSettings`: 2 chains x 1000 draws);
 the whole command takes a few minutes on the bundled data.
 """
 
@@ -29,13 +29,13 @@ import pandas as pd
 from matplotlib.ticker import NullFormatter
 
 from microcalc import DISCLAIMER
-from microcalc.atomic import write_atomic, write_text_atomic
-from microcalc.headline import headline_draws, table_from_draws
-from microcalc.power_scaling import (
+from microcalc.io.atomic import write_atomic, write_text_atomic
+from microcalc.reporting.headline import headline_draws, table_from_draws
+from microcalc.robustness.power_scaling import (
     CONFLICT, THRESHOLD, WEAK, element_sensitivity, group_sensitivity, most_sensitive, power_scaling_curve,
     quantity_sensitivity,
 )
-from microcalc.scenarios import (
+from microcalc.robustness.scenarios import (
     PARETO_K_MAX, RefitSettings, Reweighter, Scenario, ScenarioResult, load_scenarios, quantity_name,
     rebuild_problem, refit_headline, refit_note, scenario_result, scenario_results, scenarios_frame,
     training_frame,
@@ -168,9 +168,9 @@ def compute_sensitivity(fit, extra_scenarios=None, say=print,
 
 
 # --------------------------------------------------------------------------------------------- figures
-# Figures use the report's style (microcalc.figures) and are returned as PNG bytes.
+# Figures use the report's style (microcalc.reporting.figures) and are returned as PNG bytes.
 def _png(fig) -> bytes:
-    from microcalc.figures import report_style
+    from microcalc.reporting.figures import report_style
 
     buf = io.BytesIO()
     with report_style():
@@ -182,7 +182,7 @@ def _axes_grid(n: int, cols: int, width: float, row_height: float):
     """A figure with a rows x cols grid of axes (unused ones hidden), in the report's style."""
     from matplotlib.figure import Figure
 
-    from microcalc.figures import report_style
+    from microcalc.reporting.figures import report_style
 
     rows = max(1, int(np.ceil(n / cols)))
     with report_style():
@@ -202,7 +202,7 @@ def _error_bars(part: pd.DataFrame) -> np.ndarray:
 
 def scenario_figure(table: pd.DataFrame, reference: pd.DataFrame) -> bytes:
     """Dot plot: each headline quantity (rows) under each scenario (colours), with 95% intervals."""
-    from microcalc.figures import PUBLISHED, report_style
+    from microcalc.reporting.figures import PUBLISHED, report_style
 
     quantities = list(dict.fromkeys(table["quantity"]))
     names = list(dict.fromkeys(table["scenario"]))
@@ -230,7 +230,7 @@ def scenario_figure(table: pd.DataFrame, reference: pd.DataFrame) -> bytes:
 
 def power_scaling_figure(elements: pd.DataFrame) -> bytes:
     """Prior vs likelihood sensitivity of every element, coloured by diagnosis, with the 0.05 lines."""
-    from microcalc.figures import report_style
+    from microcalc.reporting.figures import report_style
 
     colours = {CONFLICT: "C3", WEAK: "C1", "fine": "C2"}
     with report_style():
@@ -252,7 +252,7 @@ def power_scaling_figure(elements: pd.DataFrame) -> bytes:
 
 def curves_figure(curves: pd.DataFrame) -> bytes:
     """Posterior mean +/- SD of the most sensitive elements as prior or likelihood is power-scaled."""
-    from microcalc.figures import report_style
+    from microcalc.reporting.figures import report_style
 
     elements = list(dict.fromkeys(curves["element"]))
     with report_style():
@@ -278,7 +278,7 @@ def curves_figure(curves: pd.DataFrame) -> bytes:
 
 def data_size_figure(sizes: pd.DataFrame) -> bytes:
     """Selected headline quantities against the share of data seen, one line per prior file."""
-    from microcalc.figures import report_style
+    from microcalc.reporting.figures import report_style
 
     shown = [q for q in DATA_SIZE_FIGURE if q in set(sizes["quantity"])]
     names = list(dict.fromkeys(sizes["scenario"]))

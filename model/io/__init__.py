@@ -1,0 +1,32 @@
+"""Reading lesion files and writing results: the canonical lesion schema, header and value words,
+the readers of canonical, DDSM and CBIS-DDSM files (CSV/Parquet), training sources, errors, atomic writes.
+"""
+
+from __future__ import annotations
+
+# public name -> module that defines it
+_LAZY = {
+    "read_lesions": "microcalc.io.readers",
+    "bundled_data_path": "microcalc.io.readers",
+    "validate_cells": "microcalc.io.readers",
+    "detect_format": "microcalc.io.readers",
+    "outcome_values": "microcalc.io.readers",
+    "read_training": "microcalc.io.sources",
+    "LesionInputError": "microcalc.io.errors",
+    "LesionWarning": "microcalc.io.errors",
+    "FitFileError": "microcalc.io.errors",
+    "ConvergenceError": "microcalc.io.errors",
+    "atomic_path": "microcalc.io.atomic",
+    "write_atomic": "microcalc.io.atomic",
+    "write_text_atomic": "microcalc.io.atomic",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:  # loaded on first use, so that importing the subpackage stays light
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,35 @@
+"""The model: design matrices, the model equation and likelihood, completion of blank findings,
+prediction (new-site and clinical populations), fitting with nutpie, the fit file and convergence diagnostics.
+"""
+
+from __future__ import annotations
+
+# public name -> module that defines it
+_LAZY = {
+    "fit": "microcalc.modelling.fitting",
+    "Fit": "microcalc.modelling.fitting",
+    "SamplerSettings": "microcalc.modelling.fitting",
+    "load": "microcalc.modelling.fitting",
+    "save_fit": "microcalc.modelling.fitfile",
+    "load_for_scoring": "microcalc.modelling.fitfile",
+    "build_model": "microcalc.modelling.model",
+    "malignancy_probability": "microcalc.modelling.model",
+    "predict_frame": "microcalc.modelling.predict",
+    "probability_draws": "microcalc.modelling.predict",
+    "resolve_population": "microcalc.modelling.predict",
+    "Convergence": "microcalc.modelling.diagnostics",
+    "check_convergence": "microcalc.modelling.diagnostics",
+    "encode": "microcalc.modelling.design",
+    "aggregate": "microcalc.modelling.design",
+    "complete": "microcalc.modelling.completion",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:  # loaded on first use, so that importing the subpackage stays light
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

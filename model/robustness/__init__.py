@@ -1,0 +1,25 @@
+"""How much the answers depend on choices: prior sensitivity and power scaling of priors and
+likelihood, and what-if scenarios (other priors, reweighted case mixes, refits).
+"""
+
+from __future__ import annotations
+
+# public name -> module that defines it
+_LAZY = {
+    "run_sensitivity": "microcalc.robustness.sensitivity",
+    "compute_sensitivity": "microcalc.robustness.sensitivity",
+    "power_scaling_curve": "microcalc.robustness.power_scaling",
+    "most_sensitive": "microcalc.robustness.power_scaling",
+    "load_scenarios": "microcalc.robustness.scenarios",
+    "scenario_results": "microcalc.robustness.scenarios",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:  # loaded on first use, so that importing the subpackage stays light
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
