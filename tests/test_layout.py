@@ -49,7 +49,6 @@ LONG_MODULES = {
     "microcalc.batch.scoring": "to be rebuilt on a columnar engine (issue 14, item 2), which removes most of it",
     "microcalc.robustness.sensitivity": "runner, figures and HTML of the sensitivity page; split with report",
     "microcalc.synthesis.meta": "meta-analysis of the published series; being extended on main, split after",
-    "microcalc.io.readers": "the readers' public API, loading, format mapping and validation; split next",
 }
 # Names a module may take from the package's own __init__ (everything else comes from its module).
 ROOT_NAMES = {"DISCLAIMER", "__version__"}
