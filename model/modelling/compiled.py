@@ -193,7 +193,9 @@ def wrapper_key(template: str, inner: Any, sizes: dict[str, int]) -> str:
     inner_key = CACHED_SRC_FUNCTIONS.get(getattr(inner, "py_func", None))
     if inner_key is None:
         raise NotCacheable("PyTensor has no cache key for the compiled function")
-    parts = [template, inner_key, repr(sorted(sizes.items())), WRAPPER_VERSION,
+    # __name__: numba rebuilds a cached wrapper's globals by importing this module by name, so an entry
+    # written when the module had another name (microcalc.compiled before the subpackages) must not match.
+    parts = [template, inner_key, repr(sorted(sizes.items())), WRAPPER_VERSION, __name__,
              numba.__version__, nutpie.__version__, pytensor.__version__]
     return sha256("|".join(parts).encode()).hexdigest()[:32]
 
