@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("test", type=Path)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--site", default=None, help=SITE_HELP_PREDICT)
+    p.add_argument("--population", default=None, help=POPULATION_HELP)
 
     p = sub.add_parser("crossval", help="grouped cross-validation against simpler models")
     _add_data_options(p)
@@ -232,7 +233,9 @@ def cmd_sensitivity(args, console: Console) -> int:
 def cmd_evaluate(args, console: Console) -> int:
     from microcalc.checks.evaluation import evaluate_file
 
-    metrics = evaluate_file(args.fit, args.test, args.out, site=args.site)
+    from microcalc.predict import resolve_population
+
+    metrics = evaluate_file(args.fit, args.test, args.out, site=resolve_population(args.population, args.site))
     console.say(", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
     return 0
 

@@ -193,3 +193,22 @@ def test_clinical_answers_do_not_depend_on_the_intercept(small_fit):
         a = probability_draws(with_site(frame, population), params, small_fit.priors, small_fit.sites, small_fit.donors)
         b = probability_draws(with_site(frame, population), moved, small_fit.priors, small_fit.sites, small_fit.donors)
         assert np.allclose(a, b, rtol=0, atol=1e-9) == same, population
+
+
+def test_evaluate_scores_the_population_asked_for(small_fit, small_fit_path, ddsm, tmp_path):
+    import json
+
+    from microcalc.cli import main
+
+    test = ddsm.sample(80, random_state=5).drop(columns=["site"])
+    path = tmp_path / "test.csv"
+    test.to_csv(path, index=False)
+    losses = {}
+    for population in (CLINICAL, NEW_SITE):
+        out = tmp_path / population
+        assert main(["-q", "evaluate", str(small_fit_path), str(path), "--out", str(out), "--population", population]) == 0
+        losses[population] = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["log_loss"]
+        p = small_fit.predict(test, population=population)["p_malignant"].to_numpy()
+        y = test["malignant"].to_numpy(dtype=float)
+        assert losses[population] == pytest.approx(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)), rel=1e-9)
+    assert losses[CLINICAL] != losses[NEW_SITE]

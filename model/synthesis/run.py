@@ -49,7 +49,13 @@ LINKAGE = (
     "and give the conditional coefficients weakly informative base priors. Then no conditional_scale "
     "judgement is needed and marginal evidence constrains a marginal quantity. Interim alternative "
     "within the current construction: ppv = the MAP median rate, reference_ppv = the overall MAP median, "
-    "and level SDs at least conditional_scale x the MAP predictive SD."
+    "and level SDs at least conditional_scale x the MAP predictive SD. "
+    "Predictions for the clinical population (microcalc predict --population clinical, the default for lesions "
+    "without a site) use the same link in the other direction: a clinical answer is the model's conditional "
+    "probability averaged over a clinical case mix (training lesions re-weighted to the clinical series' "
+    "BI-RADS mix) and over a clinical series' offset, whose mean is set so that the case-mix average equals the "
+    "overall rate of a new series in this synthesis (microcalc.synthesis.clinical); each single-finding answer "
+    "is then a prediction of the published marginal rate for that finding."
 )
 
 

@@ -59,8 +59,8 @@ def populations(sites: tuple[str, ...]) -> tuple[Population, ...]:
     """The population selector's choices: the clinical population, a new DDSM-like site, then each
     training site (add a choice here, in one line)."""
     return (
-        Population("clinical", "Clinical biopsy population (from the published series)", CLINICAL),
-        Population("new", "New DDSM-like site (averaged over the spread between sites)", NEW_SITE),
+        Population("clinical", "Clinical biopsy population (published series)", CLINICAL),
+        Population("new", "New DDSM-like site (spread between sites)", NEW_SITE),
         *(Population(f"site:{s}", f"Training site {s}", s) for s in sites),
     )
 
