@@ -233,7 +233,7 @@ def cmd_sensitivity(args, console: Console) -> int:
 def cmd_evaluate(args, console: Console) -> int:
     from microcalc.checks.evaluation import evaluate_file
 
-    from microcalc.predict import resolve_population
+    from microcalc.modelling.predict import resolve_population
 
     metrics = evaluate_file(args.fit, args.test, args.out, site=resolve_population(args.population, args.site))
     console.say(", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))

@@ -194,7 +194,8 @@ def wrapper_key(template: str, inner: Any, sizes: dict[str, int]) -> str:
     if inner_key is None:
         raise NotCacheable("PyTensor has no cache key for the compiled function")
     # __name__: numba rebuilds a cached wrapper's globals by importing this module by name, so an entry
-    # written when the module had another name (microcalc.compiled before the subpackages) must not match.
+    # written when the module had another name (compiled.py sat at the top of the package before the
+    # subpackages) must not match.
     parts = [template, inner_key, repr(sorted(sizes.items())), WRAPPER_VERSION, __name__,
              numba.__version__, nutpie.__version__, pytensor.__version__]
     return sha256("|".join(parts).encode()).hexdigest()[:32]

@@ -54,7 +54,7 @@ LINKAGE = (
     "without a site) use the same link in the other direction: a clinical answer is the model's conditional "
     "probability averaged over a clinical case mix (training lesions re-weighted to the clinical series' "
     "BI-RADS mix) and over a clinical series' offset, whose mean is set so that the case-mix average equals the "
-    "overall rate of a new series in this synthesis (microcalc.synthesis.clinical); each single-finding answer "
+    "overall rate of a new series in this synthesis (microcalc.modelling.clinical); each single-finding answer "
     "is then a prediction of the published marginal rate for that finding."
 )
 
