@@ -160,3 +160,21 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, tmp_path, caps
         assert out.read_text(encoding="utf-8") == "a file"
     else:
         assert not out.exists()
+
+
+def test_undivided_birads_4_is_compared_with_the_pooled_prediction(tmp_path):
+    """DDSM records an unsplit BI-RADS 4: its counts get a row of their own, predicted as the lesion-weighted union
+    of 4A, 4B and 4C; a rate near the series' (about a third) agrees, none malignant in 100 conflicts."""
+    p_values = {}
+    for label, k in (("agree", 33), ("clash", 0)):
+        lines = ["lesion_id,birads,malignant"] + [f"L{i},4,{int(i < k)}" for i in range(100)]
+        data = tmp_path / f"{label}.csv"
+        data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        out = tmp_path / label
+        assert main(["-q", "literature", "--out", str(out), "--studies", str(_studies(tmp_path)), str(data)]) == 0
+        row = pd.read_csv(out / "prior_ess.csv").set_index("parameter").loc["birads.4"]
+        assert (row["conflict_malignant"], row["conflict_total"]) == (k, 100)
+        assert row["source"] == "meta-analysis (pooled level)" and np.isnan(row["robust_posterior_weight"])
+        assert row["prior_lower_90"] < 0.33 < row["prior_upper_90"]
+        p_values[label] = row["conflict_p_value"]
+    assert p_values["agree"] > 0.3 and p_values["clash"] < 0.01

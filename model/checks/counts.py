@@ -4,7 +4,9 @@ The literature priors are on *marginal* rates (P(malignant | level), other findi
 series' own mix), so the counts they are compared with are marginal too: all training lesions showing a
 level, whatever else they show. A lesion with several morphology or distribution words counts under each
 (as a published series would list it under each descriptor it reports). Undivided BI-RADS 4 (as in DDSM)
-is not one of the model's levels 4A/4B/4C, so it has no row; ``overall.all`` counts every lesion.
+is not one of the model's levels 4A/4B/4C: it gets a row ``birads, 4`` of its own, compared with the
+synthesis' prediction for an undivided 4 (a pooled level, see :func:`microcalc.synthesis.run.ess_table`);
+``overall.all`` counts every lesion.
 
 The counts come from a fit's training key table (``Fit.donors``: one row per distinct combination of
 site, morphology, distribution, BI-RADS, breast density and age band, with lesion and malignant counts)
@@ -36,7 +38,8 @@ def counts_from_donors(donors: pd.DataFrame) -> pd.DataFrame:
             words = values.map(lambda v: {v} if v else set())
         else:
             words = values.map(lambda v: set(v.split(schema.MULTI_SEPARATOR)) if v else set())
-        for level in st.MODEL_LEVELS[finding]:
+        levels = st.MODEL_LEVELS[finding] + (("4",) if finding == "birads" else ())  # undivided 4 (pooled)
+        for level in levels:
             hit = words.map(lambda w, lvl=level: lvl in w).to_numpy(dtype=bool)
             total = int(n[hit].sum())
             if total:

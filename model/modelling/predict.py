@@ -61,7 +61,8 @@ def resolve_population(population: str | None = None, site: str | None = None) -
 
     ``population`` is :data:`CLINICAL`, :data:`NEW_SITE` or a site name; ``site`` names the site of
     blank-site lesions (kept for callers of ``site=``). Neither: :data:`DEFAULT_POPULATION`. Both, and
-    different: refused.
+    different: refused. A training site literally named ``clinical`` is that site (the clinical population
+    is then out of reach); ``new-site`` always means a new site.
     """
     if population is not None and site is not None and str(population) != str(site):
         raise LesionInputError("--population", "give the population or the site of blank-site lesions, not both",

@@ -176,8 +176,11 @@ def _forest_legend(ci: float) -> list:
 
 
 def headline_figure(posterior: np.ndarray, prior: np.ndarray | None, low: float, high: float,
-                    ci: float = 0.95) -> Figure:
-    """Distribution of the headline probability (posterior, and prior if given) over the published range."""
+                    ci: float = 0.95, title: str = "Biopsied grouped cluster at a new site") -> Figure:
+    """Distribution of the headline probability (posterior, and prior if given) over the published range.
+
+    ``title`` names the population the answer is for (the report passes its headline row's label).
+    """
     with report_style():
         fig = Figure(figsize=(WIDTH, 2.8), layout="constrained")
         ax = fig.add_subplot()
@@ -204,7 +207,7 @@ def headline_figure(posterior: np.ndarray, prior: np.ndarray | None, low: float,
         ax.grid(False)
         ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         ax.set_xlabel("probability of malignancy")
-        ax.set_title("Biopsied grouped cluster at a new site")
+        ax.set_title(title)
         fig.legend(loc="outside right upper")
     return fig
 

@@ -352,9 +352,11 @@ def population_note(population: str) -> str:
 def report_figures(fit, c: ReportContent, ci: float = CI) -> dict[str, tuple[object, str]]:
     """The report's figures by id, each with its caption (matplotlib Figures)."""
     head = c.headline.iloc[0]
+    headline_fig = figures.headline_figure(c.cluster_posterior, c.cluster_prior, head.published_low,
+                                           head.published_high, ci,
+                                           title=head.level[:1].upper() + head.level[1:])  # names the population
     out = {
-        "fig-headline": (figures.headline_figure(c.cluster_posterior, c.cluster_prior, head.published_low,
-                                                 head.published_high, ci),
+        "fig-headline": (headline_fig,
                          "Headline: blue = after the data, grey = before the data (prior only), "
                          "amber = published range."),
     }

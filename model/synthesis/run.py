@@ -22,7 +22,7 @@ from microcalc.synthesis import meta
 from microcalc.synthesis import studies as st
 from microcalc.synthesis.ess import prior_data_conflict
 from microcalc.synthesis.figures import ROMINGER_2012, forest_plot
-from microcalc.synthesis.loso import LOSO_COLUMNS, leave_one_study_out
+from microcalc.synthesis.loso import LOSO_COLUMNS, leave_one_study_out, predict_row
 
 SYNTHESIS_COLUMNS: tuple[str, ...] = (
     "finding", "level", "kind", "n_studies", "studies", "lesions", "malignant", "pooled_rows", "pooled_lesions",
@@ -104,11 +104,40 @@ def synthesis_table(syn: meta.Synthesis, summaries: dict, priors: dict) -> pd.Da
     return df
 
 
-def ess_table(priors: dict, counts: pd.DataFrame | None = None) -> pd.DataFrame:
+def pooled_conflict(syn: meta.Synthesis, table: pd.DataFrame, finding: str, level: str, malignant: int,
+                    total: int) -> dict | None:
+    """Conflict of counts at a pooled table level (e.g. undivided BI-RADS 4) with the synthesis' prediction.
+
+    The prediction is the count's predictive pmf for ``total`` lesions of a new study at the lesion-weighted
+    union of the component levels (as a pooled row enters the meta-analysis; :func:`loso.predict_row`); the
+    p-value is two-sided as in :func:`~microcalc.synthesis.ess.prior_data_conflict`. A pooled level has no
+    robust prior of its own, so there is no robust posterior weight. None if a component has no synthesis.
+    """
+    units, why = st.POOLED_LEVELS[(finding, level)]
+    row = st.StudyRow("data", "data", finding, level, int(malignant), int(total),
+                      st.component_weights(table, finding, units))
+    pred = predict_row(syn, row)
+    if pred is None:
+        return None
+    pmf = pred[2]
+    p_value = min(1.0, 2.0 * min(float(pmf[: malignant + 1].sum()), float(pmf[malignant:].sum())))
+    y = np.arange(total + 1)
+    return dict(parameter=f"{finding}.{level}", source="meta-analysis (pooled level)",
+                prior_mean_rate=float(pmf @ y) / total, prior_lower_90=pred[0], prior_upper_90=pred[1],
+                conflict_malignant=int(malignant), conflict_total=int(total), conflict_p_value=p_value,
+                provenance=(f"{why}: predictive of {total} lesions of a new study, components weighted "
+                            f"{', '.join(f'{u} {w:.3f}' for u, w in row.components)}; prior_lower/upper_90 are "
+                            "the 90% predictive interval of the observed rate; no robust prior of its own"))
+
+
+def ess_table(priors: dict, counts: pd.DataFrame | None = None, syn: meta.Synthesis | None = None,
+              table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per prior: ELIR ESS of the robust and the MAP prior, robust component, optional conflict with counts.
 
     ``counts`` (optional) has columns finding, level, malignant, total: the data the model will be fitted
-    to, per level (marginal counts). Without it the conflict columns stay empty (model-fit stage).
+    to, per level (marginal counts). Without it the conflict columns stay empty (model-fit stage). With
+    ``syn`` and ``table`` too, counts at a pooled level (undivided BI-RADS 4) get a row of their own
+    (:func:`pooled_conflict`).
     """
     lookup = {}
     if counts is not None:
@@ -132,6 +161,12 @@ def ess_table(priors: dict, counts: pd.DataFrame | None = None) -> pd.DataFrame:
             rec.update(conflict_malignant=y, conflict_total=n, conflict_p_value=c.p_value,
                        robust_posterior_weight=c.robust_posterior_weight)
         records.append(rec)
+    if syn is not None and table is not None:
+        for key, (y, n) in lookup.items():
+            if key in st.POOLED_LEVELS:
+                rec = pooled_conflict(syn, table, *key, y, n)
+                if rec is not None:
+                    records.append(rec)
     df = pd.DataFrame.from_records(records, columns=list(ESS_COLUMNS))
     df[["conflict_malignant", "conflict_total"]] = df[["conflict_malignant", "conflict_total"]].astype("Int64")
     for c in ("ess", "ess_map", "robust_weight", "robust_mean", "robust_sd", "prior_mean_rate",
@@ -252,7 +287,7 @@ def run_literature(out_dir: str | Path, studies_path: str | Path | None = None, 
     priors = meta.build_priors(syn, spec, summaries)
     loso = leave_one_study_out(rows, spec)
     synthesis = synthesis_table(syn, summaries, priors)
-    ess = ess_table(priors, counts)
+    ess = ess_table(priors, counts, syn, table)
     use_df = pd.DataFrame([u.__dict__ for u in uses])
     written = [
         _write_csv(synthesis, out / "synthesis.csv"),
