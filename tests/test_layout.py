@@ -3,15 +3,16 @@
 Layers, lowest first (a module may import its own subpackage and lower layers only; subpackages that
 share a layer do not import each other):
 
-    0  microcalc (the package's own ``__init__``: DISCLAIMER, __version__; lazy table of the public API)
+    0  microcalc    the package's own ``__init__``: DISCLAIMER, __version__, lazy table of the public API
     1  io           reading lesion files, the schema and vocabularies, errors, atomic writes
-    2  priors, synthesis   the prior file and the evidence synthesis of published series
-    3  modelling    design, model equation, likelihood, completion, prediction, fitting, fit file
-    4  reporting    report, figures, headline answers, published ranges
-    5  checks, robustness, batch   evaluation and cross-validation; sensitivity and scenarios; scoring at scale
-    6  web          the calculator page and API
-    7  cli          the command line (top-level module cli)
-    8  __main__     ``python -m microcalc``
+    2  priors       the prior files and their loader (``priors/``)
+    3  synthesis    the evidence synthesis of published series (may use the prior classes)
+    4  modelling    design, model equation, likelihood, completion, prediction, fitting, fit file
+    5  reporting    report, figures, headline answers, published ranges
+    6  checks, robustness, batch   evaluation and cross-validation; sensitivity and scenarios; scoring at scale
+    7  web          the calculator page and API
+    8  cli          the command line (top-level module cli)
+    9  __main__     ``python -m microcalc``
 
 The graph counts every ``import``/``from ... import`` of a microcalc module, at the top of a module or
 inside a function (a lazy import is still a dependency); imports under ``if TYPE_CHECKING:`` are not
@@ -32,7 +33,8 @@ FOLDERS = {"microcalc": ROOT / "model", "microcalc.priors": ROOT / "priors"}
 LAYERS = [
     {"microcalc"},
     {"io"},
-    {"priors", "synthesis"},
+    {"priors"},
+    {"synthesis"},
     {"modelling"},
     {"reporting"},
     {"checks", "robustness", "batch"},
