@@ -34,12 +34,42 @@ class Prior:
     figure: str = ""
     source: str = ""
     elicit: dict | None = None
+    alpha: float | None = None  # Beta only
+    beta: float | None = None
 
     def describe(self) -> str:
         """Short text such as 'Normal(-0.69, 0.42)' for tables and reports."""
         if self.distribution == "HalfNormal":
             return f"HalfNormal({self.sigma:.3g})"
+        if self.distribution == "Beta":
+            return f"Beta({self.alpha:.3g}, {self.beta:.3g})"
         return f"{self.distribution}({self.mu:.3g}, {self.sigma:.3g})"
+
+    def mean(self) -> float:
+        """Prior mean (Normal, Beta, LogNormal, HalfNormal)."""
+        if self.distribution == "Beta":
+            return self.alpha / (self.alpha + self.beta)
+        if self.distribution == "LogNormal":
+            return math.exp(self.mu + 0.5 * self.sigma**2)
+        if self.distribution == "HalfNormal":
+            return self.sigma * math.sqrt(2.0 / math.pi)
+        return self.mu
+
+
+@dataclass(frozen=True)
+class RobustDeviation:
+    """Level deviations as a two-normal scale mixture: (1 - weight) N(0, sd) + weight N(0, scale * sd).
+
+    The wide component lets a level whose data contradict the literature centre leave it without
+    pulling the level SD (and so every other level) along: a robust hierarchical prior in the sense of
+    Schmidli et al. (2014), written as a scale mixture so that the non-centred z (effect = mean + sd * z,
+    z ~ (1 - weight) N(0, 1) + weight N(0, scale)) does not depend on sd.
+    """
+
+    weight: float
+    scale: float
+    source: str = ""
+    nu: float | None = None  # if set: Student-t deviations with nu degrees of freedom instead of the mixture
 
 
 @dataclass(frozen=True)
@@ -50,6 +80,7 @@ class LevelPrior:
     group: str
     ppv: float
     source: str = ""
+    origin: str = "hand-set"  # "studies": ppv derived from priors/studies.csv (microcalc.synthesis.priorfile)
 
 
 @dataclass(frozen=True)
@@ -93,7 +124,7 @@ class PriorSet:
 
     name: str
     description: str
-    conditional_scale: float
+    conditional_scale: float | Prior
     reference_ppv: float
     intercept: Prior
     site_sd: Prior
@@ -106,6 +137,8 @@ class PriorSet:
     age_centre: float
     covariates: dict[str, CovariatePrior]
     not_recorded: Prior
+    level_deviation: RobustDeviation | None = None
+    level_centres: str = "hand-set"
     path: str = ""
     text: str = field(default="", repr=False)
 
@@ -120,11 +153,33 @@ class PriorSet:
         sds = [c.sigma[lvl] for c in self.covariates.values() for lvl in c.levels]
         return [*mus, self.age_per_decade.mu], [*sds, self.age_per_decade.sigma]
 
-    def literature_logit(self, descriptor: str) -> dict[str, float]:
-        """Prior mean of each level's effect before pooling: scale * (logit ppv - logit reference)."""
+    @property
+    def scale_is_random(self) -> bool:
+        """True when the marginal-to-conditional scale is a model parameter (a prior), not a number."""
+        return isinstance(self.conditional_scale, Prior)
+
+    @property
+    def scale_value(self) -> float:
+        """The fixed conditional scale, or the prior mean of the learned one."""
+        return self.conditional_scale.mean() if self.scale_is_random else float(self.conditional_scale)
+
+    def literature_contrast(self, descriptor: str) -> dict[str, float]:
+        """Each level's published log-odds contrast: logit ppv - logit reference (before scaling)."""
         spec = self.morphology if descriptor == "morphology" else self.distribution
         ref = _logit(self.reference_ppv)
-        return {k: self.conditional_scale * (_logit(v.ppv) - ref) for k, v in spec.levels.items()}
+        return {k: _logit(v.ppv) - ref for k, v in spec.levels.items()}
+
+    def literature_logit(self, descriptor: str) -> dict[str, float]:
+        """Prior mean of each level's effect before pooling: scale * (logit ppv - logit reference).
+
+        With a learned scale (:attr:`scale_is_random`) this uses the scale's prior mean; the model
+        multiplies by the scale parameter itself.
+        """
+        return {k: self.scale_value * v for k, v in self.literature_contrast(descriptor).items()}
+
+    def structure(self) -> tuple:
+        """What decides the model's free parameters beyond the level lists (equal: PSIS can compare)."""
+        return (self.scale_is_random, self.level_deviation is not None)
 
 
 def _logit(p: float) -> float:
@@ -166,6 +221,12 @@ def prior_set_from_text(text: str, name: str = "<stored>") -> PriorSet:
 
 
 def _scalar(entry: dict) -> Prior:
+    if entry["distribution"] == "Beta":
+        alpha, beta = float(entry["alpha"]), float(entry["beta"])
+        if not (alpha > 0 and beta > 0):
+            raise ValueError(f"Beta alpha and beta must be positive, got {alpha}, {beta}")
+        return Prior("Beta", alpha / (alpha + beta), math.sqrt(alpha * beta / ((alpha + beta) ** 2 * (alpha + beta + 1))),
+                     entry.get("figure", ""), entry.get("source", ""), entry.get("elicit"), alpha, beta)
     return Prior(
         distribution=entry["distribution"],
         mu=float(entry.get("mu", 0.0)),
@@ -176,9 +237,36 @@ def _scalar(entry: dict) -> Prior:
     )
 
 
+def _conditional_scale(raw: dict):
+    """A number in [meta], or a [conditional_scale] table: then a model parameter with that prior."""
+    if "conditional_scale" in raw:
+        prior = _scalar(raw["conditional_scale"])
+        if prior.distribution != "Beta":
+            raise ValueError("conditional_scale: a learned scale takes a Beta prior (it lies between 0 and 1)")
+        return prior
+    return float(raw["meta"]["conditional_scale"])
+
+
+def _level_deviation(raw: dict) -> RobustDeviation | None:
+    entry = raw.get("level_deviation")
+    if entry is None:
+        return None
+    if "nu" in entry:
+        nu = float(entry["nu"])
+        if not nu > 0:
+            raise ValueError(f"level_deviation.nu must be positive, got {nu}")
+        return RobustDeviation(0.0, 1.0, entry.get("source", ""), nu)
+    weight, scale = float(entry["robust_weight"]), float(entry["robust_scale"])
+    if not 0.0 < weight < 1.0:
+        raise ValueError(f"level_deviation.robust_weight must lie in (0, 1), got {weight}")
+    if not scale > 1.0:
+        raise ValueError(f"level_deviation.robust_scale must exceed 1, got {scale}")
+    return RobustDeviation(weight, scale, entry.get("source", ""))
+
+
 def _descriptor(raw: dict, key: str) -> DescriptorPriors:
     levels = {
-        name: LevelPrior(name, v["group"], float(v["ppv"]), v.get("source", ""))
+        name: LevelPrior(name, v["group"], float(v["ppv"]), v.get("source", ""), v.get("origin", "hand-set"))
         for name, v in raw[key].items()
     }
     for lp in levels.values():
@@ -209,7 +297,7 @@ def _prior_set(raw: dict, path: str, text: str) -> PriorSet:
     return PriorSet(
         name=meta["name"],
         description=meta.get("description", ""),
-        conditional_scale=float(meta["conditional_scale"]),
+        conditional_scale=_conditional_scale(raw),
         reference_ppv=float(meta["reference_ppv"]),
         intercept=_scalar(raw["intercept"]),
         site_sd=_scalar(raw["site_sd"]),
@@ -222,6 +310,8 @@ def _prior_set(raw: dict, path: str, text: str) -> PriorSet:
         age_centre=float(age.get("centre", 55.0)),
         covariates={k: _covariate(k, covs[k]) for k in BINARY_COVARIATES_ORDER},
         not_recorded=_scalar(raw["not_recorded"]),
+        level_deviation=_level_deviation(raw),
+        level_centres=str(meta.get("level_centres", "hand-set")),
         path=path,
         text=text,
     )

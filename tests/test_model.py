@@ -277,18 +277,40 @@ def at_values(pymc_model, names: list[str]):
     return pymc_model.compile_fn(graphs, inputs=pymc_model.value_vars, on_unused_input="ignore")
 
 
-def test_centred_and_non_centred_builds_are_the_same_model(ddsm, monkeypatch):
+def _robust_mixture_priors(tmp_path) -> str:
+    """priors/synthesis.toml with the two-normal mixture for level deviations instead of Student-t."""
+    import re
+
+    from microcalc.priors import scenario_paths
+
+    text = scenario_paths()["synthesis"].read_text(encoding="utf-8")
+    text, n = re.subn(r"\[level_deviation\]\n(?:[^\[\n][^\n]*\n|\n)*?nu = [0-9.]+\n",
+                      "[level_deviation]\nrobust_weight = 0.2\nrobust_scale = 5.0\n", text)
+    assert n == 1
+    path = tmp_path / "mixture.toml"
+    path.write_text(text, encoding="utf-8")
+    assert load_priors(path).level_deviation.nu is None
+    return str(path)
+
+
+@pytest.mark.parametrize("prior_file", ["default", "synthesis", "mixture"])
+def test_centred_and_non_centred_builds_are_the_same_model(ddsm, monkeypatch, prior_file, tmp_path):
     """Centring is a change of variables, so it must not change the model.
 
     At matching points (effect = mean + sd * z) the two log densities differ by the Jacobian alone,
     sum(log sd) over the centred levels, and the stored z and effects agree. Exact and sampler-free:
     an earlier version compared two short fits, one of which (everything centred) never converged
-    (R-hat 2.26), and its verdict depended on the PyTensor compile cache.
+    (R-hat 2.26), and its verdict depended on the PyTensor compile cache. Checked for normal level
+    deviations (default), Student-t ones with a learned conditional scale (synthesis) and the
+    two-normal robust mixture: each is a scale family in sd, so the Jacobian is the same.
     """
     from microcalc.modelling import model
     from microcalc.modelling.fitting import training_patterns
+    from microcalc.priors import scenario_paths
 
-    priors = load_priors()
+    path = _robust_mixture_priors(tmp_path) if prior_file == "mixture" else scenario_paths()[prior_file]
+    priors = load_priors(path)
+    assert priors.scale_is_random == (prior_file != "default")
     sites, patterns = training_patterns(ddsm, priors)
     monkeypatch.setattr(model, "CENTRED_INFORMATION", np.inf)  # no level centred
     plain = model.build_model(patterns, priors, sites)

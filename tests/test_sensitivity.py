@@ -109,14 +109,14 @@ def test_command_writes_finite_sensitivity_and_five_scenarios(small_fit, tmp_pat
 
     groups = pd.read_csv(out / "sensitivity.csv")
     assert list(groups.columns[:4]) == ["parameter", "prior_sensitivity", "likelihood_sensitivity", "diagnosis"]
-    assert set(groups["parameter"]) == set(PARAMETER_GROUPS)
+    assert set(groups["parameter"]) == set(PARAMETER_GROUPS) - {"conditional_scale"}  # fixed in default.toml
     assert np.isfinite(groups[["prior_sensitivity", "likelihood_sensitivity"]].to_numpy()).all()
     assert set(groups["diagnosis"]) <= {"prior-data conflict", "weak likelihood", "fine"}
 
     scenarios = pd.read_csv(out / "scenarios.csv")
     assert list(scenarios.columns) == ["scenario", "quantity", "mean", "ci_lower", "ci_upper", "method"]
     assert scenarios["scenario"].nunique() >= 5
-    assert {"default", "seed", "meta_analysis", "atlas", "vague", "my_priors"} <= set(scenarios["scenario"])
+    assert {"default", "seed", "meta_analysis", "atlas", "vague", "synthesis", "my_priors"} <= set(scenarios["scenario"])
     assert np.isfinite(scenarios[["mean", "ci_lower", "ci_upper"]].to_numpy()).all()
     # every scenario answers the same quantities, and says how it was obtained
     assert scenarios.groupby("scenario")["quantity"].apply(tuple).nunique() == 1
@@ -132,9 +132,9 @@ def test_command_writes_finite_sensitivity_and_five_scenarios(small_fit, tmp_pat
 
 def test_bundled_scenario_files_load_with_figures_and_sources():
     paths = scenario_paths()
-    assert {"default", "seed", "meta_analysis", "atlas", "vague"} <= set(paths)
+    assert {"default", "seed", "meta_analysis", "atlas", "vague", "synthesis"} <= set(paths)
     default = load_priors()
-    for name in ("seed", "meta_analysis", "atlas", "vague"):
+    for name in ("seed", "meta_analysis", "atlas", "vague", "synthesis"):
         p = load_priors(paths[name])
         assert p.name == name
         # scenarios differ in priors only: lesions are encoded as under the default file

@@ -199,8 +199,8 @@ def fit(
         idata = sample_posterior(model, settings, progressbar)
         idata["log_likelihood"] = log_likelihood_group(idata, patterns)
         pm.stats.compute_log_prior(idata, extend_inferencedata=True, progressbar=False)
-        prior = pm.sample_prior_predictive(draws=PRIOR_DRAWS, var_names=[*PARAMETER_GROUPS, *EQUATION_PARAMETERS],
-                                           random_seed=seed)
+        names = [v for v in (*PARAMETER_GROUPS, *EQUATION_PARAMETERS) if v in model.named_vars]
+        prior = pm.sample_prior_predictive(draws=PRIOR_DRAWS, var_names=names, random_seed=seed)
     idata["prior"] = prior["prior"]
     present = [v for v in PARAMETER_GROUPS if v in idata["posterior"] and idata["posterior"][v].size]
     return Fit(

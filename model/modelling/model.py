@@ -38,9 +38,10 @@ EQUATION_PARAMETERS: tuple[str, ...] = (
 )
 # Parameter groups, for diagnostics and sensitivity. Each *_z is the levels' standardised deviation
 # (effect - mean) / sd: the free variable when every level is non-centred, else a deterministic of the
-# free *_raw (see :func:`_level_effect`).
+# free *_raw (see :func:`_level_effect`). ``conditional_scale`` exists only when the prior file makes it a
+# parameter (``[conditional_scale]``, e.g. priors/synthesis.toml); consumers keep the groups a model has.
 PARAMETER_GROUPS: tuple[str, ...] = (
-    "intercept", "site_sd", "site_z", "morphology_group_shift", "morphology_sd", "morphology_z",
+    "intercept", "site_sd", "site_z", "conditional_scale", "morphology_group_shift", "morphology_sd", "morphology_z",
     "distribution_group_shift", "distribution_sd", "distribution_z", "not_recorded",
     "covariate_effect", "birads_step", "birads_category_0", "birads_not_recorded",
 )
@@ -208,37 +209,57 @@ def _random_variable(pm, name: str, prior: Prior, **kwargs):
         return pm.HalfNormal(name, sigma=prior.sigma, **kwargs)
     if prior.distribution == "LogNormal":
         return pm.LogNormal(name, mu=prior.mu, sigma=prior.sigma, **kwargs)
+    if prior.distribution == "Beta":
+        return pm.Beta(name, alpha=prior.alpha, beta=prior.beta, **kwargs)
     raise ValueError(f"unsupported prior distribution {prior.distribution!r} for {name}")
 
 
-def _level_effect(pm, pt, name: str, mean, sd, centred: np.ndarray):
-    """Levels with effect ~ N(mean, sd), each sampled centred or non-centred as ``centred`` says.
+def _level_effect(pm, pt, name: str, mean, sd, centred: np.ndarray, robust=None):
+    """Levels with effect ~ N(mean, sd) (or a robust scale mixture), each sampled centred or non-centred.
 
-    All non-centred (the bundled data): the free variable is ``{name}_z`` ~ N(0, 1), effect =
-    mean + sd * z. Otherwise the free variable ``{name}_raw`` holds the effect where ``centred`` and z
-    elsewhere (the same prior on the effect either way), and ``{name}_z`` = (effect - mean) / sd is
-    stored as a deterministic, so downstream code reads ``{name}_z`` and ``{name}_effect`` in both.
+    All non-centred (the bundled data): the free variable is ``{name}_z``, effect = mean + sd * z, with
+    z ~ N(0, 1), or with ``robust`` (a :class:`~microcalc.priors.RobustDeviation`) z ~ (1 - w) N(0, 1) +
+    w N(0, k): the deviation's prior is then (1 - w) N(0, sd) + w N(0, k sd), a scale family in sd, so z
+    stays independent of sd and the non-centred geometry is unchanged. Otherwise the free variable
+    ``{name}_raw`` holds the effect where ``centred`` and z elsewhere (the same prior on the effect
+    either way), and ``{name}_z`` = (effect - mean) / sd is stored as a deterministic, so downstream
+    code reads ``{name}_z`` and ``{name}_effect`` in both.
     """
+    def prior(var: str, mu, sigma):
+        if robust is None:
+            return pm.Normal(var, mu=mu, sigma=sigma, dims=name)
+        if robust.nu is not None:
+            return pm.StudentT(var, nu=robust.nu, mu=mu, sigma=sigma, dims=name)
+        mu2 = pt.stack([mu + pt.zeros_like(sigma), mu + pt.zeros_like(sigma)], axis=-1)
+        sigma2 = pt.stack([sigma + pt.zeros_like(mu), robust.scale * sigma + pt.zeros_like(mu)], axis=-1)
+        return pm.NormalMixture(var, w=np.array([1.0 - robust.weight, robust.weight]), mu=mu2, sigma=sigma2, dims=name)
+
+    n = len(centred)
     if not centred.any():
-        z = pm.Normal(f"{name}_z", 0.0, 1.0, dims=name)
+        z = prior(f"{name}_z", pt.zeros(n), pt.ones(n))
         return pm.Deterministic(f"{name}_effect", mean + sd * z, dims=name)
-    raw = pm.Normal(f"{name}_raw", mu=pt.where(centred, mean, 0.0), sigma=pt.where(centred, sd, 1.0), dims=name)
+    mean_v = mean + pt.zeros(n)
+    raw = prior(f"{name}_raw", pt.where(centred, mean_v, 0.0), pt.where(centred, sd, 1.0) + pt.zeros(n))
     pm.Deterministic(f"{name}_z", pt.where(centred, (raw - mean) / sd, raw), dims=name)
     return pm.Deterministic(f"{name}_effect", pt.where(centred, raw, mean + sd * raw), dims=name)
 
 
-def _descriptor_effect(pm, pt, name: str, levels: tuple[str, ...], priors: PriorSet, centred: np.ndarray):
-    """Partially pooled level effects around a benign and a suspicious group shift."""
+def _descriptor_effect(pm, pt, name: str, levels: tuple[str, ...], priors: PriorSet, centred: np.ndarray, scale):
+    """Partially pooled level effects around a benign and a suspicious group shift.
+
+    centre_k = scale * (logit ppv_k - logit reference): ``scale`` is the fixed number of the prior file or
+    the learned ``conditional_scale`` parameter (shared by morphology and distribution).
+    """
     spec = getattr(priors, name)
     missing = [lvl for lvl in levels if lvl not in spec.levels]
     if missing:
         raise ValueError(f"prior file has no {name} entry for {', '.join(missing)}")
-    literature = priors.literature_logit(name)
-    centre = np.array([literature[lvl] for lvl in levels])
+    contrast = priors.literature_contrast(name)
+    centre = scale * np.array([contrast[lvl] for lvl in levels])
     group = np.array([spec.groups.index(spec.levels[lvl].group) for lvl in levels])
     shift = _random_variable(pm, f"{name}_group_shift", spec.group_shift, dims="lexicon_group")
     sd = _random_variable(pm, f"{name}_sd", spec.level_sd)
-    return _level_effect(pm, pt, name, centre + shift[group], sd, centred)
+    return _level_effect(pm, pt, name, centre + shift[group], sd, centred, priors.level_deviation)
 
 
 def _birads_effect(pm, pt, priors: PriorSet):
@@ -272,8 +293,11 @@ def build_model(patterns: Patterns, priors: PriorSet, sites: tuple[str, ...]):
         intercept = _random_variable(pm, "intercept", priors.intercept)
         site_sd = _random_variable(pm, "site_sd", priors.site_sd)
         site_effect = _level_effect(pm, pt, "site", 0.0, site_sd, centred["site"])
-        morphology = _descriptor_effect(pm, pt, "morphology", schema.MORPHOLOGY, priors, centred["morphology"])
-        distribution = _descriptor_effect(pm, pt, "distribution", schema.DISTRIBUTION, priors, centred["distribution"])
+        scale = (_random_variable(pm, "conditional_scale", priors.conditional_scale) if priors.scale_is_random
+                 else priors.scale_value)
+        morphology = _descriptor_effect(pm, pt, "morphology", schema.MORPHOLOGY, priors, centred["morphology"], scale)
+        distribution = _descriptor_effect(pm, pt, "distribution", schema.DISTRIBUTION, priors, centred["distribution"],
+                                          scale)
         flags = pm.Normal("not_recorded", priors.not_recorded.mu, priors.not_recorded.sigma, dims="not_recorded_flag")
         mus, sds = priors.coefficient_priors()
         coefficient = pm.Normal("covariate_effect", mu=np.array(mus), sigma=np.array(sds), dims="covariate")

@@ -175,11 +175,19 @@ def free_values(posterior, priors: PriorSet, names: list[str], centred: dict[str
 
 
 def _centre_and_group(posterior, priors: PriorSet, descriptor: str) -> tuple[np.ndarray, list[int]]:
-    """Literature centre and lexicon-group index of each level, in the posterior's level order."""
+    """Literature centre and lexicon-group index of each level, in the posterior's level order.
+
+    The centre is scale * contrast: shape (levels,) for a fixed scale, (chain, draw, levels) when the
+    scale is a parameter (its posterior draws; :func:`design_difference` makes sure the fit has them).
+    """
     spec = getattr(priors, descriptor)
     levels = [str(v) for v in posterior[descriptor].values]
-    literature = priors.literature_logit(descriptor)
-    return np.array([literature[lvl] for lvl in levels]), [spec.groups.index(spec.levels[lvl].group) for lvl in levels]
+    contrast = priors.literature_contrast(descriptor)
+    contrast = np.array([contrast[lvl] for lvl in levels])
+    groups = [spec.groups.index(spec.levels[lvl].group) for lvl in levels]
+    if priors.scale_is_random:
+        return _draws(posterior, "conditional_scale")[..., None] * contrast, groups
+    return priors.scale_value * contrast, groups
 
 
 def _draws(posterior, name: str) -> np.ndarray:
@@ -198,10 +206,11 @@ def _centred_z(posterior, priors: PriorSet, effect: str) -> np.ndarray:
 
 
 def log_prior(posterior, priors: PriorSet, sites: tuple[str, ...], patterns,
-              informed: dict[str, np.ndarray] | None = None) -> np.ndarray:
+              informed: dict[str, np.ndarray] | None = None, exclude: tuple[str, ...] = ()) -> np.ndarray:
     """Log prior density of ``priors`` at every posterior draw (chain-major, like ``Fit.params``).
 
     Only the elements in ``informed`` (see :func:`likelihood_elements`) are summed; None sums all.
+    Free variables named in ``exclude`` are left out of the sum (see :func:`with_scale`).
     """
     import xarray as xr
     from pymc.stats.log_density import compute_log_density
@@ -216,7 +225,7 @@ def log_prior(posterior, priors: PriorSet, sites: tuple[str, ...], patterns,
         warnings.simplefilter("ignore")
         dens = compute_log_density(tree, model=model, kind="prior", extend_inferencedata=False, progressbar=False)
     total = 0.0
-    for name in free:
+    for name in (n for n in free if n not in exclude):
         values = dens[name].transpose("chain", "draw", ...).values
         values = values.reshape(values.shape[0] * values.shape[1], -1)
         keep = np.ones(values.shape[1], dtype=bool) if informed is None or name not in informed else informed[name]
@@ -229,7 +238,9 @@ def scenario_params(params: dict, posterior, priors: PriorSet, informed: dict[st
 
     Such a level's effect is centre + shift[group] + sd * z with z ~ N(0, 1) under every prior file,
     so keeping the draw's z and using the scenario's centre is an exact draw from the scenario's
-    conditional prior, while observed levels keep their (reweighted) posterior effect.
+    conditional prior, while observed levels keep their (reweighted) posterior effect. (When the two
+    files give z different distributions, normal vs robust ``level_deviation``, the kept z is a draw
+    from the fit's z prior: an approximation for levels no training lesion shows.)
     """
     out = dict(params)
     for d in DESCRIPTORS:
@@ -237,13 +248,38 @@ def scenario_params(params: dict, posterior, priors: PriorSet, informed: dict[st
         if not unseen.any():
             continue
         centre, group = _centre_and_group(posterior, priors, d)
+        centre = centre[:, None] if centre.ndim == 1 else sample_last(centre, ("chain", "draw", d))
         z, shift, sd = (sample_last(posterior[f"{d}_{v}"].values, posterior[f"{d}_{v}"].dims)
                         for v in ("z", "group_shift", "sd"))
         effect = np.array(params[f"{d}_effect"], copy=True)
-        redrawn = centre[:, None] + shift[group] + sd[None, :] * z
+        redrawn = centre + shift[group] + sd[None, :] * z
         effect[unseen] = redrawn[unseen]
         out[f"{d}_effect"] = effect
     return out
+
+
+SCALE = "conditional_scale"
+SCALE_SEED = 20140102
+
+
+def with_scale(posterior, fit_priors: PriorSet, priors: PriorSet):
+    """The posterior to reweight to ``priors``, and the variables both log priors leave out.
+
+    When one prior file learns the conditional scale and the other fixes it, the two models have
+    different parameters. Importance sampling then runs on the augmented space: a fit without the scale
+    gets draws of it from the scenario's own scale prior (fixed seed), and in either direction the
+    scale's own prior density is left out of both log priors. The weights are then p_s(theta | s) /
+    p_f(theta) (or p_s(theta) / p_f(theta | s)): exact importance weights from the fit's posterior times
+    the scale's prior to the scenario's posterior (Gelman & Meng: a density ratio on a common space).
+    """
+    if priors.scale_is_random == fit_priors.scale_is_random:
+        return posterior, ()
+    if priors.scale_is_random and SCALE not in posterior:
+        prior = priors.conditional_scale
+        shape = (posterior.sizes["chain"], posterior.sizes["draw"])
+        draws = np.random.default_rng(SCALE_SEED).beta(prior.alpha, prior.beta, size=shape)
+        posterior = posterior.assign({SCALE: (("chain", "draw"), draws)})
+    return posterior, (SCALE,)
 
 
 # --------------------------------------------------------------------------------------------- PSIS
@@ -325,13 +361,17 @@ class Reweighter:
 
     def weights(self, priors: PriorSet) -> tuple[np.ndarray, float]:
         """PSIS weights from the fit's priors to ``priors`` and their Pareto k-hat."""
-        return psis_weights(log_prior(self.posterior, priors, self.fit.sites, self.patterns, self.informed) - self.base)
+        posterior, exclude = with_scale(self.posterior, self.fit.priors, priors)
+        base = self.base if not exclude else log_prior(self.posterior, self.fit.priors, self.fit.sites,
+                                                       self.patterns, self.informed, exclude)
+        return psis_weights(log_prior(posterior, priors, self.fit.sites, self.patterns, self.informed, exclude) - base)
 
     def headline(self, priors: PriorSet, w: np.ndarray) -> pd.DataFrame:
         """Weighted headline table under ``priors``."""
         params = self.fit.params()
         if self.informed is not None:
-            params = scenario_params(params, self.posterior, priors, self.informed)
+            posterior, _ = with_scale(self.posterior, self.fit.priors, priors)
+            params = scenario_params(params, posterior, priors, self.informed)
         keys, draws = headline_draws(params, self.fit.priors, self.fit.sites, self.donors, self.population)
         return headline_keys_table(keys, weighted_summary(draws, w))
 

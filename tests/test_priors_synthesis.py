@@ -1,0 +1,109 @@
+"""priors/synthesis.toml (issue 15): level centres derived from the studies table, a learned
+marginal-to-conditional scale, robust (Student-t) level deviations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from microcalc.io.errors import LesionInputError
+from microcalc.priors import load_priors, scenario_paths
+from microcalc.synthesis import priorfile
+
+
+@pytest.fixture(scope="module")
+def synthesis():
+    return load_priors(scenario_paths()["synthesis"])
+
+
+def test_stored_centres_match_a_fresh_synthesis_of_the_table(synthesis):
+    assert synthesis.level_centres == "studies"
+    assert priorfile.check_prior_file(synthesis) == []
+    reference, levels = priorfile.derived_centres()
+    # levels with >= 2 studies are derived and say so; the rest are marked hand-set
+    for (descriptor, level), derived in levels.items():
+        lp = getattr(synthesis, descriptor).levels[level]
+        assert lp.origin == "studies" and lp.ppv == derived.ppv and len(derived.studies) >= 2
+        assert ", ".join(derived.studies[:1]) in lp.source
+    hand = [lp for d in ("morphology", "distribution") for lp in getattr(synthesis, d).levels.values()
+            if lp.origin != "studies"]
+    assert hand and all(lp.source.startswith(priorfile.HAND_SET_NOTE) for lp in hand)
+    assert {"round", "dystrophic", "punctate"} <= {lp.level for lp in hand}  # one study or none
+    assert {("morphology", "amorphous"), ("morphology", "fine_pleomorphic"), ("distribution", "grouped")} <= set(levels)
+    assert synthesis.reference_ppv == reference.ppv and 0.2 < reference.ppv < 0.5
+
+
+def test_refresh_is_idempotent_and_a_stale_number_is_caught(synthesis):
+    path = scenario_paths()["synthesis"]
+    text = path.read_text(encoding="utf-8")
+    assert priorfile.refresh_text(text) == text
+    from microcalc.priors import prior_set_from_text
+
+    amorphous = synthesis.morphology.levels["amorphous"].ppv
+    stale = prior_set_from_text(text.replace(f"ppv = {amorphous}\n", "ppv = 0.27\n", 1))
+    assert any("amorphous" in p for p in priorfile.check_prior_file(stale))
+    assert priorfile.refresh_text(text.replace(f"ppv = {amorphous}\n", "ppv = 0.27\n", 1)) == text
+
+
+def test_scale_is_a_beta_parameter_and_the_default_keeps_its_number(synthesis):
+    assert synthesis.scale_is_random and synthesis.conditional_scale.describe() == "Beta(3, 2)"
+    assert synthesis.scale_value == pytest.approx(0.6)
+    assert synthesis.level_deviation is not None and synthesis.level_deviation.nu == 4.0
+    default = load_priors()
+    assert not default.scale_is_random and default.scale_value == 0.6 and default.level_deviation is None
+    contrast = synthesis.literature_contrast("morphology")
+    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
+    assert contrast["fine_linear"] == pytest.approx(logit(synthesis.morphology.levels["fine_linear"].ppv)
+                                                    - logit(synthesis.reference_ppv))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (("alpha = 3.0", "alpha = -1.0"), "positive"),
+    (('[conditional_scale]\ndistribution = "Beta"', '[conditional_scale]\ndistribution = "Normal"\nsigma = 1.0'), "Beta"),
+    (("nu = 4.0", "nu = 0.0"), "nu must be positive"),
+])
+def test_malformed_synthesis_entries_are_refused(tmp_path, edit, message):
+    text = scenario_paths()["synthesis"].read_text(encoding="utf-8")
+    assert edit[0] in text
+    path = tmp_path / "bad.toml"
+    path.write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
+    with pytest.raises(LesionInputError, match=message):
+        load_priors(path)
+
+
+def test_model_centres_are_the_scale_times_the_contrast(ddsm, synthesis):
+    """effect = s * contrast + shift[group] + sd * z, with s the conditional_scale parameter."""
+    from microcalc.io import schema
+    from microcalc.modelling.fitting import training_patterns
+    from microcalc.modelling.model import build_model
+
+    sites, patterns = training_patterns(ddsm, synthesis)
+    m = build_model(patterns, synthesis, sites)
+    assert "conditional_scale" in {rv.name for rv in m.free_RVs}
+    names = ["conditional_scale", "morphology_group_shift", "morphology_sd", "morphology_z", "morphology_effect"]
+    rng = np.random.default_rng(4)
+    point = {k: rng.normal(0.0, 0.7, np.shape(v)) for k, v in m.initial_point().items()}
+    graphs = m.replace_rvs_by_values([m[n] for n in names])
+    s, shift, sd, z, effect = m.compile_fn(graphs, inputs=m.value_vars, on_unused_input="ignore")(point)
+    contrast = synthesis.literature_contrast("morphology")
+    group = [("benign", "suspicious").index(synthesis.morphology.levels[lvl].group) for lvl in schema.MORPHOLOGY]
+    expected = s * np.array([contrast[lvl] for lvl in schema.MORPHOLOGY]) + shift[group] + sd * z
+    np.testing.assert_allclose(effect, expected, rtol=1e-12)
+    assert 0.0 < s < 1.0
+
+
+def test_student_t_deviations_have_heavier_tails_than_normal(ddsm, synthesis):
+    import pymc as pm
+
+    from microcalc.modelling.fitting import training_patterns
+    from microcalc.modelling.model import build_model
+
+    sites, patterns = training_patterns(ddsm, synthesis)
+    with build_model(patterns, synthesis, sites):
+        draws = pm.sample_prior_predictive(draws=4000, var_names=["morphology_z", "conditional_scale"], random_seed=3)
+    z = draws["prior"]["morphology_z"].values.ravel()
+    assert np.mean(np.abs(z) > 3) > 5 * 0.0027  # t(4): P(|z| > 3) = 0.040; normal 0.0027
+    s = draws["prior"]["conditional_scale"].values.ravel()
+    assert 0.0 < s.min() and s.max() < 1.0 and s.mean() == pytest.approx(0.6, abs=0.02)
