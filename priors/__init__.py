@@ -81,6 +81,7 @@ class LevelPrior:
     ppv: float
     source: str = ""
     origin: str = "hand-set"  # "studies": ppv derived from priors/studies.csv (microcalc.synthesis.priorfile)
+    centre_sd: float = 0.0  # uncertainty (logit SD) of the published rate itself; 0: taken as exact
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,11 @@ class PriorSet:
         spec = self.morphology if descriptor == "morphology" else self.distribution
         ref = _logit(self.reference_ppv)
         return {k: _logit(v.ppv) - ref for k, v in spec.levels.items()}
+
+    def centre_sd(self, descriptor: str) -> dict[str, float]:
+        """Each level's ``centre_sd``: the logit SD of its published rate (0 where the file gives none)."""
+        spec = self.morphology if descriptor == "morphology" else self.distribution
+        return {k: v.centre_sd for k, v in spec.levels.items()}
 
     def literature_logit(self, descriptor: str) -> dict[str, float]:
         """Prior mean of each level's effect before pooling: scale * (logit ppv - logit reference).
@@ -266,12 +272,15 @@ def _level_deviation(raw: dict) -> RobustDeviation | None:
 
 def _descriptor(raw: dict, key: str) -> DescriptorPriors:
     levels = {
-        name: LevelPrior(name, v["group"], float(v["ppv"]), v.get("source", ""), v.get("origin", "hand-set"))
+        name: LevelPrior(name, v["group"], float(v["ppv"]), v.get("source", ""), v.get("origin", "hand-set"),
+                         float(v.get("centre_sd", 0.0)))
         for name, v in raw[key].items()
     }
     for lp in levels.values():
         if lp.group not in ("benign", "suspicious"):
             raise ValueError(f"{key}.{lp.level}: group must be benign or suspicious, got {lp.group!r}")
+        if not lp.centre_sd >= 0.0:
+            raise ValueError(f"{key}.{lp.level}: centre_sd must be >= 0, got {lp.centre_sd}")
         if not 0.0 < lp.ppv < 1.0:
             raise ValueError(f"{key}.{lp.level}: ppv must lie strictly between 0 and 1, got {lp.ppv}")
     return DescriptorPriors(levels, _scalar(raw[f"{key}_group_shift"]), _scalar(raw[f"{key}_sd"]))

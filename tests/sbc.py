@@ -69,12 +69,15 @@ def group_of(parameter: str) -> str:
     return parameter.split("[", 1)[0]
 
 
+GROUPS: list[str] = list(PARAMETER_GROUPS)  # the groups the model has (conditional_scale only if learned)
+
+
 def simulate(patterns, priors, sites, reps: int, seed: int):
     """Prior draws of every free parameter and outcomes simulated from them (one per replication)."""
     import pymc as pm
 
     with build_model(patterns, priors, sites):
-        draws = pm.sample_prior_predictive(draws=reps, var_names=[*PARAMETER_GROUPS, "malignant"],
+        draws = pm.sample_prior_predictive(draws=reps, var_names=[*GROUPS, "malignant"],
                                            random_seed=seed)
     return draws["prior"].to_dataset().isel(chain=0), draws["prior_predictive"]["malignant"].values[0]
 
@@ -87,7 +90,7 @@ def fit_replication(patterns, priors, sites, malignant: np.ndarray, args, seed: 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata = sample_posterior(model, SamplerSettings(args.draws, args.tune, args.chains, seed))
-    return idata["posterior"].to_dataset(), check_convergence(idata, list(PARAMETER_GROUPS))
+    return idata["posterior"].to_dataset(), check_convergence(idata, list(GROUPS))
 
 
 def rank_rows(rep: int, truth: dict[str, float], posterior: dict[str, np.ndarray], thin: int) -> list[dict]:
@@ -109,8 +112,9 @@ def run(args) -> None:
     """Simulate, fit and rank until --reps replications are stored in --out."""
     out = Path(args.out)
     frame = read_lesions(bundled_data_path(), require_outcome=True)
-    priors = load_priors()
+    priors = load_priors(args.priors)
     sites, patterns = training_patterns(frame, priors)
+    GROUPS[:] = [g for g in PARAMETER_GROUPS if g in build_model(patterns, priors, sites).named_vars]
     truths, outcomes = simulate(patterns, priors, sites, args.reps, args.seed)
     ranks_path, fits_path = out / "sbc_ranks.csv", out / "sbc_fits.csv"
     ranks = pd.read_csv(ranks_path) if ranks_path.is_file() else pd.DataFrame()
@@ -121,9 +125,9 @@ def run(args) -> None:
             continue
         t0 = time.perf_counter()
         truth = {k: v[0] for k, v in scalar_values(truths.isel(draw=[rep]).expand_dims(chain=[0]),
-                                                   PARAMETER_GROUPS).items()}
+                                                   GROUPS).items()}
         posterior, conv = fit_replication(patterns, priors, sites, outcomes[rep], args, args.seed + 1 + rep)
-        rows = rank_rows(rep, truth, scalar_values(posterior, PARAMETER_GROUPS), args.thin)
+        rows = rank_rows(rep, truth, scalar_values(posterior, GROUPS), args.thin)
         ranks = pd.concat([ranks, pd.DataFrame(rows)], ignore_index=True)
         fits = pd.concat([fits, pd.DataFrame([{
             "rep": rep, "seconds": time.perf_counter() - t0, "malignant": int(outcomes[rep].sum()),
@@ -234,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chains", type=int, default=2, help="chains (default 2)")
     p.add_argument("--thin", type=int, default=20, help="keep every k-th draw for ranks (default 20: L = 100)")
     p.add_argument("--seed", type=int, default=2018)
+    p.add_argument("--priors", default=None, help="prior file (default: the bundled default.toml)")
     p.add_argument("--plot-only", action="store_true", help="only redraw table and figures from saved ranks")
     args = p.parse_args(argv)
     if args.plot_only:

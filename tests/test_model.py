@@ -327,7 +327,13 @@ def test_centred_and_non_centred_builds_are_the_same_model(ddsm, monkeypatch, pr
         matching = {k: v for k, v in point.items() if not k.endswith("_z")}
         matching.update({f"{name}_raw": values[f"{name}_effect"] for name in effects})
         sd = dict(zip(effects, at_values(plain, [f"{name}_sd" for name in effects])(point)))
-        jacobian = sum(len(values[f"{name}_z"]) * np.log(sd[name]) for name in effects)
+        # each level's deviation SD: sd, or sqrt(sd^2 + (scale * centre_sd)^2) where the file gives centre_sd
+        scale = at_values(plain, ["conditional_scale"])(point)[0] if priors.scale_is_random else priors.scale_value
+        for name in ("morphology", "distribution"):
+            u = np.array([priors.centre_sd(name)[lvl] for lvl in getattr(schema, name.upper())])
+            sd[name] = model.level_scale(sd[name], scale, u) if u.any() else np.full(len(u), sd[name])
+        assert (prior_file == "default") == all(np.allclose(sd[n], sd[n][0]) for n in ("morphology", "distribution"))
+        jacobian = sum(np.sum(np.broadcast_to(np.log(sd[name]), np.shape(values[f"{name}_z"]))) for name in effects)
         assert centred.compile_logp()(matching) == pytest.approx(plain.compile_logp()(point) - jacobian, rel=1e-10)
         again = dict(zip(outputs, at_values(centred, outputs)(matching)))
         for name in outputs:

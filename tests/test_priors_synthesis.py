@@ -35,6 +35,26 @@ def test_stored_centres_match_a_fresh_synthesis_of_the_table(synthesis):
     assert synthesis.reference_ppv == reference.ppv and 0.2 < reference.ppv < 0.5
 
 
+def test_within_study_contrasts_and_their_random_effects_pooling():
+    """Contrasts are taken against the study's own lesions of the finding, so a series selected to be
+    three times as malignant in odds at every level moves a level's contrast far less than its logit rate."""
+    from microcalc.synthesis.studies import StudyRow
+
+    def rows(study, counts):
+        return [StudyRow(study, study, "morphology", lvl, y, n, ((lvl, 1.0),)) for lvl, (y, n) in counts.items()]
+
+    plain = {"amorphous": (2000, 10000), "fine_linear": (6000, 10000)}
+    selected = {"amorphous": (4286, 10000), "fine_linear": (8182, 10000)}  # odds x 3
+    c = priorfile.within_study_contrasts(rows("a", plain) + rows("b", selected))
+    a, b = (x.contrast for x in c[("morphology", "amorphous")])
+    assert abs(a - b) < 0.25 * np.log(3.0)
+    assert priorfile.within_study_contrasts(rows("c", {"amorphous": (20, 100)})) == {}  # one level: no contrast
+    mean, se, tau = priorfile.random_effects([0.5, 0.5, 0.5], [0.1, 0.2, 0.1])
+    assert mean == pytest.approx(0.5) and tau == 0.0 and se == pytest.approx((10 + 5 + 10) ** -0.5)
+    _, spread, tau = priorfile.random_effects([-1.0, 1.0], [0.01, 0.01])
+    assert tau > 0.9 and spread > 0.6  # disagreeing studies: between-study SD, wide SE
+
+
 def test_refresh_is_idempotent_and_a_stale_number_is_caught(synthesis):
     path = scenario_paths()["synthesis"]
     text = path.read_text(encoding="utf-8")
@@ -74,7 +94,7 @@ def test_malformed_synthesis_entries_are_refused(tmp_path, edit, message):
 
 
 def test_model_centres_are_the_scale_times_the_contrast(ddsm, synthesis):
-    """effect = s * contrast + shift[group] + sd * z, with s the conditional_scale parameter."""
+    """effect = s * contrast + shift[group] + sd_k * z, with s the conditional_scale parameter."""
     from microcalc.io import schema
     from microcalc.modelling.fitting import training_patterns
     from microcalc.modelling.model import build_model
@@ -89,7 +109,10 @@ def test_model_centres_are_the_scale_times_the_contrast(ddsm, synthesis):
     s, shift, sd, z, effect = m.compile_fn(graphs, inputs=m.value_vars, on_unused_input="ignore")(point)
     contrast = synthesis.literature_contrast("morphology")
     group = [("benign", "suspicious").index(synthesis.morphology.levels[lvl].group) for lvl in schema.MORPHOLOGY]
-    expected = s * np.array([contrast[lvl] for lvl in schema.MORPHOLOGY]) + shift[group] + sd * z
+    from microcalc.modelling.model import level_scale
+
+    u = np.array([synthesis.centre_sd("morphology")[lvl] for lvl in schema.MORPHOLOGY])
+    expected = s * np.array([contrast[lvl] for lvl in schema.MORPHOLOGY]) + shift[group] + level_scale(sd, s, u) * z
     np.testing.assert_allclose(effect, expected, rtol=1e-12)
     assert 0.0 < s < 1.0
 
@@ -107,3 +130,48 @@ def test_student_t_deviations_have_heavier_tails_than_normal(ddsm, synthesis):
     assert np.mean(np.abs(z) > 3) > 5 * 0.0027  # t(4): P(|z| > 3) = 0.040; normal 0.0027
     s = draws["prior"]["conditional_scale"].values.ravel()
     assert 0.0 < s.min() and s.max() < 1.0 and s.mean() == pytest.approx(0.6, abs=0.02)
+
+
+def test_level_sd_adds_the_literature_uncertainty_of_each_centre(ddsm, synthesis):
+    """sd_k = sqrt(sd^2 + (s * centre_sd_k)^2): fine linear's contrast (2 studies, 63 lesions) binds less
+    than fine pleomorphic's (the same 2 studies, 168 lesions); checked on the built model's effect at a point."""
+    from microcalc.io import schema
+    from microcalc.modelling.fitting import training_patterns
+    from microcalc.modelling.model import build_model, level_scale
+
+    u = synthesis.centre_sd("morphology")
+    assert u["fine_linear"] > u["fine_pleomorphic"] > 0 and u["punctate"] == pytest.approx(0.217)
+    _, levels = priorfile.derived_centres()
+    assert u["amorphous"] == levels[("morphology", "amorphous")].centre_sd
+    assert all(v == 0.0 for v in load_priors().centre_sd("morphology").values())  # default: centres exact
+    sites, patterns = training_patterns(ddsm, synthesis)
+    m = build_model(patterns, synthesis, sites)
+    names = ["conditional_scale", "morphology_group_shift", "morphology_sd", "morphology_z", "morphology_effect"]
+    point = {k: np.random.default_rng(8).normal(0.0, 0.7, np.shape(v)) for k, v in m.initial_point().items()}
+    graphs = m.replace_rvs_by_values([m[n] for n in names])
+    s, shift, sd, z, effect = m.compile_fn(graphs, inputs=m.value_vars, on_unused_input="ignore")(point)
+    contrast = synthesis.literature_contrast("morphology")
+    group = [("benign", "suspicious").index(synthesis.morphology.levels[lvl].group) for lvl in schema.MORPHOLOGY]
+    sigma = level_scale(sd, s, np.array([u[lvl] for lvl in schema.MORPHOLOGY]))
+    expected = s * np.array([contrast[lvl] for lvl in schema.MORPHOLOGY]) + shift[group] + sigma * z
+    np.testing.assert_allclose(effect, expected, rtol=1e-12)
+
+
+def test_a_fit_with_the_synthesis_priors_learns_the_scale_and_reports_it(ddsm, tmp_path):
+    """End to end on the bundled data (small draws): the scale is learned (posterior narrower than its
+    Beta(3, 2) prior), stored with its prior draws, shown prior vs posterior, and survives save/load."""
+    import microcalc
+    from microcalc.modelling.fitting import fit
+    from microcalc.reporting.report import prior_posterior_table
+
+    f = fit(ddsm, priors=scenario_paths()["synthesis"], draws=300, tune=300, chains=2, seed=3)
+    post, prior = f.idata["posterior"]["conditional_scale"].values, f.idata["prior"]["conditional_scale"].values
+    assert post.std() < 0.9 * prior.std() and 0.0 < post.min() and post.max() < 1.0
+    table = prior_posterior_table(f).set_index("parameter")
+    assert table.loc["conditional_scale", "sd_ratio"] < 0.9
+    path = tmp_path / "fit.nc"
+    f.save(path)
+    again = microcalc.load(path)
+    assert again.priors.scale_is_random and again.priors.level_deviation.nu == 4.0
+    cases = ddsm.head(20)
+    np.testing.assert_allclose(again.predict(cases)["p_malignant"].to_numpy(), f.predict(cases)["p_malignant"].to_numpy())

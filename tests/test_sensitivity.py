@@ -166,3 +166,21 @@ def test_log_prior_of_centred_levels_differs_only_by_the_jacobian(small_fit, fra
     jacobian = sum(-int(centred[r].sum()) * np.log(posterior[s].values.reshape(-1)) for r, s in sd.items())
     np.testing.assert_allclose(log_prior(posterior, small_fit.priors, small_fit.sites, patterns) - non_centred,
                                jacobian, rtol=1e-7, atol=1e-7)
+
+
+def test_scenario_that_learns_the_scale_is_reweighted_on_the_augmented_space(small_fit, frame, tmp_path):
+    """The default fit fixes conditional_scale at 0.6; a scenario that learns it (here pinned near 0.6 by
+    Beta(6000, 4000), so in effect the same model) has one parameter more. Reweighting draws the scale
+    from the scenario's prior and leaves its density out of both sides (scenarios.with_scale): the
+    weights must be reliable and reproduce the fit's answers."""
+    path = prior_file(tmp_path, "pinned")
+    path.write_text(path.read_text(encoding="utf-8")
+                    + '\n[conditional_scale]\ndistribution = "Beta"\nalpha = 6000.0\nbeta = 4000.0\n', encoding="utf-8")
+    pinned = Scenario("pinned", load_priors(path))
+    assert pinned.priors.scale_is_random and not small_fit.priors.scale_is_random
+    (result,) = scenario_results(Reweighter.of(small_fit, frame, population="new-site"), [pinned], frame,
+                                 refit=None, say=QUIET)
+    assert result.method == f"psis (k={result.pareto_k:.2f})" and result.pareto_k < PARETO_K_MAX
+    expected = headline_table(small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors,
+                              population="new-site")
+    np.testing.assert_allclose(result.table["mean"].to_numpy(), expected["mean"].to_numpy(), atol=0.01)

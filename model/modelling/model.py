@@ -9,7 +9,36 @@ with NumPy on posterior draws. Everything else (fit, predict, report, sensitivit
     P(malignant) = sum over BI-RADS slots s of  w_s * logistic(eta + birads_effect[s])
 
 * descriptor effects (morphology, distribution) are partially pooled:
-  effect_k = conditional_scale * (logit PPV_k - logit reference) + group_shift[benign|suspicious] + sd * z_k
+  effect_k = s * (logit PPV_k - logit reference) + group_shift[benign|suspicious] + sd_k * z_k
+  where s is ``conditional_scale`` and sd_k = sqrt(sd^2 + (s * centre_sd_k)^2) (:func:`level_scale`).
+
+  **Where the centres come from, and the marginal -> conditional link.** ``priors/default.toml`` holds
+  hand-set PPVs, a fixed s = 0.6 (a judgement), centre_sd = 0 and z ~ N(0, 1).
+  ``priors/synthesis.toml`` derives them from the studies table (:mod:`microcalc.synthesis.priorfile`):
+  the reference is the meta-analytic-predictive (MAP) mean of a new series' overall rate, and for every
+  level that >= 2 studies report beside other levels, logit PPV_k - logit reference is the level's
+  within-study contrast (random-effects mean of logit(level rate) - logit(study's rate over that
+  finding): selection, which moves all levels of a study together, cancels, as site effects absorb it
+  here), centre_sd_k its SE, so the literature's own uncertainty about each level enters its prior;
+  other levels are hand-set and marked. (The levels' own MAP means as centres were tried first: they
+  are confounded by which selected series report a level, and lost 0.003 log loss in CV.) Published PPVs are
+  *marginal* (averaged over the other findings); the model's effects are *conditional* on BI-RADS, which
+  radiologists assign largely from these same descriptors, and on the other descriptor, so the
+  conditional contrast is an attenuated copy of the marginal one: s in (0, 1) is then a parameter with a
+  Beta(3, 2) prior (mean 0.6, the old judgement), shared by morphology and distribution and learned
+  from the training data, instead of a fixed number. This construction was chosen over a
+  ``pm.Potential`` on the model-implied marginal rate per level (the robust MAP density of
+  ``MixturePrior.logpdf_tensor`` evaluated at logit of the training case mix' average P(malignant |
+  level)) because it keeps a proper generative prior (prior draws, SBC and PSIS sensitivity need one;
+  a Potential is not sampled by ``sample_prior_predictive``), makes the prior independent of the
+  training case mix, and costs nothing per gradient; the Potential would match marginal to marginal
+  exactly, at the price of a data-dependent prior.
+  **Robustness.** With ``[level_deviation] nu = 4`` the z_k are Student-t(4): a level whose data
+  contradict its literature centre can leave it without inflating sd for every level (a continuous
+  scale mixture, the robust-prior idea of Schmidli et al. 2014). The two-normal form
+  (1 - w) N(0, 1) + w N(0, k) (``robust_weight``, ``robust_scale``) is supported too; on the bundled data
+  it mixed too slowly at default settings (R-hat 1.017 on fine_pleomorphic's z), the t did not.
+  Both are scale families in sd_k, so the non-centred z and the centred/non-centred equivalence hold.
 * BI-RADS is ordinal: 2 < 3 < 4A < 4B (= 0, reference) < 4C < 5 through positive LogNormal steps;
   an unsplit 4 is a fixed mixture of 4A/4B/4C (weights from the prior file).
 * site effects are a random effect N(0, site_sd); a new or blank site is integrated over
@@ -244,11 +273,24 @@ def _level_effect(pm, pt, name: str, mean, sd, centred: np.ndarray, robust=None)
     return pm.Deterministic(f"{name}_effect", pt.where(centred, raw, mean + sd * raw), dims=name)
 
 
+def level_scale(sd, scale, centre_sd):
+    """SD of each level's effect around its centre: sqrt(sd^2 + (scale * centre_sd)^2).
+
+    ``centre_sd`` is the uncertainty of the published contrast itself (the SE of the level's pooled
+    within-study contrast, :mod:`microcalc.synthesis.priorfile`): the true marginal contrast is N(contrast, centre_sd^2), so its
+    conditional copy scale * contrast carries scale * centre_sd on top of the site's own deviation sd.
+    A level the literature knows well is held to its centre; one resting on a few studies is not.
+    Works for NumPy draws and PyTensor variables alike.
+    """
+    return (sd**2 + (scale * centre_sd) ** 2) ** 0.5
+
+
 def _descriptor_effect(pm, pt, name: str, levels: tuple[str, ...], priors: PriorSet, centred: np.ndarray, scale):
     """Partially pooled level effects around a benign and a suspicious group shift.
 
     centre_k = scale * (logit ppv_k - logit reference): ``scale`` is the fixed number of the prior file or
-    the learned ``conditional_scale`` parameter (shared by morphology and distribution).
+    the learned ``conditional_scale`` parameter (shared by morphology and distribution). Each level's
+    deviation has SD :func:`level_scale` (sd itself when the file gives no ``centre_sd``).
     """
     spec = getattr(priors, name)
     missing = [lvl for lvl in levels if lvl not in spec.levels]
@@ -259,6 +301,10 @@ def _descriptor_effect(pm, pt, name: str, levels: tuple[str, ...], priors: Prior
     group = np.array([spec.groups.index(spec.levels[lvl].group) for lvl in levels])
     shift = _random_variable(pm, f"{name}_group_shift", spec.group_shift, dims="lexicon_group")
     sd = _random_variable(pm, f"{name}_sd", spec.level_sd)
+    u = priors.centre_sd(name)
+    u = np.array([u[lvl] for lvl in levels])
+    if u.any():
+        sd = level_scale(sd, scale, u)
     return _level_effect(pm, pt, name, centre + shift[group], sd, centred, priors.level_deviation)
 
 

@@ -169,8 +169,10 @@ def prior_posterior_table(fit, extra_coefficients: list[str] = (), ci: float = C
     uncertainty to a third); ``shift`` = (posterior mean - prior mean) / prior sd.
     """
     extra = [("covariate_effect", c, coefficient_label(c, fit.priors)) for c in extra_coefficients]
-    entries = [*MAIN_PARAMETERS, *extra]
     prior, post = fit.idata["prior"], fit.idata["posterior"]
+    # a learned marginal-to-conditional scale (priors/synthesis.toml) is a main parameter too
+    learned = [("conditional_scale", None, "marginal → conditional scale")] if "conditional_scale" in post else []
+    entries = [*MAIN_PARAMETERS[:2], *learned, *MAIN_PARAMETERS[2:], *extra]
     rows = []
     for var, coord, label in entries:
         a, b = _draws(prior, var, coord), _draws(post, var, coord)

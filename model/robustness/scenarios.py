@@ -201,8 +201,19 @@ def _centred_z(posterior, priors: PriorSet, effect: str) -> np.ndarray:
         return _draws(posterior, "site_effect") / _draws(posterior, "site_sd")[..., None]
     centre, group = _centre_and_group(posterior, priors, effect)
     shift = _draws(posterior, f"{effect}_group_shift")[..., group]
-    sd = _draws(posterior, f"{effect}_sd")[..., None]
-    return (_draws(posterior, f"{effect}_effect") - centre - shift) / sd
+    return (_draws(posterior, f"{effect}_effect") - centre - shift) / _level_sd(posterior, priors, effect)
+
+
+def _level_sd(posterior, priors: PriorSet, descriptor: str) -> np.ndarray:
+    """Per draw and level the SD of the level's deviation (:func:`microcalc.modelling.model.level_scale`), (chain, draw, level)."""
+    from microcalc.modelling.model import level_scale
+
+    levels = [str(v) for v in posterior[descriptor].values]
+    u = priors.centre_sd(descriptor)
+    u = np.array([u[lvl] for lvl in levels])
+    sd = _draws(posterior, f"{descriptor}_sd")[..., None]
+    scale = _draws(posterior, "conditional_scale")[..., None] if priors.scale_is_random else priors.scale_value
+    return level_scale(sd, scale, u) if u.any() else sd + 0.0 * u
 
 
 def log_prior(posterior, priors: PriorSet, sites: tuple[str, ...], patterns,
@@ -249,10 +260,11 @@ def scenario_params(params: dict, posterior, priors: PriorSet, informed: dict[st
             continue
         centre, group = _centre_and_group(posterior, priors, d)
         centre = centre[:, None] if centre.ndim == 1 else sample_last(centre, ("chain", "draw", d))
-        z, shift, sd = (sample_last(posterior[f"{d}_{v}"].values, posterior[f"{d}_{v}"].dims)
-                        for v in ("z", "group_shift", "sd"))
+        z, shift = (sample_last(posterior[f"{d}_{v}"].values, posterior[f"{d}_{v}"].dims)
+                    for v in ("z", "group_shift"))
+        sd = sample_last(_level_sd(posterior, priors, d), ("chain", "draw", d))
         effect = np.array(params[f"{d}_effect"], copy=True)
-        redrawn = centre + shift[group] + sd[None, :] * z
+        redrawn = centre + shift[group] + sd * z
         effect[unseen] = redrawn[unseen]
         out[f"{d}_effect"] = effect
     return out

@@ -1,32 +1,50 @@
 """Level-effect centres of a prior file derived from the studies table (``level_centres = "studies"``).
 
-A prior file such as ``priors/synthesis.toml`` stores, for every morphology and distribution level with
-rows in ``priors/studies.csv`` from **at least two studies**, the PPV that is the centre of that level's
-meta-analytic-predictive (MAP) prior: ``ppv = expit(mean of the MAP mixture on the logit scale)``, the
-predictive for a *new* study of the random-effects meta-analysis (:mod:`microcalc.synthesis.meta`).
-The reference rate is derived the same way from the ``overall`` rows (21 studies): ``reference_ppv =
-expit(MAP mean of the overall rate)``, so a level whose literature rate equals a typical series' overall
-rate has contrast 0 and the intercept prior (a biopsied cluster, 20-50%) speaks for it.
+A prior file such as ``priors/synthesis.toml`` stores, for every morphology and distribution level that
+at least two studies of ``priors/studies.csv`` report beside other levels of the same finding:
 
-Levels with one study only keep the hand-set figure: with a single study the between-study SD is its
-prior alone (the synthesis says so in the provenance), so the MAP centre is that study's rate, e.g.
-round 3/15 among women aged >= 70 (Grimm 2017), which is not a better centre than the atlas' "typically
-benign" 2%. Levels with no rows (punctate, diffuse, most benign forms) are hand-set too.
+* ``ppv = expit(m + c)``: m is the logit mean of the meta-analytic-predictive (MAP) prior of a new
+  series' *overall* rate (random-effects meta-analysis of the overall rows, 21 studies;
+  :mod:`microcalc.synthesis.meta`), and c the level's **within-study contrast**, the random-effects
+  (DerSimonian-Laird) mean over studies of logit(level rate) - logit(rate of all the study's lesions
+  of that finding) (:func:`within_study_contrasts`). ``reference_ppv = expit(m)``, so the model's
+  contrast logit ppv - logit reference is c itself.
+* ``centre_sd``: the SE of c, the literature's own uncertainty about the level (model.level_scale).
+
+**Why within-study contrasts rather than each level's own MAP mean.** The model's level effects are
+contrasts *within* a site (site effects absorb case selection), while a level's MAP mean is confounded
+by which studies report it: fine pleomorphic's rows come from a BI-RADS 4-5 series (Chulalongkorn,
+74% overall) and a series of women aged >= 70, so its MAP mean (78%) sat above fine linear's (76%),
+whereas within those same studies fine linear is the more malignant. Measured: with the MAP level means
+as centres (first version of synthesis.toml) case-grouped CV log loss on DDSM was 0.4529 (0.4527 with
+Student-t deviations only), the losses concentrated in fine linear and fine pleomorphic lesions. The
+studies differ mainly by selection, which moves every level of a study together (the synthesis'
+README caveat); the within-study contrast removes exactly that. The MAP prior is still what predicts a
+*new series'* marginal rate, and it is used as such: for the reference rate here and for the clinical
+population (:mod:`microcalc.modelling.clinical`).
+
+Levels reported by one study only keep the hand-set figure (round 3/15 and dystrophic 0/9, both Grimm
+2017, women aged >= 70), as do levels with no rows (punctate, diffuse, most benign forms), marked
+``origin = "hand-set"``. Pooled rows (fine pleomorphic or linear, the 4th-edition groups) count towards
+a study's reference but give no contrast of their own.
 
 The numbers are written into the prior file (with ``origin = "studies"`` and the provenance), not
 recomputed at load time: loading a prior file stays instant, a fit file (which stores the prior text)
 is self-contained, and :func:`check_prior_file` (run by the tests) says if the stored numbers no longer
-match a fresh synthesis of the table, as ``python -m microcalc.priors`` does for PreliZ elicitation.
+match a fresh synthesis of the table; ``python -m microcalc.synthesis.priorfile FILE`` refreshes them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from microcalc.io import schema
 from microcalc.synthesis._numerics import expit
-from microcalc.synthesis.meta import MetaSpec, level_priors
+from microcalc.synthesis.meta import MetaSpec
 
 MIN_STUDIES = 2
 HAND_SET_NOTE = "hand-set (fewer than 2 studies in studies.csv): "
@@ -43,34 +61,96 @@ class DerivedCentre:
     ppv: float
     studies: tuple[str, ...]
     provenance: str
+    centre_sd: float = 0.0
+
+
+@dataclass(frozen=True)
+class StudyContrast:
+    """One study's log-odds contrast of a level against all its lesions of the same finding."""
+
+    study_id: str
+    malignant: int
+    total: int
+    finding_malignant: int
+    finding_total: int
+    contrast: float
+    variance: float
+
+
+def within_study_contrasts(rows) -> dict[tuple[str, str], list[StudyContrast]]:
+    """Per (descriptor, level), each study's contrast d = logit(level rate) - logit(rate over the study's
+    lesions of that finding).
+
+    The study's rows of one finding partition its lesions (:mod:`microcalc.synthesis.studies`), so the
+    reference is the same lesions the level is part of, and the study's selection (a BI-RADS 4-5 series,
+    women aged >= 70, a 4A-only sample) cancels. Rates use +0.5 continuity; the variance is the level
+    row's binomial logit variance 1/(y + 0.5) + 1/(n - y + 0.5) (the reference, which contains the
+    level's lesions, is treated as known). Pooled rows (a union of levels) count towards the reference
+    only; studies with one row in a finding have no contrast.
+    """
+    by_study: dict[tuple[str, str], list] = {}
+    for r in rows:
+        if r.finding in DESCRIPTORS:
+            by_study.setdefault((r.study_id, r.finding), []).append(r)
+    out: dict[tuple[str, str], list[StudyContrast]] = {}
+    for (study, finding), rs in sorted(by_study.items()):
+        if len(rs) < 2:
+            continue
+        y_all, n_all = sum(r.malignant for r in rs), sum(r.total for r in rs)
+        ref = math.log((y_all + 0.5) / (n_all - y_all + 0.5))
+        for r in rs:
+            if r.pooled or r.level not in getattr(schema, finding.upper()):
+                continue
+            d = math.log((r.malignant + 0.5) / (r.total - r.malignant + 0.5)) - ref
+            v = 1.0 / (r.malignant + 0.5) + 1.0 / (r.total - r.malignant + 0.5)
+            out.setdefault((finding, r.level), []).append(
+                StudyContrast(study, r.malignant, r.total, y_all, n_all, d, v))
+    return out
+
+
+def random_effects(d, v) -> tuple[float, float, float]:
+    """DerSimonian-Laird random-effects pooled mean, its SE and the between-study SD tau."""
+    d, v = np.asarray(d, float), np.asarray(v, float)
+    w = 1.0 / v
+    fixed = float(w @ d / w.sum())
+    q = float(w @ (d - fixed) ** 2)
+    denom = float(w.sum() - (w**2).sum() / w.sum())
+    tau2 = max(0.0, (q - (len(d) - 1)) / denom) if len(d) > 1 and denom > 0 else 0.0
+    ws = 1.0 / (v + tau2)
+    return float(ws @ d / ws.sum()), float(math.sqrt(1.0 / ws.sum())), float(math.sqrt(tau2))
 
 
 def derived_centres(studies_path: str | Path | None = None, spec: MetaSpec = MetaSpec()
                     ) -> tuple[DerivedCentre, dict[tuple[str, str], DerivedCentre]]:
-    """The reference rate and every level whose MAP prior rests on >= ``MIN_STUDIES`` studies.
+    """The reference rate (MAP of the overall rows) and every level with within-study contrasts from
+    >= ``MIN_STUDIES`` studies: ppv = expit(MAP overall logit mean + pooled contrast), centre_sd = its SE.
 
     Returns
     -------
     reference, levels
         ``reference`` from the overall rows; ``levels`` keyed (descriptor, level).
     """
-    priors = level_priors(studies_path, spec)
+    from microcalc.synthesis import studies as st
+    from microcalc.synthesis.meta import build_priors, synthesise
 
-    def centre(key: str, descriptor: str, level: str) -> DerivedCentre:
-        pr = priors[key]
-        ppv = round(float(expit(pr.map_prior.mean())), PPV_DIGITS)
-        text = (f"MAP prior for a new study, logit mean {pr.map_prior.mean():.3f} "
-                f"(90% predictive {100 * pr.map_prior.rate_interval(0.9)[0]:.0f}-"
-                f"{100 * pr.map_prior.rate_interval(0.9)[1]:.0f}%): {pr.provenance}")
-        return DerivedCentre(descriptor, level, ppv, pr.studies, text)
-
-    reference = centre("overall.all", "overall", "all")
+    table = st.load_studies(studies_path)
+    rows, _ = st.likelihood_rows(table)
+    overall = build_priors(synthesise([r for r in rows if r.finding == "overall"], spec), spec)["overall.all"]
+    mu = overall.map_prior.mean()
+    lo, hi = overall.map_prior.rate_interval(0.9)
+    reference = DerivedCentre("overall", "all", round(float(expit(mu)), PPV_DIGITS), overall.studies,
+                              f"MAP prior of a new series' overall rate, logit mean {mu:.3f} (90% predictive "
+                              f"{100 * lo:.0f}-{100 * hi:.0f}%): {overall.provenance}")
     levels = {}
-    for d in DESCRIPTORS:
-        for lvl in getattr(schema, d.upper()):
-            pr = priors.get(f"{d}.{lvl}")
-            if pr is not None and pr.source == "meta-analysis" and len(pr.studies) >= MIN_STUDIES:
-                levels[(d, lvl)] = centre(f"{d}.{lvl}", d, lvl)
+    for (d, lvl), cs in within_study_contrasts(rows).items():
+        if len(cs) < MIN_STUDIES:
+            continue
+        c, se, tau = random_effects([x.contrast for x in cs], [x.variance for x in cs])
+        parts = ", ".join(f"{x.study_id} {x.malignant}/{x.total} vs {x.finding_malignant}/{x.finding_total}" for x in cs)
+        text = (f"within-study contrast {c:+.3f} (SE {se:.3f}, tau {tau:.2f}; DerSimonian-Laird, {len(cs)} studies: "
+                f"{parts}) added to the overall MAP logit mean {mu:.3f}")
+        levels[(d, lvl)] = DerivedCentre(d, lvl, round(float(expit(mu + c)), PPV_DIGITS),
+                                         tuple(x.study_id for x in cs), text, round(se, 3))
     return reference, levels
 
 
@@ -94,6 +174,8 @@ def check_prior_file(priors, studies_path: str | Path | None = None) -> list[str
                 problems.append(f"{d}.{lvl} has {len(derived.studies)} studies but is hand-set")
             elif abs(lp.ppv - derived.ppv) > 0.5 * 10**-PPV_DIGITS:
                 problems.append(f"{d}.{lvl} ppv {lp.ppv} != derived {derived.ppv}")
+            elif abs(lp.centre_sd - derived.centre_sd) > 5e-4:
+                problems.append(f"{d}.{lvl} centre_sd {lp.centre_sd} != derived {derived.centre_sd}")
     return problems
 
 
@@ -121,6 +203,7 @@ def refresh_text(text: str, studies_path: str | Path | None = None) -> str:
             out.append(f'origin = "{"studies" if derived else "hand-set"}"')
             if derived:
                 out.append(f"ppv = {derived.ppv}")
+                out.append(f"centre_sd = {derived.centre_sd}")
                 out.append(f"source = {_toml_string(derived.provenance)}")
             continue
         if line.startswith("["):
@@ -128,7 +211,7 @@ def refresh_text(text: str, studies_path: str | Path | None = None) -> str:
         if re.match(r"^reference_ppv\s*=", line):
             out.append(f"reference_ppv = {reference.ppv}")
             continue
-        if block is not None and re.match(r"^(origin|ppv|source)\s*=", line):
+        if block is not None and re.match(r"^(origin|ppv|source|centre_sd)\s*=", line):
             if re.match(r"^origin\s*=", line) or block in levels:
                 continue
             if re.match(r"^source\s*=", line) and HAND_SET_NOTE not in line:
