@@ -99,3 +99,30 @@ def test_damaged_files_exit_2_one_line_nothing_written(small_fit_path, tmp_path_
     assert status == 2 and "lesions.csv" in err
     assert len(err.strip().splitlines()) == 1 and len(err) < 700 and "Traceback" not in err
     assert list(out.iterdir()) == []
+
+
+def test_cbis_views_that_disagree_keep_the_most_severe_value(tmp_path: Path, cbis_path: Path) -> None:
+    """CC says BI-RADS 2 and benign, MLO says 4 and malignant: the lesion is BI-RADS 4 and malignant, with a note."""
+    import warnings
+
+    from microcalc.io.errors import LesionWarning
+    from microcalc.io.readers import read_lesions
+
+    table = pd.read_csv(cbis_path, dtype=str, keep_default_na=False)
+    lesion = table.iloc[0]
+    views = table[(table["patient_id"] == lesion["patient_id"])
+                  & (table["left or right breast"] == lesion["left or right breast"])
+                  & (table["abnormality id"] == lesion["abnormality id"])].index
+    assert len(views) == 2  # the fixture's first lesion has a CC and an MLO row
+    table.loc[views[0], ["assessment", "pathology"]] = ["2", "BENIGN"]
+    table.loc[views[1], ["assessment", "pathology"]] = ["4", "MALIGNANT"]
+    path = tmp_path / "cbis.csv"
+    table.to_csv(path, index=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LesionWarning)
+        frame = read_lesions(path)
+    first = frame.iloc[0]
+    assert (first["birads"], int(first["malignant"])) == ("4", 1)
+    texts = [str(w.message) for w in caught]
+    assert any("'assessment'" in t and "most severe" in t and "row 2 (2/4)" in t for t in texts), texts
+    assert any("'pathology'" in t and "most severe" in t for t in texts), texts

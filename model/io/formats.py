@@ -40,6 +40,19 @@ CBIS_REQUIRED: tuple[str, ...] = (
 CBIS_SIDE, CBIS_VIEW, CBIS_ABNORMALITY = "left or right breast", "image view", "abnormality id"
 
 _CBIS_RENAMES: dict[str, str] = {lexicon.header_key(k): v for k, v in CBIS_COLUMNS.items()}
+# When the views of one abnormality disagree (the CBIS-DDSM training file: 18 assessments, e.g. CC 4
+# and MLO 2, and 3 pathologies, BENIGN vs BENIGN_WITHOUT_CALLBACK), the lesion keeps the most severe
+# value: a finding's assessment is that of its most suspicious view, and a malignant pathology in
+# either view makes the lesion malignant. Words are ranked in this order (unknown words rank above
+# all, so that validation sees and refuses them); a note counts the lesions whose views disagreed
+# (for pathology: on the outcome).
+CBIS_MOST_SEVERE: dict[str, tuple[str, ...]] = {
+    "assessment": ("0", "1", "2", "3", "4", "4A", "4B", "4C", "5"),
+    "pathology": ("BENIGN_WITHOUT_CALLBACK", "BENIGN", "MALIGNANT"),
+}
+_CBIS_SAME_CLASS: dict[str, Callable[[str], object]] = {
+    "assessment": lambda word: word, "pathology": lambda word: word == "MALIGNANT",
+}
 _DDSM_RENAMES: dict[str, str] = {lexicon.header_key(k): v for k, v in DDSM_COLUMNS.items()}
 
 
@@ -110,12 +123,41 @@ def _from_cbis(table: Table) -> Mapped:
     descriptors = [header[lexicon.header_key("calc type")], header[lexicon.header_key("calc distribution")]]
     per_view = [c for c in cells.columns if "file_path" in lexicon.header_key(c)]
     merged = _merge_views(cells, codes, len(keys), header[lexicon.header_key(CBIS_VIEW)], descriptors, per_view)
-    merged.insert(0, "lesion_id", pd.array(keys, dtype="string"))
     first_rows = table.rows[np.unique(codes, return_index=True)[1]]  # codes number lesions by first appearance
+    notes = []
+    for name, order in CBIS_MOST_SEVERE.items():
+        column = header.get(lexicon.header_key(name))
+        if column is not None:
+            merged[column], note = _most_severe_view(table.file, column, codes, first_rows, cells[column], order,
+                                                     _CBIS_SAME_CLASS[name])
+            notes.extend([note] if note else [])
+    merged.insert(0, "lesion_id", pd.array(keys, dtype="string"))
     renames = {c: _CBIS_RENAMES.get(lexicon.header_key(c), c) for c in merged.columns}
     merged = _density_zero_not_recorded(merged, renames)
     return _rename(Table(table.file, merged, first_rows), merged, renames, CBIS,
-                   words=_DDSM_TABLES, separator=lexicon.DDSM_SEPARATOR)
+                   words=_DDSM_TABLES, separator=lexicon.DDSM_SEPARATOR, notes=notes)
+
+
+def _most_severe_view(file: str, column: str, codes: np.ndarray, first_rows: np.ndarray, values: pd.Series,
+                      order: tuple[str, ...], same_class: Callable[[str], object]) -> tuple[pd.Series, Note | None]:
+    """Per lesion the most severe of its views' values (see CBIS_MOST_SEVERE), and a note naming the
+    lesions whose views disagreed."""
+    n = len(first_rows)
+    words = values.astype("string").str.strip().str.upper()
+    rank = words.map({w: float(i) for i, w in enumerate(order)}).astype("Float64").fillna(float(len(order)))
+    rank = rank.where(values.notna(), -1.0).to_numpy(dtype=float)  # blank ranks below every word
+    views = pd.DataFrame({"code": codes, "rank": rank, "value": values.to_numpy(dtype=object)})
+    best = views.sort_values(["code", "rank"], kind="stable").groupby("code")["value"].last()
+    kept = pd.Series(best.reindex(range(n)).to_numpy(dtype=object)).astype("string")
+    present = views[values.notna().to_numpy()]
+    classes = present["value"].map(lambda v: same_class(str(v).strip().upper()))
+    disagree = np.flatnonzero(classes.groupby(present["code"]).nunique().reindex(range(n), fill_value=0).to_numpy() > 1)
+    if not len(disagree):
+        return kept, None
+    shown = present[present["code"].isin(disagree[:5])].groupby("code")["value"].agg(lambda v: "/".join(dict.fromkeys(v)))
+    text = (f"column '{column}': the views of a lesion disagree; the most severe value was kept "
+            f"(highest assessment, malignant over benign)")
+    return kept, Note(file, text, tuple((int(first_rows[c]), clip(str(v))) for c, v in shown.items()), len(disagree))
 
 
 def _merge_views(cells: pd.DataFrame, codes: np.ndarray, n_lesions: int, view: str,
