@@ -40,6 +40,8 @@ SITE_HELP_PREDICT = ("site of lesions whose site is blank: a training site uses 
 POPULATION_HELP = ("who lesions whose site is blank come from: clinical (a new clinical biopsy series, from the "
                    "published studies), new-site (a new site like the training sites) or a training site's name "
                    "(the same as --site); default: clinical")
+COMPARED_PRIORS_HELP = ("prior file of the 'literature' model compared with the vague priors (default: the bundled "
+                        "literature priors; e.g. priors/synthesis.toml)")
 
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
@@ -125,12 +127,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--draws", type=int, default=500)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--priors", type=Path, default=None, help=COMPARED_PRIORS_HELP)
 
     p = sub.add_parser("learning-curve", help="value of the literature priors: held-out log loss vs training size")
     _add_data_options(p)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--priors", type=Path, default=None, help=COMPARED_PRIORS_HELP)
 
     p = sub.add_parser("demo", help="fit the bundled data and write the report (the README's main job)")
     p.add_argument("--out", type=Path, default=Path("microcalc-report"))
@@ -244,7 +248,7 @@ def cmd_crossval(args, console: Console) -> int:
     from microcalc.checks.crossval import run_crossval
 
     table = run_crossval(_training(args), args.out, by=args.by, folds=args.folds,
-                         draws=args.draws, seed=args.seed, say=console.say, site=args.site)
+                         draws=args.draws, seed=args.seed, say=console.say, site=args.site, priors=args.priors)
     console.say(table.to_string(index=False))
     return 0
 
@@ -253,7 +257,7 @@ def cmd_learning_curve(args, console: Console) -> int:
     from microcalc.checks.learning_curve import run_learning_curve
 
     table = run_learning_curve(_training(args), args.out, repeats=args.repeats,
-                               draws=args.draws, say=console.say, site=args.site)
+                               draws=args.draws, say=console.say, site=args.site, priors=args.priors)
     console.say(table.to_string(index=False))
     return 0
 

@@ -111,3 +111,16 @@ def test_crossval_smoke(ddsm, tmp_path):
     assert (counts == 160).all() and len(predictions) == 3 * 160  # every lesion predicted once per model
     assert table.set_index("model").loc["literature", "auc"] > 0.6
     assert (tmp_path / "crossval.png").read_bytes()[:8] == PNG
+
+
+def test_crossval_compares_the_prior_file_it_is_given(ddsm, tmp_path):
+    """--priors FILE: the 'literature' variants use that file (recorded in the settings), vague stays vague."""
+    import json
+
+    from microcalc.priors import scenario_paths
+
+    keep = tuple(v for v in VARIANTS if v.name == "base_rate")  # no fit needed: checks the wiring only
+    run_crossval(ddsm.head(80), tmp_path, by="case", folds=2, say=lambda s: None, variants=keep, loo=False,
+                 priors=scenario_paths()["synthesis"])
+    settings = json.loads((tmp_path / "crossval_settings.json").read_text())
+    assert settings["priors"] == {"literature": "synthesis", "vague": "vague"}

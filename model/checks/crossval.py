@@ -306,11 +306,14 @@ def plot_comparison(table: pd.DataFrame, folds: pd.DataFrame, title: str, target
 
 def run_crossval(frame: pd.DataFrame, out_dir: str | Path, by: str = "case", folds: int = 5, draws: int = 500,
                  seed: int = 1, say: Callable[[str], None] = print, *, tune: int | None = None, chains: int = 4,
-                 variants: tuple[Variant, ...] = VARIANTS, loo: bool = True, site: str | None = None) -> pd.DataFrame:
+                 variants: tuple[Variant, ...] = VARIANTS, loo: bool = True, site: str | None = None,
+                 priors: PriorSet | str | Path | None = None) -> pd.DataFrame:
     """Cross-validate the variants on grouped folds, write the files, return the pooled table.
 
     Blank sites are named first (``site``, as :func:`microcalc.fit` names them), so held-out lesions
-    of a file without sites are predicted at the site they were drawn from.
+    of a file without sites are predicted at the site they were drawn from. ``priors`` is the prior
+    file of the "literature" variants (default: the bundled literature priors), e.g. a scenario such
+    as ``priors/synthesis.toml``, compared with the vague priors on the same folds.
     """
     from microcalc.modelling.fitting import training_sites
 
@@ -319,7 +322,8 @@ def run_crossval(frame: pd.DataFrame, out_dir: str | Path, by: str = "case", fol
     frame = training_sites(frame, site)
     started = time.perf_counter()
     out = Path(out_dir)
-    priors = {"literature": load_priors(), "vague": vague_priors()}
+    chosen = priors if isinstance(priors, PriorSet) else load_priors(priors)
+    priors = {"literature": chosen, "vague": vague_priors()}
     sampler = {"draws": draws, "tune": tune or draws, "chains": chains, "seed": seed}
     if by == "case":
         fold = case_folds(frame, folds, seed)

@@ -27,7 +27,7 @@ from microcalc.io import schema
 from microcalc.checks.crossval import case_folds, vague_priors
 from microcalc.checks.evaluation import BAND_DRAWS, COLOURS, new_figure, save_figure, styled, write_csv
 from microcalc.checks.metrics import auc, brier, log_loss
-from microcalc.priors import load_priors
+from microcalc.priors import PriorSet, load_priors
 
 SIZES: tuple[int | None, ...] = (25, 50, 100, 200, None)  # None: every training lesion
 HELD_OUT_FOLDS = 5  # one fifth held out
@@ -53,13 +53,16 @@ def score(fit, test: pd.DataFrame) -> dict[str, float]:
 
 def run_learning_curve(frame: pd.DataFrame, out_dir: str | Path, sizes: tuple[int | None, ...] = SIZES,
                        repeats: int = 5, draws: int = 1000, tune: int | None = None, chains: int = 4,
-                       seed: int = 1, say: Callable[[str], None] = print, site: str | None = None) -> pd.DataFrame:
+                       seed: int = 1, say: Callable[[str], None] = print, site: str | None = None,
+                       priors: PriorSet | str | Path | None = None) -> pd.DataFrame:
     """Fit both prior sets on nested training subsets, score on held-out lesions, write the files
-    (blank sites named first, as in :func:`microcalc.checks.crossval.run_crossval`)."""
+    (blank sites named first, as in :func:`microcalc.checks.crossval.run_crossval`). ``priors`` is the
+    prior file measured against the vague one (default: the bundled literature priors)."""
     from microcalc.modelling.fitting import fit, training_sites
 
     frame = training_sites(frame, site)
-    priors = {"literature": load_priors(), "vague": vague_priors()}
+    chosen = priors if isinstance(priors, PriorSet) else load_priors(priors)
+    priors = {"literature": chosen, "vague": vague_priors()}
     runs = []
     for r in range(repeats):
         pool, test_rows = held_out_split(frame, seed + r)
