@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from microcalc.cli import main
-from microcalc.synthesis import meta, prior_data_conflict, studies
+from microcalc.synthesis import meta, prior_data_conflict
 from microcalc.checks.counts import counts_from_donors, counts_from_frame
 from microcalc.synthesis.loso import LOSO_COLUMNS
 

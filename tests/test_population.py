@@ -74,8 +74,9 @@ def test_offset_solves_its_equation_on_a_known_case():
     x, w = np.polynomial.hermite_e.hermegauss(9)
     w = w / w.sum()
     for d in range(6):
-        f = lambda t: sum(wk * (weights @ expit(logits[:, d] + t + xk * spread[d])) for wk, xk in zip(w, x)) \
-            / weights.sum() - target[d]
+        def f(t, d=d):
+            return sum(wk * (weights @ expit(logits[:, d] + t + xk * spread[d])) for wk, xk in zip(w, x)) \
+                / weights.sum() - target[d]
         assert delta[d] == pytest.approx(brentq(f, -20, 20, xtol=1e-12), abs=1e-7)
 
 

@@ -166,7 +166,7 @@ def test_mixture_matches_the_predictive_moments(synthesis):
 
 def test_every_model_level_has_a_prior_with_provenance(synthesis):
     priors = meta.build_priors(synthesis)
-    assert {f"{f}.{l}" for f, l in meta.model_units()} <= set(priors)
+    assert {f"{finding}.{level}" for finding, level in meta.model_units()} <= set(priors)
     for name in ("morphology.punctate", "distribution.diffuse", "birads.2", "morphology.rim"):
         assert priors[name].source == "hand-set" and priors[name].provenance.startswith("hand-set")
     amorphous = priors["morphology.amorphous"]

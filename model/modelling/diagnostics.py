@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # for the annotation only: pandas loads when a table is built
+    import pandas as pd
 
 # Thresholds of Vehtari et al. (2021), as the model issue asks.
 MAX_RHAT = 1.01
@@ -52,7 +56,7 @@ class Convergence:
         )
 
 
-def parameter_table(idata, var_names) -> "pd.DataFrame":  # noqa: F821
+def parameter_table(idata, var_names) -> pd.DataFrame:
     """ArviZ summary (mean, sd, interval, ESS, R-hat) for the named parameters."""
     import arviz_stats as azs
 
