@@ -39,9 +39,23 @@ def _installed_version() -> str:
         return "0.0.0+unknown"
 
 
+def lazy_attribute(package: str, table: dict[str, str]):
+    """A module ``__getattr__`` that imports ``table[name]`` (a module path) on first use of ``name``.
+
+    Every subpackage's ``__init__`` exports its public names this way, so that importing a subpackage
+    (or ``microcalc --help``) stays light: pandas and PyMC load only when something is used.
+    """
+    def __getattr__(name: str):
+        if name in table:
+            return getattr(importlib.import_module(table[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+    return __getattr__
+
+
+_public = lazy_attribute("microcalc", _LAZY)
+
+
 def __getattr__(name: str):
     if name == "__version__":
         return _installed_version()
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'microcalc' has no attribute {name!r}")
+    return _public(name)

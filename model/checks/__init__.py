@@ -4,6 +4,8 @@ curve, and the training counts for the prior-data conflict of the literature pri
 
 from __future__ import annotations
 
+from microcalc import lazy_attribute
+
 # public name -> module that defines it
 _LAZY = {
     "evaluate_fit": "microcalc.checks.evaluation",
@@ -17,10 +19,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:  # loaded on first use, so that importing the subpackage stays light
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attribute(__name__, _LAZY)  # loaded on first use: importing stays light

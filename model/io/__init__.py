@@ -4,6 +4,8 @@ the readers of canonical, DDSM and CBIS-DDSM files (CSV/Parquet), training sourc
 
 from __future__ import annotations
 
+from microcalc import lazy_attribute
+
 # public name -> module that defines it
 _LAZY = {
     "read_lesions": "microcalc.io.readers",
@@ -23,10 +25,4 @@ _LAZY = {
 
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str):
-    if name in _LAZY:  # loaded on first use, so that importing the subpackage stays light
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attribute(__name__, _LAZY)  # loaded on first use: importing stays light
