@@ -207,7 +207,6 @@ def cmd_predict(args, console: Console) -> int:
 
     opening = start_opening(args.cases) if args.dask is None else None
     from microcalc.batch.distributed import predict_file  # local, or on Dask with --dask
-
     from microcalc.modelling.predict import resolve_population
 
     n = predict_file(args.fit, args.cases, args.out, ci=args.ci, dask_scheduler=args.dask, opening=opening,
@@ -236,7 +235,6 @@ def cmd_sensitivity(args, console: Console) -> int:
 
 def cmd_evaluate(args, console: Console) -> int:
     from microcalc.checks.evaluation import evaluate_file
-
     from microcalc.modelling.predict import resolve_population
 
     metrics = evaluate_file(args.fit, args.test, args.out, site=resolve_population(args.population, args.site))
@@ -275,8 +273,8 @@ def cmd_demo(args, console: Console) -> int:
 
 def cmd_literature(args, console: Console) -> int:
     """The synthesis on its own; with a fit or data files, the prior-data conflict of each prior too."""
-    from microcalc.synthesis import run_literature
     from microcalc.checks.counts import counts_from_donors, counts_from_frame
+    from microcalc.synthesis import run_literature
 
     if args.fit is not None and (args.data or args.with_bundled):
         raise LesionInputError("--fit", "give a fit file or lesion files, not both",

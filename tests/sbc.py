@@ -39,10 +39,10 @@ import numpy as np
 import pandas as pd
 
 from microcalc.checks.evaluation import COLOURS, save_figure, style_axes, styled, write_csv
+from microcalc.io.readers import bundled_data_path, read_lesions
 from microcalc.modelling.fitting import SamplerSettings, sample_posterior, training_patterns
 from microcalc.modelling.model import PARAMETER_GROUPS, build_model
 from microcalc.priors import load_priors
-from microcalc.io.readers import bundled_data_path, read_lesions
 
 HISTOGRAM_BINS = 10
 

@@ -10,12 +10,12 @@ import pytest
 from scipy.special import gammaln
 
 from microcalc.checks import metrics
-from microcalc.cli import main
 from microcalc.checks.crossval import VARIANTS, case_folds, lesion_log_likelihood, lesion_loo, run_crossval, site_folds
-from microcalc.modelling.design import aggregate, encode
-from microcalc.io.errors import LesionInputError
 from microcalc.checks.evaluation import BAND_DRAWS, FIGURES, evaluate_file
+from microcalc.cli import main
+from microcalc.io.errors import LesionInputError
 from microcalc.io.readers import read_lesions
+from microcalc.modelling.design import aggregate, encode
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from microcalc.checks.counts import counts_from_donors, counts_from_frame
 from microcalc.cli import main
 from microcalc.synthesis import meta, prior_data_conflict
-from microcalc.checks.counts import counts_from_donors, counts_from_frame
 from microcalc.synthesis.loso import LOSO_COLUMNS
 
 STUDIES_HEADER = "study_id,citation,finding,level,malignant,total,checked"

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microcalc.reporting import literature
 from microcalc.io import schema
-from microcalc.modelling.design import BIRADS_SLOTS, aggregate, birads_weights, encode, multi_hot
 from microcalc.io.errors import FitFileError
-from microcalc.reporting.headline import headline_table
+from microcalc.modelling.design import BIRADS_SLOTS, aggregate, birads_weights, encode, multi_hot
 from microcalc.priors import load_priors
+from microcalc.reporting import literature
+from microcalc.reporting.headline import headline_table
 
 
 def lesions(**columns) -> pd.DataFrame:
@@ -127,8 +127,8 @@ def test_blank_prior_only_covariate_equals_absent_column(small_fit):
 def test_blank_birads_integrates_over_matching_lesions(small_fit, population):
     """Blank BI-RADS = average of the explicit categories, weighted as in matching training lesions (for the
     clinical population: the training lesions re-weighted to the clinical case mix)."""
-    from microcalc.modelling.completion import complete
     from microcalc.modelling.clinical import clinical_donors, clinical_series
+    from microcalc.modelling.completion import complete
 
     frame = lesions(morphology=["fine_pleomorphic"], distribution=["grouped"], breast_density=["c"])
     blank = small_fit.predict(frame, population=population)["p_malignant"].iloc[0]

@@ -8,8 +8,8 @@ import pytest
 
 from microcalc.io import schema
 from microcalc.io.errors import LesionInputError
-from microcalc.modelling.predict import CLINICAL, NEW_SITE, probability_draws, resolve_population, with_site
 from microcalc.modelling import clinical as cl
+from microcalc.modelling.predict import CLINICAL, NEW_SITE, probability_draws, resolve_population, with_site
 
 
 def lesions(**columns) -> pd.DataFrame:
@@ -44,7 +44,8 @@ def test_population_and_site_resolve_to_one_choice():
 # -- what the literature says about a clinical series ------------------------------------------------
 
 def test_clinical_series_comes_from_whole_partitions_of_the_studies(series):
-    from microcalc.synthesis import meta, studies as st
+    from microcalc.synthesis import meta
+    from microcalc.synthesis import studies as st
 
     assert set(series.birads_studies) == {"chula_cmj59", "dmg_turkey", "jksr2009", "matrix2017", "menezes2018"}
     assert sum(series.birads_share.values()) == pytest.approx(1.0)

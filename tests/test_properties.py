@@ -23,8 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from microcalc.io import schema
 from microcalc.cli import main
+from microcalc.io import schema
 from microcalc.io.readers import read_lesions
 
 FORMATS = ("canonical_csv", "canonical_parquet", "ddsm", "cbis")

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microcalc.io import csvblocks
 from microcalc.batch import scoring
+from microcalc.io import csvblocks
 from microcalc.io.errors import LesionInputError, LesionWarning
-from microcalc.modelling.predict import pattern_codes
 from microcalc.io.readers import read_lesions
+from microcalc.modelling.predict import pattern_codes
 
 SUMMARY = list(scoring.SUMMARY_COLUMNS)
 
@@ -280,8 +280,8 @@ def test_scorer_cache_is_keyed_by_model_inputs_only(small_fit, ddsm):
 
 def test_scoring_reads_the_fit_file_as_load_does(small_fit_path):
     """The light reader used for scoring gives exactly the parameters and tables of a full load."""
-    from microcalc.modelling.fitting import load
     from microcalc.modelling.fitfile import load_for_scoring
+    from microcalc.modelling.fitting import load
 
     fit, saved = load(small_fit_path), load_for_scoring(small_fit_path)
     params = fit.params()
@@ -310,8 +310,8 @@ def _bad_fit_file(kind: str, small_fit_path, tmp_path):
 @pytest.mark.parametrize("kind", ["missing", "not_hdf5", "no_groups", "other_format_version"])
 def test_scoring_refuses_a_bad_fit_file_as_load_does(kind, small_fit_path, tmp_path):
     from microcalc.io.errors import FitFileError
-    from microcalc.modelling.fitting import load
     from microcalc.modelling.fitfile import load_for_scoring
+    from microcalc.modelling.fitting import load
 
     path = _bad_fit_file(kind, small_fit_path, tmp_path)
     with pytest.raises(FitFileError) as full:

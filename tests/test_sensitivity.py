@@ -11,12 +11,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microcalc.reporting.headline import headline_table
 from microcalc.modelling.model import PARAMETER_GROUPS
-from microcalc.robustness.power_scaling import CONFLICT, element_sensitivity, group_sensitivity
 from microcalc.priors import default_priors_path, load_priors, scenario_paths
+from microcalc.reporting.headline import headline_table
+from microcalc.robustness.power_scaling import CONFLICT, element_sensitivity, group_sensitivity
 from microcalc.robustness.scenarios import (
-    PARETO_K_MAX, RefitSettings, Reweighter, Scenario, rebuild_problem, scenario_results, training_frame,
+    PARETO_K_MAX,
+    RefitSettings,
+    Reweighter,
+    Scenario,
+    rebuild_problem,
+    scenario_results,
+    training_frame,
 )
 
 QUIET = lambda *_: None  # noqa: E731

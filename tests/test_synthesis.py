@@ -11,8 +11,7 @@ import pytest
 from scipy.special import digamma, polygamma
 
 from microcalc.io.errors import LesionInputError
-from microcalc.synthesis import MixturePrior, ess_elir, fit_mixture, prior_data_conflict
-from microcalc.synthesis import meta, studies
+from microcalc.synthesis import MixturePrior, ess_elir, fit_mixture, meta, prior_data_conflict, studies
 from microcalc.synthesis.loso import LOSO_COLUMNS, leave_one_study_out
 
 HEADER = "study_id,citation,finding,level,malignant,total,checked"

@@ -26,10 +26,10 @@ from starlette.testclient import TestClient  # noqa: E402
 
 import microcalc  # noqa: E402
 from microcalc import DISCLAIMER
-from microcalc.reporting import literature
 from microcalc.io import schema  # noqa: E402
 from microcalc.io.errors import LesionInputError, LesionWarning  # noqa: E402
 from microcalc.modelling.predict import DEFAULT_POPULATION  # noqa: E402
+from microcalc.reporting import literature
 from microcalc.web import app as web_app  # noqa: E402
 from microcalc.web import cache, case, inputs, plot, server  # noqa: E402
 from microcalc.web.app import create_app  # noqa: E402

@@ -28,11 +28,10 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 import microcalc  # noqa: E402
-from microcalc.reporting.figures import interval, percent  # noqa: E402
 from microcalc.batch.scoring import predict_file  # noqa: E402
+from microcalc.reporting.figures import interval, percent  # noqa: E402
 from microcalc.web.app import create_app  # noqa: E402
 from microcalc.web.server import allowed_hosts  # noqa: E402
-
 from test_web import running, shared_fit_path  # noqa: E402  (tests/ is on sys.path: the shared small fit)
 
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -19,11 +19,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from microcalc.io.errors import LesionInputError
 from microcalc.batch import scoring
 from microcalc.batch.scoring import (
-    PatternScorer, check_ci, check_output_path, open_or_none, read_ahead, validate_and_score, write_streamed_or_whole,
+    PatternScorer,
+    check_ci,
+    check_output_path,
+    open_or_none,
+    read_ahead,
+    validate_and_score,
+    write_streamed_or_whole,
 )
+from microcalc.io.errors import LesionInputError
 
 
 def predict_file(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci: float = 0.95,

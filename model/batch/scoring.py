@@ -42,7 +42,13 @@ from microcalc.io.atomic import atomic_path
 from microcalc.io.csvblocks import CsvBlocks, StreamUnsupported, is_parquet, open_csv_blocks
 from microcalc.io.errors import LesionInputError
 from microcalc.modelling.predict import (
-    MODEL_INPUTS, PREDICTION_COLUMNS, pattern_codes, pattern_summaries, prediction_table, warn_unknown_site, with_site,
+    MODEL_INPUTS,
+    PREDICTION_COLUMNS,
+    pattern_codes,
+    pattern_summaries,
+    prediction_table,
+    warn_unknown_site,
+    with_site,
 )
 
 SUMMARY_COLUMNS: tuple[str, ...] = PREDICTION_COLUMNS[1:]  # p_malignant, ci_lower, ci_upper, p_above_2pct

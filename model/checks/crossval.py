@@ -33,20 +33,27 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from microcalc import DISCLAIMER
-from microcalc.io import schema
-from microcalc.io.errors import LesionInputError
 from microcalc.checks.evaluation import (
-    BAND_DRAWS, COLOURS, evaluate_predictions, new_figure, plot_reliability, save_figure, styled, write_csv,
+    BAND_DRAWS,
+    COLOURS,
+    evaluate_predictions,
+    new_figure,
+    plot_reliability,
+    save_figure,
+    styled,
+    write_csv,
     write_json,
 )
+from microcalc.io import schema
+from microcalc.io.errors import LesionInputError
 from microcalc.modelling.predict import MODEL_INPUTS
 from microcalc.priors import PriorSet, load_priors, scenario_paths
 

@@ -28,12 +28,17 @@ import numpy as np
 import pandas as pd
 
 from microcalc import DISCLAIMER
-from microcalc.io.atomic import write_atomic, write_text_atomic
-from microcalc.reporting.figures import OBSERVED, POSTERIOR, PRIOR, PUBLISHED, report_style
 from microcalc.checks.metrics import (
-    decision_curve, interval_coverage, mean_band_coverage, reliability_bins, roc_curve, summary_metrics,
+    decision_curve,
+    interval_coverage,
+    mean_band_coverage,
+    reliability_bins,
+    roc_curve,
+    summary_metrics,
 )
+from microcalc.io.atomic import write_atomic, write_text_atomic
 from microcalc.io.readers import outcome_values
+from microcalc.reporting.figures import OBSERVED, POSTERIOR, PRIOR, PUBLISHED, report_style
 
 RELIABILITY_BINS = 10
 BAND_DRAWS = 1000  # posterior draws (thinned evenly) behind the credible bands
@@ -84,8 +89,8 @@ def evaluate_fit(fit, frame: pd.DataFrame, file: str = "<data>", site: str | Non
 def evaluate_file(fit_path: str | Path, test_path: str | Path, out_dir: str | Path, site: str | None = None) -> dict:
     """Evaluate the fit in ``fit_path`` on ``test_path`` (blank sites named ``site``, as in ``Fit.predict``);
     write metrics.json and figures to ``out_dir``."""
-    from microcalc.modelling.fitting import load
     from microcalc.io.readers import read_lesions
+    from microcalc.modelling.fitting import load
 
     frame = read_lesions(test_path)
     outcome_values(frame, "evaluation", str(test_path))  # refuse before loading the fit

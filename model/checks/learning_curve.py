@@ -17,16 +17,16 @@ Run: ``microcalc learning-curve --out DIR`` (see ``microcalc learning-curve --he
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from microcalc.io import schema
 from microcalc.checks.crossval import case_folds, vague_priors
 from microcalc.checks.evaluation import BAND_DRAWS, COLOURS, new_figure, save_figure, styled, write_csv
 from microcalc.checks.metrics import auc, brier, log_loss
+from microcalc.io import schema
 from microcalc.priors import PriorSet, load_priors
 
 SIZES: tuple[int | None, ...] = (25, 50, 100, 200, None)  # None: every training lesion

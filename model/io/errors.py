@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 # Values echoed in messages are cut to this many characters, so a message stays one screen.
 ECHO_CHARS = 80
 

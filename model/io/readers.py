@@ -33,9 +33,7 @@ import pandas as pd
 from microcalc.io import schema
 from microcalc.io.csvblocks import csv_header
 from microcalc.io.errors import LesionInputError, LesionWarning
-from microcalc.io.formats import (
-    CBIS_COLUMNS, CBIS_REQUIRED, DDSM_COLUMNS, DDSM_REQUIRED, detect_format, validated,
-)
+from microcalc.io.formats import CBIS_COLUMNS, CBIS_REQUIRED, DDSM_COLUMNS, DDSM_REQUIRED, detect_format, validated
 from microcalc.io.loading import as_text, load_cells, strip_cells, tidy
 from microcalc.io.validation import CANONICAL, CBIS, DDSM, NOTE_CELLS, Note, merge_notes, repeated_id
 

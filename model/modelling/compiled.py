@@ -21,8 +21,9 @@ This uses private nutpie and PyTensor functions; ``SUPPORTED_NUTPIE`` names the 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from hashlib import sha256
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pymc as pm
@@ -125,12 +126,7 @@ def initial_point_function(model: pm.Model) -> Callable:
 
 def compile_cached(model: pm.Model) -> CompiledPyMCModel:
     """nutpie 0.16's _compile_pymc_model_numba for models without shared data, cached wrappers."""
-    from nutpie.compile_pymc import (
-        CompiledPyMCModel,
-        _make_functions,
-        _prepare_dims_and_coords,
-        make_user_data,
-    )
+    from nutpie.compile_pymc import CompiledPyMCModel, _make_functions, _prepare_dims_and_coords, make_user_data
 
     check_supported()
     n_dim, n_expanded, logp_fn_pt, expand_fn_pt, initial_point_fn, shape_info, reparameterized = (

@@ -19,20 +19,30 @@ import numpy as np
 import pandas as pd
 
 from microcalc.io import schema
+from microcalc.io.errors import LesionInputError
+from microcalc.io.readers import outcome_values
 from microcalc.modelling.completion import training_table
 from microcalc.modelling.design import Patterns, aggregate, encode
 from microcalc.modelling.diagnostics import Convergence, check_convergence
 from microcalc.modelling.fitfile import library_versions, read_fit
 from microcalc.modelling.likelihood import binomial_log_likelihood, per_draw
 from microcalc.modelling.mode import ABUNDANT_ADAPTATION, needs_mode_start, start_near_mode
-from microcalc.modelling.model import EQUATION_PARAMETERS, PARAMETER_GROUPS, build_model, malignancy_probability, numpy_ops
+from microcalc.modelling.model import (
+    EQUATION_PARAMETERS,
+    PARAMETER_GROUPS,
+    build_model,
+    malignancy_probability,
+    numpy_ops,
+)
 from microcalc.modelling.predict import (
-    posterior_params, predict_frame, probability_draws, resolve_population, warn_unknown_site, with_site,
+    posterior_params,
+    predict_frame,
+    probability_draws,
+    resolve_population,
+    warn_unknown_site,
+    with_site,
 )
 from microcalc.priors import PriorSet, load_priors
-from microcalc.io.errors import LesionInputError
-from microcalc.io.readers import outcome_values
-
 
 PRIOR_DRAWS = 1000  # prior draws kept in the fit for prior-vs-posterior views and prior predictive checks
 # The site of training lesions whose site is blank when no name is given: a file without sites (one

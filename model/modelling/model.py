@@ -50,8 +50,8 @@ with NumPy on posterior draws. Everything else (fit, predict, report, sensitivit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

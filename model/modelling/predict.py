@@ -14,9 +14,9 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from microcalc.io import schema
+from microcalc.io.errors import LesionInputError
 from microcalc.modelling.completion import complete
 from microcalc.modelling.design import aggregate, encode
-from microcalc.io.errors import LesionInputError
 from microcalc.modelling.model import EQUATION_PARAMETERS, malignancy_probability, new_site_nodes, numpy_ops
 from microcalc.priors import PriorSet
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from microcalc.reporting import literature
 from microcalc.io import schema
 from microcalc.modelling.predict import CLINICAL, NEW_SITE, probability_draws, resolve_population, summarise, with_site
+from microcalc.reporting import literature
 
 BIOPSIED_BIRADS: tuple[str, ...] = ("4", "4A", "4B", "4C", "5")
 HEADLINE_BIRADS: tuple[str, ...] = ("0", "2", "3", "4", "4A", "4B", "4C", "5")

@@ -22,14 +22,14 @@ import numpy as np
 import pandas as pd
 
 from microcalc import DISCLAIMER, __version__
-from microcalc.reporting import figures, headline
 from microcalc.io.atomic import write_text_atomic
 from microcalc.modelling.diagnostics import MAX_RHAT, MIN_ESS, parameter_table
-from microcalc.reporting.figures import interval, percent, published_range
 from microcalc.modelling.fitfile import library_versions
 from microcalc.modelling.model import PARAMETER_GROUPS
 from microcalc.modelling.predict import CLINICAL, resolve_population
 from microcalc.modelling.predict import NEW_SITE as NEW_SITE_POPULATION
+from microcalc.reporting import figures, headline
+from microcalc.reporting.figures import interval, percent, published_range
 
 CI = 0.95
 FORMATS = ("html", "md", "both")

@@ -26,12 +26,12 @@ import numpy as np
 import pandas as pd
 
 from microcalc.io import schema
-from microcalc.modelling.design import BIRADS_SLOTS, aggregate, encode
 from microcalc.io.errors import LesionInputError
-from microcalc.reporting.headline import blank_frame, headline_draws, headline_table
+from microcalc.modelling.design import BIRADS_SLOTS, aggregate, encode
 from microcalc.modelling.model import RANDOM_EFFECTS
 from microcalc.modelling.predict import sample_last
 from microcalc.priors import PriorSet, load_priors, scenario_paths
+from microcalc.reporting.headline import blank_frame, headline_draws, headline_table
 
 PARETO_K_MAX = 0.7  # above it the importance weights are not trusted (Vehtari et al. 2024)
 IDENTICAL_LOG_RATIO = 1e-9  # log weights flatter than this: the two prior files agree on every draw

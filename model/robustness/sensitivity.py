@@ -32,12 +32,29 @@ from microcalc import DISCLAIMER
 from microcalc.io.atomic import write_atomic, write_text_atomic
 from microcalc.reporting.headline import headline_draws, table_from_draws
 from microcalc.robustness.power_scaling import (
-    CONFLICT, THRESHOLD, WEAK, element_sensitivity, group_sensitivity, most_sensitive, power_scaling_curve,
+    CONFLICT,
+    THRESHOLD,
+    WEAK,
+    element_sensitivity,
+    group_sensitivity,
+    most_sensitive,
+    power_scaling_curve,
     quantity_sensitivity,
 )
 from microcalc.robustness.scenarios import (
-    PARETO_K_MAX, RefitSettings, Reweighter, Scenario, ScenarioResult, load_scenarios, quantity_name,
-    rebuild_problem, refit_headline, refit_note, scenario_result, scenario_results, scenarios_frame,
+    PARETO_K_MAX,
+    RefitSettings,
+    Reweighter,
+    Scenario,
+    ScenarioResult,
+    load_scenarios,
+    quantity_name,
+    rebuild_problem,
+    refit_headline,
+    refit_note,
+    scenario_result,
+    scenario_results,
+    scenarios_frame,
     training_frame,
 )
 

@@ -5,10 +5,10 @@ studies: load/validate/map the table; meta: random-effects meta-analysis; mixtur
 
 from __future__ import annotations
 
-from microcalc.synthesis.mixture import MixturePrior, fit_mixture
 from microcalc.synthesis.ess import Conflict, ess_elir, prior_data_conflict
-from microcalc.synthesis.studies import load_studies, bundled_studies_path
 from microcalc.synthesis.meta import MetaSpec, SynthesisPrior, level_priors, synthesise
+from microcalc.synthesis.mixture import MixturePrior, fit_mixture
+from microcalc.synthesis.studies import bundled_studies_path, load_studies
 
 __all__ = [
     "MixturePrior", "fit_mixture", "Conflict", "ess_elir", "prior_data_conflict",

@@ -56,9 +56,7 @@ import numpy as np
 from scipy.special import logsumexp, ndtr
 
 from microcalc.synthesis import studies as st
-from microcalc.synthesis._numerics import (
-    binom_loglik_logit, expit, log_binom_coef, logit,
-)
+from microcalc.synthesis._numerics import binom_loglik_logit, expit, log_binom_coef, logit
 from microcalc.synthesis.mixture import ROBUST_WEIGHT, UNIT_INFORMATION_SD, MixturePrior, fit_mixture
 
 MU_GRID: np.ndarray = np.linspace(-8.0, 8.0, 161)

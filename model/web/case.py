@@ -29,11 +29,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from microcalc.reporting import literature
 from microcalc.io import schema
+from microcalc.modelling.predict import (
+    BIOPSY_THRESHOLD,
+    CLINICAL,
+    DEFAULT_POPULATION,
+    NEW_SITE,
+    probability_draws,
+    summarise,
+)
+from microcalc.reporting import literature
 from microcalc.reporting.figures import interval, percent
 from microcalc.reporting.headline import BIOPSIED_BIRADS
-from microcalc.modelling.predict import BIOPSY_THRESHOLD, CLINICAL, DEFAULT_POPULATION, NEW_SITE, probability_draws, summarise
 from microcalc.reporting.report import COVARIATE_LABELS, coefficient_column, covariate_table
 
 # Form fields that are findings, in the page's order.

@@ -439,10 +439,10 @@ def mode_predict_inprocess(fit_path: str, cases: str, out: str) -> None:
 
 def _bundled_model():
     """The PyMC model fit() builds for the bundled data (for compile timing)."""
+    from microcalc.io.readers import bundled_data_path, read_lesions
     from microcalc.modelling.fitting import training_patterns
     from microcalc.modelling.model import build_model
     from microcalc.priors import load_priors
-    from microcalc.io.readers import bundled_data_path, read_lesions
 
     priors = load_priors()
     sites, patterns = training_patterns(read_lesions(bundled_data_path(), require_outcome=True), priors)
@@ -472,8 +472,8 @@ def mode_compile() -> None:
 
 def mode_two_fits(draws: str, chains: str) -> None:
     """fit() twice on the bundled data in one process (the second structure-identical)."""
-    from microcalc.modelling.fitting import fit
     from microcalc.io.readers import bundled_data_path, read_lesions
+    from microcalc.modelling.fitting import fit
 
     frame = read_lesions(bundled_data_path(), require_outcome=True)
     times = []
@@ -575,8 +575,8 @@ def profiled(label: str, work: Callable[[], None], phases: dict) -> None:
 
 def mode_profile_fit(draws: str, chains: str) -> None:
     def work() -> None:
-        from microcalc.modelling.fitting import fit
         from microcalc.io.readers import bundled_data_path, read_lesions
+        from microcalc.modelling.fitting import fit
 
         result = fit(read_lesions(bundled_data_path(), require_outcome=True), draws=int(draws),
                      chains=int(chains), seed=1)
