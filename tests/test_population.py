@@ -6,19 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from microcalc.io import schema
 from microcalc.io.errors import LesionInputError
 from microcalc.modelling import clinical as cl
 from microcalc.modelling.predict import CLINICAL, NEW_SITE, probability_draws, resolve_population, with_site
-
-
-def lesions(**columns) -> pd.DataFrame:
-    n = len(next(iter(columns.values())))
-    frame = pd.DataFrame({c: pd.Series([pd.NA] * n, dtype=t) for c, t in schema.DTYPES.items()})
-    frame["lesion_id"] = [f"L{i}" for i in range(n)]
-    for col, values in columns.items():
-        frame[col] = pd.Series(values, dtype=schema.DTYPES[col])
-    return frame
+from test_model import lesions  # tests/ is on sys.path: the canonical-frame builder of the model tests
 
 
 @pytest.fixture(scope="module")

@@ -46,12 +46,10 @@ _CBIS_RENAMES: dict[str, str] = {lexicon.header_key(k): v for k, v in CBIS_COLUM
 # either view makes the lesion malignant. Words are ranked in this order (unknown words rank above
 # all, so that validation sees and refuses them); a note counts the lesions whose views disagreed
 # (for pathology: on the outcome).
-CBIS_MOST_SEVERE: dict[str, tuple[str, ...]] = {
-    "assessment": ("0", "1", "2", "3", "4", "4A", "4B", "4C", "5"),
-    "pathology": ("BENIGN_WITHOUT_CALLBACK", "BENIGN", "MALIGNANT"),
-}
-_CBIS_SAME_CLASS: dict[str, Callable[[str], object]] = {
-    "assessment": lambda word: word, "pathology": lambda word: word == "MALIGNANT",
+# Per column: the words from least to most severe, and what counts as a disagreement.
+CBIS_MOST_SEVERE: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
+    "assessment": (("0", "1", "2", "3", "4", "4A", "4B", "4C", "5"), lambda word: word),
+    "pathology": (("BENIGN_WITHOUT_CALLBACK", "BENIGN", "MALIGNANT"), lambda word: word == "MALIGNANT"),
 }
 _DDSM_RENAMES: dict[str, str] = {lexicon.header_key(k): v for k, v in DDSM_COLUMNS.items()}
 
@@ -125,11 +123,11 @@ def _from_cbis(table: Table) -> Mapped:
     merged = _merge_views(cells, codes, len(keys), header[lexicon.header_key(CBIS_VIEW)], descriptors, per_view)
     first_rows = table.rows[np.unique(codes, return_index=True)[1]]  # codes number lesions by first appearance
     notes = []
-    for name, order in CBIS_MOST_SEVERE.items():
+    for name, (order, same_class) in CBIS_MOST_SEVERE.items():
         column = header.get(lexicon.header_key(name))
         if column is not None:
             merged[column], note = _most_severe_view(table.file, column, codes, first_rows, cells[column], order,
-                                                     _CBIS_SAME_CLASS[name])
+                                                     same_class)
             notes.extend([note] if note else [])
     merged.insert(0, "lesion_id", pd.array(keys, dtype="string"))
     renames = {c: _CBIS_RENAMES.get(lexicon.header_key(c), c) for c in merged.columns}
