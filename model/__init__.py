@@ -45,10 +45,12 @@ def lazy_attribute(package: str, table: dict[str, str]):
     Every subpackage's ``__init__`` exports its public names this way, so that importing a subpackage
     (or ``microcalc --help``) stays light: pandas and PyMC load only when something is used.
     """
+
     def __getattr__(name: str):
         if name in table:
             return getattr(importlib.import_module(table[name]), name)
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
     return __getattr__
 
 

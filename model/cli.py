@@ -32,29 +32,45 @@ class Console:
         print(text, file=sys.stderr, flush=True)
 
 
-SITE_HELP_PREDICT = ("site of lesions whose site is blank: a training site uses its effect; any other name: a new "
-                     "site, integrated over the spread between sites; default: the clinical population "
-                     "(see --population)")
+SITE_HELP_PREDICT = (
+    "site of lesions whose site is blank: a training site uses its effect; any other name: a new "
+    "site, integrated over the spread between sites; default: the clinical population "
+    "(see --population)"
+)
 
 
-POPULATION_HELP = ("who lesions whose site is blank come from: clinical (a new clinical biopsy series, from the "
-                   "published studies), new-site (a new site like the training sites) or a training site's name "
-                   "(the same as --site); default: clinical")
-COMPARED_PRIORS_HELP = ("prior file of the 'literature' model compared with the vague priors (default: the bundled "
-                        "literature priors; e.g. priors/synthesis.toml)")
+POPULATION_HELP = (
+    "who lesions whose site is blank come from: clinical (a new clinical biopsy series, from the "
+    "published studies), new-site (a new site like the training sites) or a training site's name "
+    "(the same as --site); default: clinical"
+)
+COMPARED_PRIORS_HELP = (
+    "prior file of the 'literature' model compared with the vague priors (default: the bundled "
+    "literature priors; e.g. priors/synthesis.toml)"
+)
 
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
     """Training data: one or several lesion files (any format), the site of site-less lesions, the bundled data."""
-    p.add_argument("data", nargs="*", type=Path,
-                   help="lesion files (CSV/Parquet; canonical, DDSM or CBIS-DDSM; several are fitted together; "
-                        "default: the bundled DDSM lesions)")
-    p.add_argument("--site", default=None,
-                   help="site of lesions whose site is blank (one file: default 'training'; several files: "
-                        "each file without sites is a site named by its file name)")
+    p.add_argument(
+        "data",
+        nargs="*",
+        type=Path,
+        help="lesion files (CSV/Parquet; canonical, DDSM or CBIS-DDSM; several are fitted together; "
+        "default: the bundled DDSM lesions)",
+    )
+    p.add_argument(
+        "--site",
+        default=None,
+        help="site of lesions whose site is blank (one file: default 'training'; several files: "
+        "each file without sites is a site named by its file name)",
+    )
     p.add_argument("--with-bundled", action="store_true", help="add the bundled DDSM lesions (sites A-D)")
-    p.add_argument("--allow-overlap", action="store_true",
-                   help="combine CBIS-DDSM with DDSM anyway (the same lesions count twice; a warning is printed)")
+    p.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="combine CBIS-DDSM with DDSM anyway (the same lesions count twice; a warning is printed)",
+    )
 
 
 def _add_fit_options(p: argparse.ArgumentParser) -> None:
@@ -104,9 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("fit", type=Path)
     p.add_argument("--out", type=Path, required=True, help="folder for report.html")
     p.add_argument("--format", choices=("html", "md", "both"), default="both")
-    p.add_argument("--population", default=None,
-                   help="population of the headline and tables (clinical, new-site or a training site; default: "
-                        "clinical); a new DDSM-like site is shown beside it")
+    p.add_argument(
+        "--population",
+        default=None,
+        help="population of the headline and tables (clinical, new-site or a training site; default: "
+        "clinical); a new DDSM-like site is shown beside it",
+    )
 
     p = sub.add_parser("sensitivity", help="prior sensitivity: power-scaling and literature scenarios")
     p.add_argument("fit", type=Path)
@@ -142,13 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(seed=1)  # the demo report is reproducible
 
     p = sub.add_parser("literature", help="evidence synthesis of the published series: pooled rates, priors, checks")
-    p.add_argument("data", nargs="*", type=Path,
-                   help="lesion files with outcomes whose counts per level fill the prior-data conflict columns "
-                        "(or use --fit)")
+    p.add_argument(
+        "data",
+        nargs="*",
+        type=Path,
+        help="lesion files with outcomes whose counts per level fill the prior-data conflict columns (or use --fit)",
+    )
     p.add_argument("--out", type=Path, required=True, help="folder for literature.html, the CSV files and plots")
     p.add_argument("--fit", type=Path, default=None, help="fit file whose training lesions fill the conflict columns")
-    p.add_argument("--studies", type=Path, default=None,
-                   help="studies table (default: the bundled priors/studies.csv)")
+    p.add_argument("--studies", type=Path, default=None, help="studies table (default: the bundled priors/studies.csv)")
     p.add_argument("--with-bundled", action="store_true", help="add the bundled DDSM lesions to the data")
     p.add_argument("--allow-overlap", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(site=None)
@@ -156,8 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="calculator web page, batch upload and JSON API on this computer")
     p.add_argument("fit", nargs="?", type=Path, help="fit file (default: the bundled data, fitted once and cached)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1, this computer only; there is no authentication)")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1, this computer only; there is no authentication)",
+    )
     return parser
 
 
@@ -165,9 +189,12 @@ def _training(args):
     """The training lesions the data options name (see :func:`microcalc.io.sources.read_training`)."""
     from microcalc.io.sources import read_training
 
-    return read_training(getattr(args, "data", None) or (), site=getattr(args, "site", None),
-                         with_bundled=getattr(args, "with_bundled", False),
-                         allow_overlap=getattr(args, "allow_overlap", False))
+    return read_training(
+        getattr(args, "data", None) or (),
+        site=getattr(args, "site", None),
+        with_bundled=getattr(args, "with_bundled", False),
+        allow_overlap=getattr(args, "allow_overlap", False),
+    )
 
 
 def _fit_and_save(args, console: Console, out: Path):
@@ -177,11 +204,19 @@ def _fit_and_save(args, console: Console, out: Path):
 
     frame = _training(args)
     sites = frame["site"].dropna().nunique() + int(frame["site"].isna().any())
-    console.say(f"Fitting {len(frame)} lesions ({int(frame['malignant'].sum())} malignant, {sites} "
-                f"site{'s' if sites != 1 else ''}) with {args.chains} chains × {args.draws} draws (nutpie)…")
+    console.say(
+        f"Fitting {len(frame)} lesions ({int(frame['malignant'].sum())} malignant, {sites} "
+        f"site{'s' if sites != 1 else ''}) with {args.chains} chains × {args.draws} draws (nutpie)…"
+    )
     result = fit(
-        frame, priors=args.priors, draws=args.draws, tune=args.tune, chains=args.chains,
-        seed=args.seed, progressbar=not console.quiet and sys.stderr.isatty(), site=getattr(args, "site", None),
+        frame,
+        priors=args.priors,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        seed=args.seed,
+        progressbar=not console.quiet and sys.stderr.isatty(),
+        site=getattr(args, "site", None),
     )
     result.save(out)
     console.say(f"Diagnostics: {result.convergence.text()}")
@@ -192,8 +227,11 @@ def _fit_and_save(args, console: Console, out: Path):
     console.say(f"Fit written to {out}")
     status = 0
     if not result.convergence.ok:
-        console.warn("WARNING: THE SAMPLER DID NOT CONVERGE: " + "; ".join(result.convergence.problems())
-                     + ". Do not use these numbers; refit with more --tune/--draws.")
+        console.warn(
+            "WARNING: THE SAMPLER DID NOT CONVERGE: "
+            + "; ".join(result.convergence.problems())
+            + ". Do not use these numbers; refit with more --tune/--draws."
+        )
         status = 0 if args.allow_unconverged else EXIT_NOT_CONVERGED
     return result, status
 
@@ -209,9 +247,18 @@ def cmd_predict(args, console: Console) -> int:
     from microcalc.batch.distributed import predict_file  # local, or on Dask with --dask
     from microcalc.modelling.predict import resolve_population
 
-    n = predict_file(args.fit, args.cases, args.out, ci=args.ci, dask_scheduler=args.dask, opening=opening,
-                     site=resolve_population(args.population, args.site))
-    console.say(f"{n} predictions written to {args.out} ({100 * args.ci:.0f}% equal-tailed credible intervals). {DISCLAIMER}")
+    n = predict_file(
+        args.fit,
+        args.cases,
+        args.out,
+        ci=args.ci,
+        dask_scheduler=args.dask,
+        opening=opening,
+        site=resolve_population(args.population, args.site),
+    )
+    console.say(
+        f"{n} predictions written to {args.out} ({100 * args.ci:.0f}% equal-tailed credible intervals). {DISCLAIMER}"
+    )
     return 0
 
 
@@ -245,8 +292,17 @@ def cmd_evaluate(args, console: Console) -> int:
 def cmd_crossval(args, console: Console) -> int:
     from microcalc.checks.crossval import run_crossval
 
-    table = run_crossval(_training(args), args.out, by=args.by, folds=args.folds,
-                         draws=args.draws, seed=args.seed, say=console.say, site=args.site, priors=args.priors)
+    table = run_crossval(
+        _training(args),
+        args.out,
+        by=args.by,
+        folds=args.folds,
+        draws=args.draws,
+        seed=args.seed,
+        say=console.say,
+        site=args.site,
+        priors=args.priors,
+    )
     console.say(table.to_string(index=False))
     return 0
 
@@ -254,8 +310,15 @@ def cmd_crossval(args, console: Console) -> int:
 def cmd_learning_curve(args, console: Console) -> int:
     from microcalc.checks.learning_curve import run_learning_curve
 
-    table = run_learning_curve(_training(args), args.out, repeats=args.repeats,
-                               draws=args.draws, say=console.say, site=args.site, priors=args.priors)
+    table = run_learning_curve(
+        _training(args),
+        args.out,
+        repeats=args.repeats,
+        draws=args.draws,
+        say=console.say,
+        site=args.site,
+        priors=args.priors,
+    )
     console.say(table.to_string(index=False))
     return 0
 
@@ -277,8 +340,11 @@ def cmd_literature(args, console: Console) -> int:
     from microcalc.synthesis import run_literature
 
     if args.fit is not None and (args.data or args.with_bundled):
-        raise LesionInputError("--fit", "give a fit file or lesion files, not both",
-                               allowed="--fit FIT.nc, or DATA files and/or --with-bundled")
+        raise LesionInputError(
+            "--fit",
+            "give a fit file or lesion files, not both",
+            allowed="--fit FIT.nc, or DATA files and/or --with-bundled",
+        )
     counts, source = None, None
     if args.fit is not None:
         from microcalc.modelling.fitting import load
@@ -300,9 +366,16 @@ def cmd_serve(args, console: Console) -> int:
 
 
 COMMANDS = {
-    "fit": cmd_fit, "predict": cmd_predict, "report": cmd_report, "sensitivity": cmd_sensitivity,
-    "evaluate": cmd_evaluate, "crossval": cmd_crossval, "learning-curve": cmd_learning_curve,
-    "demo": cmd_demo, "serve": cmd_serve, "literature": cmd_literature,
+    "fit": cmd_fit,
+    "predict": cmd_predict,
+    "report": cmd_report,
+    "sensitivity": cmd_sensitivity,
+    "evaluate": cmd_evaluate,
+    "crossval": cmd_crossval,
+    "learning-curve": cmd_learning_curve,
+    "demo": cmd_demo,
+    "serve": cmd_serve,
+    "literature": cmd_literature,
 }
 
 

@@ -19,8 +19,16 @@ from microcalc.io.errors import LesionInputError
 BIRADS_STEPS_BELOW_4B: tuple[str, ...] = ("step_4A_to_4B", "step_3_to_4A", "step_2_to_3")
 BIRADS_STEPS_ABOVE_4B: tuple[str, ...] = ("step_4B_to_4C", "step_4C_to_5")
 BINARY_COVARIATES_ORDER: tuple[str, ...] = (
-    "breast_density", "cluster_density", "size_variability", "calc_count", "change",
-    "brca", "tp53", "family_history", "postmenopausal", "hrt",
+    "breast_density",
+    "cluster_density",
+    "size_variability",
+    "calc_count",
+    "change",
+    "brca",
+    "tp53",
+    "family_history",
+    "postmenopausal",
+    "hrt",
 )
 
 
@@ -231,8 +239,16 @@ def _scalar(entry: dict) -> Prior:
         alpha, beta = float(entry["alpha"]), float(entry["beta"])
         if not (alpha > 0 and beta > 0):
             raise ValueError(f"Beta alpha and beta must be positive, got {alpha}, {beta}")
-        return Prior("Beta", alpha / (alpha + beta), math.sqrt(alpha * beta / ((alpha + beta) ** 2 * (alpha + beta + 1))),
-                     entry.get("figure", ""), entry.get("source", ""), entry.get("elicit"), alpha, beta)
+        return Prior(
+            "Beta",
+            alpha / (alpha + beta),
+            math.sqrt(alpha * beta / ((alpha + beta) ** 2 * (alpha + beta + 1))),
+            entry.get("figure", ""),
+            entry.get("source", ""),
+            entry.get("elicit"),
+            alpha,
+            beta,
+        )
     return Prior(
         distribution=entry["distribution"],
         mu=float(entry.get("mu", 0.0)),
@@ -272,8 +288,14 @@ def _level_deviation(raw: dict) -> RobustDeviation | None:
 
 def _descriptor(raw: dict, key: str) -> DescriptorPriors:
     levels = {
-        name: LevelPrior(name, v["group"], float(v["ppv"]), v.get("source", ""), v.get("origin", "hand-set"),
-                         float(v.get("centre_sd", 0.0)))
+        name: LevelPrior(
+            name,
+            v["group"],
+            float(v["ppv"]),
+            v.get("source", ""),
+            v.get("origin", "hand-set"),
+            float(v.get("centre_sd", 0.0)),
+        )
         for name, v in raw[key].items()
     }
     for lp in levels.values():
@@ -292,9 +314,13 @@ def _covariate(name: str, entry: dict) -> CovariatePrior:
     if set(mu) != set(sigma):
         raise ValueError(f"covariates.{name}: mu and sigma name different levels")
     return CovariatePrior(
-        name=name, reference=entry["reference"],
+        name=name,
+        reference=entry["reference"],
         prevalence={k: float(v) for k, v in entry["prevalence"].items()},
-        mu=mu, sigma=sigma, figure=entry.get("figure", ""), source=entry.get("source", ""),
+        mu=mu,
+        sigma=sigma,
+        figure=entry.get("figure", ""),
+        source=entry.get("source", ""),
     )
 
 

@@ -77,8 +77,7 @@ def simulate(patterns, priors, sites, reps: int, seed: int):
     import pymc as pm
 
     with build_model(patterns, priors, sites):
-        draws = pm.sample_prior_predictive(draws=reps, var_names=[*GROUPS, "malignant"],
-                                           random_seed=seed)
+        draws = pm.sample_prior_predictive(draws=reps, var_names=[*GROUPS, "malignant"], random_seed=seed)
     return draws["prior"].to_dataset().isel(chain=0), draws["prior_predictive"]["malignant"].values[0]
 
 
@@ -100,11 +99,18 @@ def rank_rows(rep: int, truth: dict[str, float], posterior: dict[str, np.ndarray
         t = float(truth[name])
         kept = draws[::thin]
         q05, q25, q75, q95 = np.quantile(draws, [0.05, 0.25, 0.75, 0.95])
-        rows.append({
-            "rep": rep, "parameter": name, "group": group_of(name), "truth": t,
-            "rank": int(np.sum(kept < t)), "L": int(len(kept)),
-            "inside50": bool(q25 <= t <= q75), "inside90": bool(q05 <= t <= q95),
-        })
+        rows.append(
+            {
+                "rep": rep,
+                "parameter": name,
+                "group": group_of(name),
+                "truth": t,
+                "rank": int(np.sum(kept < t)),
+                "L": int(len(kept)),
+                "inside50": bool(q25 <= t <= q75),
+                "inside90": bool(q05 <= t <= q95),
+            }
+        )
     return rows
 
 
@@ -124,18 +130,33 @@ def run(args) -> None:
         if rep in done:
             continue
         t0 = time.perf_counter()
-        truth = {k: v[0] for k, v in scalar_values(truths.isel(draw=[rep]).expand_dims(chain=[0]),
-                                                   GROUPS).items()}
+        truth = {k: v[0] for k, v in scalar_values(truths.isel(draw=[rep]).expand_dims(chain=[0]), GROUPS).items()}
         posterior, conv = fit_replication(patterns, priors, sites, outcomes[rep], args, args.seed + 1 + rep)
         rows = rank_rows(rep, truth, scalar_values(posterior, GROUPS), args.thin)
         ranks = pd.concat([ranks, pd.DataFrame(rows)], ignore_index=True)
-        fits = pd.concat([fits, pd.DataFrame([{
-            "rep": rep, "seconds": time.perf_counter() - t0, "malignant": int(outcomes[rep].sum()),
-            **conv.to_dict()}])], ignore_index=True)
+        fits = pd.concat(
+            [
+                fits,
+                pd.DataFrame(
+                    [
+                        {
+                            "rep": rep,
+                            "seconds": time.perf_counter() - t0,
+                            "malignant": int(outcomes[rep].sum()),
+                            **conv.to_dict(),
+                        }
+                    ]
+                ),
+            ],
+            ignore_index=True,
+        )
         write_csv(ranks, ranks_path)
         write_csv(fits, fits_path)
-        print(f"rep {rep + 1}/{args.reps}: {fits['seconds'].iloc[-1]:.0f} s, {int(outcomes[rep].sum())} malignant, "
-              f"{conv.text().split(' — ')[-1]}", flush=True)
+        print(
+            f"rep {rep + 1}/{args.reps}: {fits['seconds'].iloc[-1]:.0f} s, {int(outcomes[rep].sum())} malignant, "
+            f"{conv.text().split(' — ')[-1]}",
+            flush=True,
+        )
     summarise(out)
 
 
@@ -149,12 +170,19 @@ def coverage_table(ranks: pd.DataFrame) -> pd.DataFrame:
         n = len(g)
         bins = np.minimum((g["rank"] / (g["L"] + 1) * HISTOGRAM_BINS).astype(int), HISTOGRAM_BINS - 1)
         counts = np.bincount(bins, minlength=HISTOGRAM_BINS)
-        rows.append({
-            "group": group, "scalars": g["parameter"].nunique(), "replications": g["rep"].nunique(), "n": n,
-            "coverage50": g["inside50"].mean(), "se50": np.sqrt(0.25 / n),
-            "coverage90": g["inside90"].mean(), "se90": np.sqrt(0.09 / n),
-            "rank_chisq_p": float(chisquare(counts).pvalue),
-        })
+        rows.append(
+            {
+                "group": group,
+                "scalars": g["parameter"].nunique(),
+                "replications": g["rep"].nunique(),
+                "n": n,
+                "coverage50": g["inside50"].mean(),
+                "se50": np.sqrt(0.25 / n),
+                "coverage90": g["inside90"].mean(),
+                "se90": np.sqrt(0.09 / n),
+                "rank_chisq_p": float(chisquare(counts).pvalue),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -219,8 +247,13 @@ def plot_histograms(ranks: pd.DataFrame):
         bins = np.minimum((g["rank"] / (g["L"] + 1) * HISTOGRAM_BINS).astype(int), HISTOGRAM_BINS - 1)
         counts = np.bincount(bins, minlength=HISTOGRAM_BINS)
         n = len(g)
-        ax.axhspan(binom.ppf(0.025, n, 1 / HISTOGRAM_BINS), binom.ppf(0.975, n, 1 / HISTOGRAM_BINS),
-                   color=COLOURS["band"], alpha=0.5, linewidth=0)
+        ax.axhspan(
+            binom.ppf(0.025, n, 1 / HISTOGRAM_BINS),
+            binom.ppf(0.975, n, 1 / HISTOGRAM_BINS),
+            color=COLOURS["band"],
+            alpha=0.5,
+            linewidth=0,
+        )
         ax.bar(np.arange(HISTOGRAM_BINS), counts, color=COLOURS["model"], width=0.85)
         ax.set_title(group, fontsize=8)
         ax.set_xticks([])

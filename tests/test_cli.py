@@ -74,7 +74,8 @@ def test_process_exit_status_and_single_line(tmp_path, small_fit_path):
     bad.write_text(HEADER + "L1,amorphous,grouped,6,50,1\n")
     proc = subprocess.run(
         [sys.executable, "-m", "microcalc", "predict", str(small_fit_path), str(bad), "--out", str(tmp_path / "p.csv")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
     assert "bad.csv" in proc.stderr and "row 2" in proc.stderr and "birads" in proc.stderr
@@ -85,8 +86,11 @@ def test_process_exit_status_and_single_line(tmp_path, small_fit_path):
 def test_process_predict_exits_at_once_with_its_output_complete(tmp_path, small_fit_path, cbis_path):
     """The console script skips interpreter teardown after a prediction: status, message and file must be whole."""
     out = tmp_path / "p.csv"
-    proc = subprocess.run([sys.executable, "-m", "microcalc", "predict", str(small_fit_path), str(cbis_path),
-                           "--out", str(out)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "microcalc", "predict", str(small_fit_path), str(cbis_path), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "21 predictions written" in proc.stdout
     assert len(pd.read_csv(out)) == 21

@@ -27,7 +27,7 @@ def _write(tmp_path, text: str):
 
 @pytest.mark.parametrize("quoted", [False, True])
 def test_blocks_hold_every_row_and_the_first_is_small_without_quotes(small_first_block, tmp_path, quoted):
-    lines = [f'L{i},{"\"x, y\"" if quoted and i == 50 else "x"},{i % 90}' for i in range(2000)]
+    lines = [f"L{i},{'"x, y"' if quoted and i == 50 else 'x'},{i % 90}" for i in range(2000)]
     path = _write(tmp_path, "lesion_id,note,age\n" + "\n".join(lines) + "\n")
     blocks = csvblocks.open_csv_blocks(path, 4096)
     sizes = [batch.num_rows for batch in csvblocks.open_csv_blocks(path, 4096).batches]
@@ -38,8 +38,15 @@ def test_blocks_hold_every_row_and_the_first_is_small_without_quotes(small_first
     assert (sizes[0] < sizes[1]) == (not quoted)  # a first block of 200 bytes only when no quotes
 
 
-@pytest.mark.parametrize("text, rows", [("lesion_id,age\n", 0), ("lesion_id,age\nL1,50\n", 1),
-                                        ("lesion_id,age\nL1,50", 1), ("lesion_id,age\n" + "L1," + "5" * 300 + "\n", 1)])
+@pytest.mark.parametrize(
+    "text, rows",
+    [
+        ("lesion_id,age\n", 0),
+        ("lesion_id,age\nL1,50\n", 1),
+        ("lesion_id,age\nL1,50", 1),
+        ("lesion_id,age\n" + "L1," + "5" * 300 + "\n", 1),
+    ],
+)
 def test_short_files(small_first_block, tmp_path, text, rows):
     """A header alone, one short record (with or without a final line break), a record longer than the first block."""
     assert len(_rows(csvblocks.open_csv_blocks(_write(tmp_path, text), 4096))) == rows

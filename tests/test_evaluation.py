@@ -102,8 +102,19 @@ def test_loo_per_lesion(small_fit, ddsm):
 def test_crossval_smoke(ddsm, tmp_path):
     frame = ddsm.sample(160, random_state=5).reset_index(drop=True)
     keep = tuple(v for v in VARIANTS if v.name in ("literature", "birads_blank", "base_rate"))
-    table = run_crossval(frame, tmp_path, by="case", folds=2, draws=100, tune=100, chains=2, seed=2,
-                         say=lambda s: None, variants=keep, loo=False)
+    table = run_crossval(
+        frame,
+        tmp_path,
+        by="case",
+        folds=2,
+        draws=100,
+        tune=100,
+        chains=2,
+        seed=2,
+        say=lambda s: None,
+        variants=keep,
+        loo=False,
+    )
     assert table["model"].tolist() == ["literature", "birads_blank", "base_rate"]
     assert (table["n"] == 160).all()
     predictions = pd.read_csv(tmp_path / "crossval_predictions.csv")
@@ -120,7 +131,15 @@ def test_crossval_compares_the_prior_file_it_is_given(ddsm, tmp_path):
     from microcalc.priors import scenario_paths
 
     keep = tuple(v for v in VARIANTS if v.name == "base_rate")  # no fit needed: checks the wiring only
-    run_crossval(ddsm.head(80), tmp_path, by="case", folds=2, say=lambda s: None, variants=keep, loo=False,
-                 priors=scenario_paths()["synthesis"])
+    run_crossval(
+        ddsm.head(80),
+        tmp_path,
+        by="case",
+        folds=2,
+        say=lambda s: None,
+        variants=keep,
+        loo=False,
+        priors=scenario_paths()["synthesis"],
+    )
     settings = json.loads((tmp_path / "crossval_settings.json").read_text())
     assert settings["priors"] == {"literature": "synthesis", "vague": "vague"}

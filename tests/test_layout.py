@@ -117,7 +117,8 @@ def _imports(name: str, path: Path) -> dict[str, int]:
                     if module == "microcalc":
                         assert alias.name in ROOT_NAMES, (
                             f"{path.relative_to(ROOT)}:{node.lineno}: 'from microcalc import {alias.name}': "
-                            f"import it from its module (the package's __init__ holds only {sorted(ROOT_NAMES)})")
+                            f"import it from its module (the package's __init__ holds only {sorted(ROOT_NAMES)})"
+                        )
     return {target: line for target, line in found.items() if target in MODULES}
 
 
@@ -145,7 +146,7 @@ def test_no_import_cycles():
         stack.append(node)
         for target in GRAPH[node]:
             if state.get(target) == 1:
-                return stack[stack.index(target):] + [target]
+                return stack[stack.index(target) :] + [target]
             if target not in state and (cycle := visit(target)):
                 return cycle
         stack.pop()
@@ -167,8 +168,10 @@ def test_imports_go_down_the_layers():
             if there == here or module == "microcalc" and there != "microcalc":
                 continue  # own subpackage; the package __init__'s lazy table is strings, not imports
             if LAYER.get(there, -1) >= LAYER.get(here, -1):
-                wrong.append(f"{MODULES[module].relative_to(ROOT)}:{line}: {module} ({here}, layer {LAYER.get(here)}) "
-                             f"imports {target} ({there}, layer {LAYER.get(there)})")
+                wrong.append(
+                    f"{MODULES[module].relative_to(ROOT)}:{line}: {module} ({here}, layer {LAYER.get(here)}) "
+                    f"imports {target} ({there}, layer {LAYER.get(there)})"
+                )
     assert not wrong, "imports from the same or a higher layer:\n" + "\n".join(wrong)
 
 
@@ -186,8 +189,11 @@ def test_subpackage_init_says_what_lives_there_and_stays_light(package):
     if package in {"microcalc.synthesis", "microcalc.priors"}:
         return  # older packages: eager exports of light modules (no PyMC)
     light = ("__future__", "microcalc")  # the package root: DISCLAIMER, __version__, lazy_attribute
-    heavy = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
-             and not (isinstance(n, ast.ImportFrom) and n.module in light)]
+    heavy = [
+        n
+        for n in tree.body
+        if isinstance(n, (ast.Import, ast.ImportFrom)) and not (isinstance(n, ast.ImportFrom) and n.module in light)
+    ]
     assert not heavy, f"{path.relative_to(ROOT)}: imports at the top; export lazily (see _LAZY)"
 
 
@@ -212,8 +218,18 @@ def test_modules_stay_readable_in_size():
 def test_public_api_of_the_package():
     import microcalc
 
-    for name in ["read_lesions", "bundled_data_path", "fit", "Fit", "load", "load_priors", "predict_dask",
-                 "LesionInputError", "FitFileError", "DISCLAIMER"]:
+    for name in [
+        "read_lesions",
+        "bundled_data_path",
+        "fit",
+        "Fit",
+        "load",
+        "load_priors",
+        "predict_dask",
+        "LesionInputError",
+        "FitFileError",
+        "DISCLAIMER",
+    ]:
         assert hasattr(microcalc, name), name
     assert microcalc.bundled_data_path().is_file()
     assert (ROOT / "model" / "web" / "page.html").is_file()

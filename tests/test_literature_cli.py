@@ -16,9 +16,17 @@ from microcalc.synthesis.loso import LOSO_COLUMNS
 STUDIES_HEADER = "study_id,citation,finding,level,malignant,total,checked"
 # four small series: an overall row each and BI-RADS 4A/4B/4C rows in two, an undivided 4 in a third
 STUDY_LINES = [f"s{i},c,overall,all,{y},{n},✔" for i, (y, n) in enumerate([(30, 100), (45, 120), (20, 90), (60, 150)])]
-STUDY_LINES += ["s0,c,birads,4A,5,40,✔", "s1,c,birads,4A,9,50,✔", "s0,c,birads,4B,15,40,✔", "s1,c,birads,4B,14,45,✔",
-                "s0,c,birads,4C,14,20,✔", "s1,c,birads,4C,18,25,✔", "s2,c,birads,4,20,90,✔",
-                "s0,c,distribution,grouped,20,80,✔", "s3,c,distribution,grouped,30,100,✔"]
+STUDY_LINES += [
+    "s0,c,birads,4A,5,40,✔",
+    "s1,c,birads,4A,9,50,✔",
+    "s0,c,birads,4B,15,40,✔",
+    "s1,c,birads,4B,14,45,✔",
+    "s0,c,birads,4C,14,20,✔",
+    "s1,c,birads,4C,18,25,✔",
+    "s2,c,birads,4,20,90,✔",
+    "s0,c,distribution,grouped,20,80,✔",
+    "s3,c,distribution,grouped,30,100,✔",
+]
 LESIONS = """lesion_id,morphology,distribution,birads,malignant
 L1,amorphous|fine_pleomorphic,grouped,4A,1
 L2,amorphous,grouped,4A,0
@@ -53,12 +61,12 @@ def test_counts_are_marginal_per_level_and_count_every_word(tmp_path):
     counts = counts_from_frame(read_lesions(_lesions(tmp_path), require_outcome=True))
     got = {(f, lvl): (m, n) for f, lvl, m, n in counts.itertuples(index=False)}
     assert got[("overall", "all")] == (3, 6)
-    assert got[("morphology", "amorphous")] == (2, 3)          # L1 counts under both of its words
+    assert got[("morphology", "amorphous")] == (2, 3)  # L1 counts under both of its words
     assert got[("morphology", "fine_pleomorphic")] == (2, 2)
     assert got[("distribution", "grouped")] == (2, 4)
     assert got[("distribution", "linear")] == (2, 2)
     assert got[("birads", "4A")] == (1, 2) and got[("birads", "2")] == (0, 1)
-    assert ("morphology", "punctate") not in got               # no lesion shows it: no row
+    assert ("morphology", "punctate") not in got  # no lesion shows it: no row
 
 
 def test_literature_command_writes_files_and_fills_conflict_columns(tmp_path, capsys):
@@ -68,21 +76,31 @@ def test_literature_command_writes_files_and_fills_conflict_columns(tmp_path, ca
     said = capsys.readouterr().out
     assert "Leave-one-study-out" in said and "Prior-data conflict with" in said
     names = {p.name for p in out.iterdir()}
-    assert {"synthesis.csv", "studies_loso.csv", "prior_ess.csv", "literature.html", "forest_birads.png",
-            "forest_overall.png"} <= names
+    assert {
+        "synthesis.csv",
+        "studies_loso.csv",
+        "prior_ess.csv",
+        "literature.html",
+        "forest_birads.png",
+        "forest_overall.png",
+    } <= names
     assert not [n for n in names if n.startswith(".")]  # no temporary files left
     assert list(pd.read_csv(out / "studies_loso.csv").columns) == list(LOSO_COLUMNS)
     ess = pd.read_csv(out / "prior_ess.csv").set_index("parameter")
     # the conflict columns hold the lesion file's counts and the conflict measure of the written prior
     priors = meta.level_priors(_studies(tmp_path))
-    for name, (y, n) in {"overall.all": (3, 6), "birads.4A": (1, 2), "distribution.grouped": (2, 4),
-                         "birads.2": (0, 1)}.items():
+    for name, (y, n) in {
+        "overall.all": (3, 6),
+        "birads.4A": (1, 2),
+        "distribution.grouped": (2, 4),
+        "birads.2": (0, 1),
+    }.items():
         row = ess.loc[name]
         assert (row["conflict_malignant"], row["conflict_total"]) == (y, n)
         c = prior_data_conflict(priors[name].prior, y, n)
         assert row["conflict_p_value"] == pytest.approx(c.p_value, abs=1e-4)
         assert row["robust_posterior_weight"] == pytest.approx(c.robust_posterior_weight, abs=1e-4)
-    assert np.isnan(ess.loc["morphology.punctate", "conflict_p_value"])   # not in the lesion file
+    assert np.isnan(ess.loc["morphology.punctate", "conflict_p_value"])  # not in the lesion file
     # without data the conflict columns stay empty
     bare = tmp_path / "bare"
     assert main(["literature", "--out", str(bare), "--studies", str(_studies(tmp_path))]) == 0
@@ -128,7 +146,9 @@ def test_counts_from_a_fit_equal_counts_from_its_data(small_fit, ddsm):
 
 def test_fit_file_fills_conflict_columns(small_fit_path, tmp_path):
     out = tmp_path / "lit"
-    assert main(["literature", "--out", str(out), "--studies", str(_studies(tmp_path)), "--fit", str(small_fit_path)]) == 0
+    assert (
+        main(["literature", "--out", str(out), "--studies", str(_studies(tmp_path)), "--fit", str(small_fit_path)]) == 0
+    )
     ess = pd.read_csv(out / "prior_ess.csv").set_index("parameter")
     assert (ess.loc["overall.all", "conflict_malignant"], ess.loc["overall.all", "conflict_total"]) == (226, 617)
 

@@ -29,6 +29,7 @@ def lesions(**columns) -> pd.DataFrame:
 
 # --- design -----------------------------------------------------------------------------------
 
+
 def test_multi_hot_splits_weight_over_words():
     w = multi_hot(pd.Series(["amorphous|fine_pleomorphic", "rim", pd.NA], dtype="string"), schema.MORPHOLOGY)
     assert w[0, schema.MORPHOLOGY.index("amorphous")] == 0.5
@@ -56,6 +57,7 @@ def test_aggregation_keeps_every_lesion(ddsm):
 
 
 # --- posterior ----------------------------------------------------------------------------------
+
 
 def test_birads_effects_are_ordered_in_every_draw(small_fit):
     e = small_fit.idata["posterior"]["birads_effect"]
@@ -104,11 +106,15 @@ def test_prior_predictive_rates_land_in_published_ranges(small_fit):
 
 # --- blanks -------------------------------------------------------------------------------------
 
+
 def test_prior_only_covariates_move_risk_the_published_way(small_fit):
     base = dict(morphology=["amorphous"] * 2, distribution=["grouped"] * 2, birads=["4"] * 2)
     pairs = {
-        "change": ["new", "stable"], "cluster_density": ["high", "low"],
-        "size_variability": ["variable", "uniform"], "brca": [True, False], "age": [72.0, 38.0],
+        "change": ["new", "stable"],
+        "cluster_density": ["high", "low"],
+        "size_variability": ["variable", "uniform"],
+        "brca": [True, False],
+        "age": [72.0, 38.0],
     }
     for col, values in pairs.items():
         p = small_fit.predict(lesions(**base, **{col: values}))["p_malignant"]
@@ -135,18 +141,25 @@ def test_blank_birads_integrates_over_matching_lesions(small_fit, population):
     donors = small_fit.donors if population == "new-site" else clinical_donors(small_fit.donors, clinical_series())
     expanded = complete(frame, donors, small_fit.sites)
     assert expanded["birads"].notna().any() and len(expanded) > 1
-    explicit = small_fit.predict(expanded.drop(columns=["row", "weight"]).assign(lesion_id=lambda f: [f"E{i}" for i in range(len(f))]),
-                                 population=population)
+    explicit = small_fit.predict(
+        expanded.drop(columns=["row", "weight"]).assign(lesion_id=lambda f: [f"E{i}" for i in range(len(f))]),
+        population=population,
+    )
     manual = float((explicit["p_malignant"].to_numpy() * expanded["weight"].to_numpy()).sum())
     assert blank == pytest.approx(manual, rel=1e-9)
-    p2 = small_fit.predict(lesions(morphology=["fine_pleomorphic"], distribution=["grouped"], breast_density=["c"], birads=["2"]),
-                           population=population)
-    p5 = small_fit.predict(lesions(morphology=["fine_pleomorphic"], distribution=["grouped"], breast_density=["c"], birads=["5"]),
-                           population=population)
+    p2 = small_fit.predict(
+        lesions(morphology=["fine_pleomorphic"], distribution=["grouped"], breast_density=["c"], birads=["2"]),
+        population=population,
+    )
+    p5 = small_fit.predict(
+        lesions(morphology=["fine_pleomorphic"], distribution=["grouped"], breast_density=["c"], birads=["5"]),
+        population=population,
+    )
     assert p2["p_malignant"].iloc[0] < blank < p5["p_malignant"].iloc[0]
 
 
 # --- fit file -------------------------------------------------------------------------------------
+
 
 def test_save_load_in_new_process_gives_identical_predictions(small_fit, small_fit_path, ddsm, tmp_path):
     cases = tmp_path / "cases.csv"
@@ -188,6 +201,7 @@ def test_corrupt_fit_file_is_refused(tmp_path, content):
 
 # --- parameter recovery ---------------------------------------------------------------------------
 
+
 def _contrasts(params: dict) -> dict[str, np.ndarray]:
     """Identifiable contrasts: descriptor effects against the commonest level, BI-RADS between slots.
 
@@ -198,10 +212,14 @@ def _contrasts(params: dict) -> dict[str, np.ndarray]:
     d = {k: params["distribution_effect"][schema.DISTRIBUTION.index(k)] for k in schema.DISTRIBUTION}
     b = {k: params["birads_effect"][BIRADS_SLOTS.index(k)] for k in BIRADS_SLOTS}
     return {
-        **{f"morphology {k} - fine_pleomorphic": m[k] - m["fine_pleomorphic"]
-           for k in ("amorphous", "punctate", "fine_linear", "rim")},
+        **{
+            f"morphology {k} - fine_pleomorphic": m[k] - m["fine_pleomorphic"]
+            for k in ("amorphous", "punctate", "fine_linear", "rim")
+        },
         **{f"distribution {k} - grouped": d[k] - d["grouped"] for k in ("segmental", "linear", "regional")},
-        "birads 5 - 3": b["5"] - b["3"], "birads 3 - 2": b["3"] - b["2"], "birads 0 - 3": b["0"] - b["3"],
+        "birads 5 - 3": b["5"] - b["3"],
+        "birads 3 - 2": b["3"] - b["2"],
+        "birads 0 - 3": b["0"] - b["3"],
     }
 
 
@@ -220,12 +238,16 @@ def test_parameters_are_recovered_from_simulated_data(small_fit, ddsm):
     refit = fit(simulated, draws=300, tune=300, chains=2, seed=2)
     true_contrasts = _contrasts({k: v[..., 0] for k, v in truth.items()})
     draws = _contrasts(refit.params())
-    inside = [name for name, value in true_contrasts.items()
-              if np.quantile(draws[name], 0.05) <= value <= np.quantile(draws[name], 0.95)]
+    inside = [
+        name
+        for name, value in true_contrasts.items()
+        if np.quantile(draws[name], 0.05) <= value <= np.quantile(draws[name], 0.95)
+    ]
     assert len(inside) >= 0.7 * len(true_contrasts), f"only {inside} of {list(true_contrasts)} recovered"
 
 
 # --- convergence guard ----------------------------------------------------------------------------
+
 
 def test_unconverged_fit_exits_3_unless_allowed(tmp_path, capsys):
     from microcalc.cli import main
@@ -234,12 +256,28 @@ def test_unconverged_fit_exits_3_unless_allowed(tmp_path, capsys):
     status = main(["fit", "--out", str(out), "--draws", "15", "--tune", "15", "--chains", "2", "--seed", "1"])
     assert status == 3
     assert "DID NOT CONVERGE" in capsys.readouterr().err
-    status = main(["-q", "fit", "--out", str(out), "--draws", "15", "--tune", "15", "--chains", "2",
-                   "--seed", "1", "--allow-unconverged"])
+    status = main(
+        [
+            "-q",
+            "fit",
+            "--out",
+            str(out),
+            "--draws",
+            "15",
+            "--tune",
+            "15",
+            "--chains",
+            "2",
+            "--seed",
+            "1",
+            "--allow-unconverged",
+        ]
+    )
     assert status == 0
 
 
 # --- parameterisation ---------------------------------------------------------------------------
+
 
 def test_levels_are_centred_only_where_the_data_pin_them():
     from microcalc.modelling.model import centred_levels
@@ -284,8 +322,11 @@ def _robust_mixture_priors(tmp_path) -> str:
     from microcalc.priors import scenario_paths
 
     text = scenario_paths()["synthesis"].read_text(encoding="utf-8")
-    text, n = re.subn(r"\[level_deviation\]\n(?:[^\[\n][^\n]*\n|\n)*?nu = [0-9.]+\n",
-                      "[level_deviation]\nrobust_weight = 0.2\nrobust_scale = 5.0\n", text)
+    text, n = re.subn(
+        r"\[level_deviation\]\n(?:[^\[\n][^\n]*\n|\n)*?nu = [0-9.]+\n",
+        "[level_deviation]\nrobust_weight = 0.2\nrobust_scale = 5.0\n",
+        text,
+    )
     assert n == 1
     path = tmp_path / "mixture.toml"
     path.write_text(text, encoding="utf-8")

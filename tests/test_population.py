@@ -19,6 +19,7 @@ def series():
 
 # -- resolving the population ----------------------------------------------------------------------
 
+
 def test_population_and_site_resolve_to_one_choice():
     assert resolve_population("clinical") == CLINICAL
     assert resolve_population(None, "A") == "A" == resolve_population("A", "A")
@@ -33,6 +34,7 @@ def test_population_and_site_resolve_to_one_choice():
 
 
 # -- what the literature says about a clinical series ------------------------------------------------
+
 
 def test_clinical_series_comes_from_whole_partitions_of_the_studies(series):
     from microcalc.synthesis import meta
@@ -66,9 +68,13 @@ def test_offset_solves_its_equation_on_a_known_case():
     x, w = np.polynomial.hermite_e.hermegauss(9)
     w = w / w.sum()
     for d in range(6):
+
         def f(t, d=d):
-            return sum(wk * (weights @ expit(logits[:, d] + t + xk * spread[d])) for wk, xk in zip(w, x)) \
-                / weights.sum() - target[d]
+            return (
+                sum(wk * (weights @ expit(logits[:, d] + t + xk * spread[d])) for wk, xk in zip(w, x)) / weights.sum()
+                - target[d]
+            )
+
         assert delta[d] == pytest.approx(brentq(f, -20, 20, xtol=1e-12), abs=1e-7)
 
 
@@ -87,6 +93,7 @@ def test_clinical_donors_take_the_series_birads_mix(small_fit, series):
 
 
 # -- predictions for a clinical population -----------------------------------------------------------
+
 
 def test_clinical_case_mix_averages_to_the_literature_rate(small_fit):
     """The defining property, through the public prediction path: the clinical case mix, predicted for the
@@ -107,8 +114,9 @@ def test_known_sites_ignore_the_population_and_site_means_population(small_fit):
     b = small_fit.predict(frame, population=NEW_SITE)
     np.testing.assert_allclose(a["p_malignant"], b["p_malignant"], rtol=1e-12)
     blank = frame.assign(site=pd.NA)
-    np.testing.assert_array_equal(small_fit.predict(blank, population="A")["p_malignant"],
-                                  small_fit.predict(blank, site="A")["p_malignant"])
+    np.testing.assert_array_equal(
+        small_fit.predict(blank, population="A")["p_malignant"], small_fit.predict(blank, site="A")["p_malignant"]
+    )
     new = probability_draws(blank, small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors)
     np.testing.assert_array_equal(small_fit.predict(blank, population=NEW_SITE)["p_malignant"], new.mean(axis=1))
     clinical = small_fit.predict(blank, population=CLINICAL)
@@ -123,8 +131,13 @@ def test_clinical_single_findings_in_the_robust_published_ranges(small_fit):
     means = check_means(small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors, CLINICAL)
     checks = clinical_checks(means).set_index("check")["holds"]
     assert len(checks) == 33
-    for name in ("birads: 4", "headline: biopsied grouped cluster", "birads: 2",
-                 "birads: 4A < birads: 4B < birads: 4C < birads: 5", "change: stable < change: new"):
+    for name in (
+        "birads: 4",
+        "headline: biopsied grouped cluster",
+        "birads: 2",
+        "birads: 4A < birads: 4B < birads: 4C < birads: 5",
+        "change: stable < change: new",
+    ):
         assert checks[name], name
     new = check_means(small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors, NEW_SITE)
     # the DDSM enrichment (sites 14-73% malignant, an archive of cancers) is gone from the clinical answer
@@ -145,8 +158,22 @@ def test_cli_population_equals_fit_predict(small_fit, small_fit_path, tmp_path, 
     np.testing.assert_allclose(got["p_malignant"], expected["p_malignant"], rtol=1e-12)
     np.testing.assert_allclose(got["ci_upper"], expected["ci_upper"], rtol=1e-12)
     capsys.readouterr()
-    assert main(["predict", str(small_fit_path), str(cases), "--out", str(tmp_path / "x.csv"),
-                 "--population", "clinical", "--site", "A"]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                str(small_fit_path),
+                str(cases),
+                "--out",
+                str(tmp_path / "x.csv"),
+                "--population",
+                "clinical",
+                "--site",
+                "A",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "not both" in err and "Traceback" not in err
     assert not (tmp_path / "x.csv").exists()
@@ -161,8 +188,9 @@ def test_report_shows_the_clinical_answer_with_the_ddsm_one_beside_it(small_fit,
     assert content.population == CLINICAL  # the default
     ddsm = headline_table(small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors, population=NEW_SITE)
     np.testing.assert_allclose(content.ddsm_headline["mean"], ddsm["mean"], rtol=1e-12)
-    clinical = headline_table(small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors,
-                              population=CLINICAL)
+    clinical = headline_table(
+        small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors, population=CLINICAL
+    )
     np.testing.assert_allclose(content.headline["mean"], clinical["mean"], rtol=1e-12)
     assert content.headline["level"].iloc[0] == "biopsied grouped cluster, clinical population"
     new_site_row = content.sites[content.sites["site"] == "new site"].iloc[0]
@@ -199,7 +227,9 @@ def test_evaluate_scores_the_population_asked_for(small_fit, small_fit_path, dds
     losses = {}
     for population in (CLINICAL, NEW_SITE):
         out = tmp_path / population
-        assert main(["-q", "evaluate", str(small_fit_path), str(path), "--out", str(out), "--population", population]) == 0
+        assert (
+            main(["-q", "evaluate", str(small_fit_path), str(path), "--out", str(out), "--population", population]) == 0
+        )
         losses[population] = json.loads((out / "metrics.json").read_text(encoding="utf-8"))["log_loss"]
         p = small_fit.predict(test, population=population)["p_malignant"].to_numpy()
         y = test["malignant"].to_numpy(dtype=float)

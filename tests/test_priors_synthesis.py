@@ -27,8 +27,12 @@ def test_stored_centres_match_a_fresh_synthesis_of_the_table(synthesis):
         lp = getattr(synthesis, descriptor).levels[level]
         assert lp.origin == "studies" and lp.ppv == derived.ppv and len(derived.studies) >= 2
         assert ", ".join(derived.studies[:1]) in lp.source
-    hand = [lp for d in ("morphology", "distribution") for lp in getattr(synthesis, d).levels.values()
-            if lp.origin != "studies"]
+    hand = [
+        lp
+        for d in ("morphology", "distribution")
+        for lp in getattr(synthesis, d).levels.values()
+        if lp.origin != "studies"
+    ]
     assert hand and all(lp.source.startswith(priorfile.HAND_SET_NOTE) for lp in hand)
     assert {"round", "dystrophic", "punctate"} <= {lp.level for lp in hand}  # one study or none
     assert {("morphology", "amorphous"), ("morphology", "fine_pleomorphic"), ("distribution", "grouped")} <= set(levels)
@@ -75,15 +79,22 @@ def test_scale_is_a_beta_parameter_and_the_default_keeps_its_number(synthesis):
     assert not default.scale_is_random and default.scale_value == 0.6 and default.level_deviation is None
     contrast = synthesis.literature_contrast("morphology")
     logit = lambda p: math.log(p / (1 - p))  # noqa: E731
-    assert contrast["fine_linear"] == pytest.approx(logit(synthesis.morphology.levels["fine_linear"].ppv)
-                                                    - logit(synthesis.reference_ppv))
+    assert contrast["fine_linear"] == pytest.approx(
+        logit(synthesis.morphology.levels["fine_linear"].ppv) - logit(synthesis.reference_ppv)
+    )
 
 
-@pytest.mark.parametrize("edit, message", [
-    (("alpha = 3.0", "alpha = -1.0"), "positive"),
-    (('[conditional_scale]\ndistribution = "Beta"', '[conditional_scale]\ndistribution = "Normal"\nsigma = 1.0'), "Beta"),
-    (("nu = 4.0", "nu = 0.0"), "nu must be positive"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (("alpha = 3.0", "alpha = -1.0"), "positive"),
+        (
+            ('[conditional_scale]\ndistribution = "Beta"', '[conditional_scale]\ndistribution = "Normal"\nsigma = 1.0'),
+            "Beta",
+        ),
+        (("nu = 4.0", "nu = 0.0"), "nu must be positive"),
+    ],
+)
 def test_malformed_synthesis_entries_are_refused(tmp_path, edit, message):
     text = scenario_paths()["synthesis"].read_text(encoding="utf-8")
     assert edit[0] in text
@@ -174,4 +185,6 @@ def test_a_fit_with_the_synthesis_priors_learns_the_scale_and_reports_it(ddsm, t
     again = microcalc.load(path)
     assert again.priors.scale_is_random and again.priors.level_deviation.nu == 4.0
     cases = ddsm.head(20)
-    np.testing.assert_allclose(again.predict(cases)["p_malignant"].to_numpy(), f.predict(cases)["p_malignant"].to_numpy())
+    np.testing.assert_allclose(
+        again.predict(cases)["p_malignant"].to_numpy(), f.predict(cases)["p_malignant"].to_numpy()
+    )

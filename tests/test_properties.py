@@ -30,19 +30,33 @@ from microcalc.io.readers import read_lesions
 FORMATS = ("canonical_csv", "canonical_parquet", "ddsm", "cbis")
 
 # DDSM / CBIS-DDSM words and the canonical words they read as (one reading per word: lexicon.py).
-DDSM_MORPHOLOGY = {"PLEOMORPHIC": "fine_pleomorphic", "FINE_LINEAR_BRANCHING": "fine_linear",
-                   "AMORPHOUS": "amorphous", "PUNCTATE": "punctate", "LUCENT_CENTER": "rim",
-                   "ROUND_AND_REGULAR": "round", "VASCULAR": "vascular", "DYSTROPHIC": "dystrophic"}
-DDSM_DISTRIBUTION = {"CLUSTERED": "grouped", "SEGMENTAL": "segmental", "LINEAR": "linear",
-                     "REGIONAL": "regional", "DIFFUSELY_SCATTERED": "diffuse"}
+DDSM_MORPHOLOGY = {
+    "PLEOMORPHIC": "fine_pleomorphic",
+    "FINE_LINEAR_BRANCHING": "fine_linear",
+    "AMORPHOUS": "amorphous",
+    "PUNCTATE": "punctate",
+    "LUCENT_CENTER": "rim",
+    "ROUND_AND_REGULAR": "round",
+    "VASCULAR": "vascular",
+    "DYSTROPHIC": "dystrophic",
+}
+DDSM_DISTRIBUTION = {
+    "CLUSTERED": "grouped",
+    "SEGMENTAL": "segmental",
+    "LINEAR": "linear",
+    "REGIONAL": "regional",
+    "DIFFUSELY_SCATTERED": "diffuse",
+}
 DDSM_PATHOLOGY = {"MALIGNANT": 1, "BENIGN": 0, "BENIGN_WITHOUT_CALLBACK": 0}
 
 
 def spelled(word: str) -> st.SearchStrategy[str]:
     """A schema word as a person may type it: any case, '_' as ' ' or '-', spaces around."""
+
     def variant(upper: bool, sep: str, pad: str) -> str:
         text = word.replace("_", sep)
         return pad + (text.upper() if upper else text) + pad
+
     return st.builds(variant, st.booleans(), st.sampled_from(["_", " ", "-"]), st.sampled_from(["", " "]))
 
 
@@ -50,8 +64,11 @@ def header(name: str) -> st.SearchStrategy[str]:
     """A canonical column name in the spellings spreadsheets use (BI-RADS, Breast Density, ...)."""
     if name == "birads":
         return st.sampled_from(["birads", "BIRADS", "BI-RADS", "Birads"])
-    return st.builds(lambda title, sep: (name.title() if title else name).replace("_", sep),
-                     st.booleans(), st.sampled_from(["_", " ", "-"]))
+    return st.builds(
+        lambda title, sep: (name.title() if title else name).replace("_", sep),
+        st.booleans(),
+        st.sampled_from(["_", " ", "-"]),
+    )
 
 
 @st.composite
@@ -85,7 +102,9 @@ def canonical_lesions(draw, with_outcome: bool = True) -> tuple[list[str], list[
                 cells[column], values[column] = str(age), float(age)
             else:  # yes/no columns
                 answer = draw(st.booleans())
-                cells[column] = draw(st.sampled_from(["yes", "Yes", "1", "TRUE"] if answer else ["no", "NO", "0", "false"]))
+                cells[column] = draw(
+                    st.sampled_from(["yes", "Yes", "1", "TRUE"] if answer else ["no", "NO", "0", "false"])
+                )
                 values[column] = answer
         if with_outcome:
             outcome = draw(st.integers(0, 1))
@@ -107,14 +126,36 @@ def ddsm_lesions(draw) -> tuple[list[str], list[dict], list[dict]]:
         density, assessment = draw(st.integers(0, 4)), draw(st.integers(0, 5))
         pathology, age = draw(st.sampled_from(sorted(DDSM_PATHOLOGY))), draw(st.integers(30, 90))
         site = draw(st.sampled_from("ABCD"))
-        rows.append({"lesion_id": f"{site}_{1000 + i}_1.LEFT.1", "case_id": f"{site}_{1000 + i}_1", "site": site,
-                     "side": "LEFT", "views": "CC+MLO", "age": str(age), "breast_density": str(density),
-                     "calc_type": "-".join(morph), "calc_distribution": dist, "assessment": str(assessment),
-                     "subtlety": "3", "pathology": pathology, "study_year": "1995", "scanner": "DBA 21"})
-        expected.append({"lesion_id": rows[-1]["lesion_id"], "site": site,
-                         "morphology": {DDSM_MORPHOLOGY[w] for w in morph}, "distribution": {DDSM_DISTRIBUTION[dist]},
-                         "breast_density": "abcd"[density - 1] if density else None, "age": float(age),
-                         "birads": str(assessment), "malignant": DDSM_PATHOLOGY[pathology]})
+        rows.append(
+            {
+                "lesion_id": f"{site}_{1000 + i}_1.LEFT.1",
+                "case_id": f"{site}_{1000 + i}_1",
+                "site": site,
+                "side": "LEFT",
+                "views": "CC+MLO",
+                "age": str(age),
+                "breast_density": str(density),
+                "calc_type": "-".join(morph),
+                "calc_distribution": dist,
+                "assessment": str(assessment),
+                "subtlety": "3",
+                "pathology": pathology,
+                "study_year": "1995",
+                "scanner": "DBA 21",
+            }
+        )
+        expected.append(
+            {
+                "lesion_id": rows[-1]["lesion_id"],
+                "site": site,
+                "morphology": {DDSM_MORPHOLOGY[w] for w in morph},
+                "distribution": {DDSM_DISTRIBUTION[dist]},
+                "breast_density": "abcd"[density - 1] if density else None,
+                "age": float(age),
+                "birads": str(assessment),
+                "malignant": DDSM_PATHOLOGY[pathology],
+            }
+        )
     return list(rows[0]), rows, expected
 
 
@@ -131,23 +172,44 @@ def cbis_lesions(draw) -> tuple[list[str], list[dict], list[dict]]:
         pathology = draw(st.sampled_from(sorted(DDSM_PATHOLOGY)))
         views = draw(st.sampled_from([["CC"], ["MLO"], ["CC", "MLO"]]))
         for view in views:
-            rows.append({"patient_id": patient, "breast density": str(density), "left or right breast": side,
-                         "image view": view, "abnormality id": "1", "abnormality type": "calcification",
-                         "calc type": morph, "calc distribution": dist, "assessment": str(assessment),
-                         "pathology": pathology, "subtlety": "3",
-                         "image file path": f"Calc-Training_{patient}_{side}_{view}/1/000000.dcm",
-                         "cropped image file path": f"Calc-Training_{patient}_{side}_{view}_1/1/000001.dcm",
-                         "ROI mask file path": f"Calc-Training_{patient}_{side}_{view}_1/1/000000.dcm"})
-        expected.append({"lesion_id": f"{patient}.{side}.1", "morphology": {DDSM_MORPHOLOGY[morph]},
-                         "distribution": {DDSM_DISTRIBUTION[dist]} if dist != "N/A" else None,
-                         "breast_density": "abcd"[density - 1] if density else None,
-                         "birads": str(assessment), "malignant": DDSM_PATHOLOGY[pathology]})
+            rows.append(
+                {
+                    "patient_id": patient,
+                    "breast density": str(density),
+                    "left or right breast": side,
+                    "image view": view,
+                    "abnormality id": "1",
+                    "abnormality type": "calcification",
+                    "calc type": morph,
+                    "calc distribution": dist,
+                    "assessment": str(assessment),
+                    "pathology": pathology,
+                    "subtlety": "3",
+                    "image file path": f"Calc-Training_{patient}_{side}_{view}/1/000000.dcm",
+                    "cropped image file path": f"Calc-Training_{patient}_{side}_{view}_1/1/000001.dcm",
+                    "ROI mask file path": f"Calc-Training_{patient}_{side}_{view}_1/1/000000.dcm",
+                }
+            )
+        expected.append(
+            {
+                "lesion_id": f"{patient}.{side}.1",
+                "morphology": {DDSM_MORPHOLOGY[morph]},
+                "distribution": {DDSM_DISTRIBUTION[dist]} if dist != "N/A" else None,
+                "breast_density": "abcd"[density - 1] if density else None,
+                "birads": str(assessment),
+                "malignant": DDSM_PATHOLOGY[pathology],
+            }
+        )
     return list(rows[0]), rows, expected
 
 
 def lesion_file(fmt: str) -> st.SearchStrategy:
-    return {"canonical_csv": canonical_lesions(), "canonical_parquet": canonical_lesions(),
-            "ddsm": ddsm_lesions(), "cbis": cbis_lesions()}[fmt]
+    return {
+        "canonical_csv": canonical_lesions(),
+        "canonical_parquet": canonical_lesions(),
+        "ddsm": ddsm_lesions(),
+        "cbis": cbis_lesions(),
+    }[fmt]
 
 
 def write(fmt: str, names: list[str], rows: list[dict], folder: Path) -> Path:
@@ -187,8 +249,9 @@ def quietly(function, *args, **kwargs):
         return function(*args, **kwargs)
 
 
-PROPERTY = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                           HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -210,8 +273,9 @@ def test_valid_files_read_as_written_and_predict(fmt, data, small_fit_path, tmp_
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(
+    max_examples=2, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(data=st.data())
 def test_valid_files_fit_and_predict(fmt, data, tmp_path_factory):
     from microcalc.modelling.fitting import fit

@@ -33,6 +33,7 @@ def cbis(cbis_path: Path) -> pd.DataFrame:
 
 # --- bundled DDSM ------------------------------------------------------------------------------
 
+
 def test_bundled_path_exists() -> None:
     path = bundled_data_path()
     assert path.is_file() and path.name == "ddsm_calcifications.csv"
@@ -48,7 +49,7 @@ def test_bundled_counts(bundled: pd.DataFrame) -> None:
 
 def test_bundled_columns_and_dtypes(bundled: pd.DataFrame) -> None:
     assert tuple(bundled.columns[: len(schema.COLUMNS)]) == schema.COLUMNS
-    assert list(bundled.columns[len(schema.COLUMNS):]) == ["side", "views", "subtlety", "study_year", "scanner"]
+    assert list(bundled.columns[len(schema.COLUMNS) :]) == ["side", "views", "subtlety", "study_year", "scanner"]
     for column, dtype in schema.DTYPES.items():
         assert str(bundled[column].dtype) == dtype, column
     assert bundled.attrs["format"] == "ddsm"
@@ -79,18 +80,21 @@ def test_bundled_vocabulary(bundled: pd.DataFrame) -> None:
     assert set(bundled["breast_density"].dropna()) == set(schema.BREAST_DENSITY)
 
 
-@pytest.mark.parametrize(("calc_type", "expected"), [
-    ("PLEOMORPHIC", "fine_pleomorphic"),
-    ("FINE_LINEAR_BRANCHING", "fine_linear"),
-    ("LUCENT_CENTERED", "rim"),
-    ("EGGSHELL", "rim"),
-    ("COARSE", "coarse_popcorn"),
-    ("ROUND_AND_REGULAR-LUCENT_CENTER", "round|rim"),
-    ("PLEOMORPHIC-PLEOMORPHIC", "fine_pleomorphic"),
-    ("PUNCTATE-AMORPHOUS-PLEOMORPHIC", "punctate|amorphous|fine_pleomorphic"),
-    ("VASCULAR-COARSE-LUCENT_CENTER-ROUND_AND_REGULAR-PUNCTATE", "vascular|coarse_popcorn|round|rim|punctate"),
-    ("MILK_OF_CALCIUM", "milk_of_calcium"),
-])
+@pytest.mark.parametrize(
+    ("calc_type", "expected"),
+    [
+        ("PLEOMORPHIC", "fine_pleomorphic"),
+        ("FINE_LINEAR_BRANCHING", "fine_linear"),
+        ("LUCENT_CENTERED", "rim"),
+        ("EGGSHELL", "rim"),
+        ("COARSE", "coarse_popcorn"),
+        ("ROUND_AND_REGULAR-LUCENT_CENTER", "round|rim"),
+        ("PLEOMORPHIC-PLEOMORPHIC", "fine_pleomorphic"),
+        ("PUNCTATE-AMORPHOUS-PLEOMORPHIC", "punctate|amorphous|fine_pleomorphic"),
+        ("VASCULAR-COARSE-LUCENT_CENTER-ROUND_AND_REGULAR-PUNCTATE", "vascular|coarse_popcorn|round|rim|punctate"),
+        ("MILK_OF_CALCIUM", "milk_of_calcium"),
+    ],
+)
 def test_morphology_mapping(bundled: pd.DataFrame, bundled_path: Path, calc_type: str, expected: str) -> None:
     raw = pd.read_csv(bundled_path, dtype=str, keep_default_na=False)
     ids = raw.loc[raw["calc_type"] == calc_type, "lesion_id"]
@@ -98,12 +102,16 @@ def test_morphology_mapping(bundled: pd.DataFrame, bundled_path: Path, calc_type
     assert set(bundled.set_index("lesion_id").loc[ids, "morphology"]) == {expected}
 
 
-@pytest.mark.parametrize(("calc_distribution", "expected"), [
-    ("CLUSTERED", "grouped"), ("DIFFUSELY_SCATTERED", "diffuse"),
-    ("CLUSTERED-LINEAR", "grouped|linear"), ("REGIONAL-REGIONAL", "regional"),
-])
-def test_distribution_mapping(bundled: pd.DataFrame, bundled_path: Path, calc_distribution: str,
-                              expected: str) -> None:
+@pytest.mark.parametrize(
+    ("calc_distribution", "expected"),
+    [
+        ("CLUSTERED", "grouped"),
+        ("DIFFUSELY_SCATTERED", "diffuse"),
+        ("CLUSTERED-LINEAR", "grouped|linear"),
+        ("REGIONAL-REGIONAL", "regional"),
+    ],
+)
+def test_distribution_mapping(bundled: pd.DataFrame, bundled_path: Path, calc_distribution: str, expected: str) -> None:
     raw = pd.read_csv(bundled_path, dtype=str, keep_default_na=False)
     ids = raw.loc[raw["calc_distribution"] == calc_distribution, "lesion_id"]
     assert set(bundled.set_index("lesion_id").loc[ids, "distribution"]) == {expected}
@@ -119,6 +127,7 @@ def test_lexicon_targets_are_schema_words() -> None:
 
 
 # --- CBIS-DDSM ---------------------------------------------------------------------------------
+
 
 def test_cbis_merges_views(cbis: pd.DataFrame, cbis_path: Path) -> None:
     with open(cbis_path, newline="", encoding="utf-8") as handle:
@@ -150,7 +159,7 @@ def test_cbis_fields(cbis: pd.DataFrame) -> None:
 
 def test_cbis_columns(cbis: pd.DataFrame) -> None:
     assert tuple(cbis.columns[: len(schema.COLUMNS)]) == schema.COLUMNS
-    extras = list(cbis.columns[len(schema.COLUMNS):])
+    extras = list(cbis.columns[len(schema.COLUMNS) :])
     assert "views" in extras and "image view" not in extras
     # the file's own columns are kept: each view's image paths, joined in view order
     paths = [c for c in extras if "file path" in c]
@@ -167,6 +176,7 @@ def test_cbis_test_set_header_spelling(cbis_path: Path, write_csv) -> None:
 
 
 # --- canonical ---------------------------------------------------------------------------------
+
 
 def test_canonical_round_trip(bundled: pd.DataFrame, tmp_path: Path) -> None:
     path = tmp_path / "canonical.csv"
@@ -209,7 +219,7 @@ def test_canonical_normalises_values(write_csv) -> None:
     assert list(frame["change"].fillna("-")) == ["new", "stable", "-"]
     assert frame["age"].tolist()[0] == 54 and pd.isna(frame["age"].iloc[1])
     assert list(frame["calc_count"].fillna(-1)) == [12, 1, -1]
-    assert list(frame.columns[len(schema.COLUMNS):]) == ["note"]
+    assert list(frame.columns[len(schema.COLUMNS) :]) == ["note"]
     assert frame["note"].iloc[0] == "x" and pd.isna(frame["note"].iloc[2])
 
 
@@ -224,18 +234,41 @@ def test_canonical_saved_pandas_index_is_dropped(write_csv) -> None:
     assert tuple(frame.columns) == schema.COLUMNS and list(frame["age"]) == [50, 60]
 
 
-@pytest.mark.parametrize(("header", "column"), [
-    ("Age", "age"), ("Patient Age", "age"), ("BI-RADS", "birads"), ("BIRADS", "birads"), ("Bi Rads", "birads"),
-    ("Breast Density", "breast_density"), ("breast-density", "breast_density"), ("ACR density", "breast_density"),
-    ("Morphology", "morphology"), ("FAMILY HISTORY", "family_history"), ("Hormone replacement therapy", "hrt"),
-])
+@pytest.mark.parametrize(
+    ("header", "column"),
+    [
+        ("Age", "age"),
+        ("Patient Age", "age"),
+        ("BI-RADS", "birads"),
+        ("BIRADS", "birads"),
+        ("Bi Rads", "birads"),
+        ("Breast Density", "breast_density"),
+        ("breast-density", "breast_density"),
+        ("ACR density", "breast_density"),
+        ("Morphology", "morphology"),
+        ("FAMILY HISTORY", "family_history"),
+        ("Hormone replacement therapy", "hrt"),
+    ],
+)
 def test_canonical_headers_match_whatever_their_case_and_separators(write_csv, header: str, column: str) -> None:
-    values = {"age": "50", "birads": "4b", "breast_density": "C", "morphology": "Fine Pleomorphic",
-              "family_history": "Yes", "hrt": "no"}
+    values = {
+        "age": "50",
+        "birads": "4b",
+        "breast_density": "C",
+        "morphology": "Fine Pleomorphic",
+        "family_history": "Yes",
+        "hrt": "no",
+    }
     frame = read_lesions(write_csv(f"Lesion ID,{header}\nL1,{values[column]}\n"))
     assert header not in frame.columns and frame["lesion_id"].iloc[0] == "L1"
-    expected = {"age": 50.0, "birads": "4B", "breast_density": "c", "morphology": "fine_pleomorphic",
-                "family_history": True, "hrt": False}[column]
+    expected = {
+        "age": 50.0,
+        "birads": "4B",
+        "breast_density": "c",
+        "morphology": "fine_pleomorphic",
+        "family_history": True,
+        "hrt": False,
+    }[column]
     assert frame[column].iloc[0] == expected
 
 
@@ -251,13 +284,28 @@ def test_two_headers_naming_one_column_are_refused(write_csv) -> None:
 
 # --- format detection and scale ----------------------------------------------------------------
 
-@pytest.mark.parametrize(("columns", "expected"), [
-    (["lesion_id"], "canonical"),
-    (["lesion_id", "morphology", "calc_type"], "canonical"),
-    (["lesion_id", "case_id", "calc_type", "calc_distribution", "pathology"], "ddsm"),
-    (["patient_id", "breast_density", "left or right breast", "image view", "abnormality id",
-      "calc type", "calc distribution", "pathology"], "cbis-ddsm"),
-])
+
+@pytest.mark.parametrize(
+    ("columns", "expected"),
+    [
+        (["lesion_id"], "canonical"),
+        (["lesion_id", "morphology", "calc_type"], "canonical"),
+        (["lesion_id", "case_id", "calc_type", "calc_distribution", "pathology"], "ddsm"),
+        (
+            [
+                "patient_id",
+                "breast_density",
+                "left or right breast",
+                "image view",
+                "abnormality id",
+                "calc type",
+                "calc distribution",
+                "pathology",
+            ],
+            "cbis-ddsm",
+        ),
+    ],
+)
 def test_detect_format(columns: list[str], expected: str) -> None:
     assert detect_format(columns) == expected
 
@@ -278,21 +326,24 @@ def test_reads_200k_rows(write_csv) -> None:
 
 # --- blocks of cells (the streaming entry point) -----------------------------------------------
 
+
 def _text_cells(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
 def _blocks(cells: pd.DataFrame, size: int) -> list[tuple[int, pd.DataFrame]]:
     """(spreadsheet row of the first record, block) pairs, as a chunked reader yields them."""
-    return [(2 + start, cells.iloc[start : start + size].reset_index(drop=True))
-            for start in range(0, len(cells), size)]
+    return [
+        (2 + start, cells.iloc[start : start + size].reset_index(drop=True)) for start in range(0, len(cells), size)
+    ]
 
 
 def test_validate_cells_block_by_block_equals_read_lesions(bundled: pd.DataFrame, bundled_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LesionWarning)
-        parts = [validate_cells(block, file="x", first_row=row)
-                 for row, block in _blocks(_text_cells(bundled_path), 100)]
+        parts = [
+            validate_cells(block, file="x", first_row=row) for row, block in _blocks(_text_cells(bundled_path), 100)
+        ]
     pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), bundled)
 
 

@@ -76,13 +76,26 @@ DAMAGE = st.sampled_from(["starry", "4D", "-3", "fifty", "x" * 5000, "maybe", '"
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(column=st.sampled_from(["morphology", "birads", "calc_count", "age", "malignant"]), value=DAMAGE,
-       row=st.integers(min_value=0, max_value=2))
-def test_damaged_files_exit_2_one_line_nothing_written(small_fit_path, tmp_path_factory, capsys,
-                                                       column, value, row) -> None:
+@given(
+    column=st.sampled_from(["morphology", "birads", "calc_count", "age", "malignant"]),
+    value=DAMAGE,
+    row=st.integers(min_value=0, max_value=2),
+)
+def test_damaged_files_exit_2_one_line_nothing_written(
+    small_fit_path, tmp_path_factory, capsys, column, value, row
+) -> None:
     folder = tmp_path_factory.mktemp("damaged")
-    cells = [{"lesion_id": f"L{i}", "morphology": "amorphous", "birads": "4", "calc_count": "6", "age": "55",
-              "malignant": "1"} for i in range(3)]
+    cells = [
+        {
+            "lesion_id": f"L{i}",
+            "morphology": "amorphous",
+            "birads": "4",
+            "calc_count": "6",
+            "age": "55",
+            "malignant": "1",
+        }
+        for i in range(3)
+    ]
     cells[row][column] = value
     if value == '"':
         text = ",".join(cells[0]) + "\n" + "\n".join(",".join(c.values()) for c in cells) + "\n"
@@ -110,9 +123,11 @@ def test_cbis_views_that_disagree_keep_the_most_severe_value(tmp_path: Path, cbi
 
     table = pd.read_csv(cbis_path, dtype=str, keep_default_na=False)
     lesion = table.iloc[0]
-    views = table[(table["patient_id"] == lesion["patient_id"])
-                  & (table["left or right breast"] == lesion["left or right breast"])
-                  & (table["abnormality id"] == lesion["abnormality id"])].index
+    views = table[
+        (table["patient_id"] == lesion["patient_id"])
+        & (table["left or right breast"] == lesion["left or right breast"])
+        & (table["abnormality id"] == lesion["abnormality id"])
+    ].index
     assert len(views) == 2  # the fixture's first lesion has a CC and an MLO row
     table.loc[views[0], ["assessment", "pathology"]] = ["2", "BENIGN"]
     table.loc[views[1], ["assessment", "pathology"]] = ["4", "MALIGNANT"]

@@ -15,8 +15,21 @@ import pytest
 
 from microcalc import DISCLAIMER
 
-SECTIONS = ("headline", "categories", "morphology", "distribution", "birads", "covariates", "prior-posterior",
-            "sites", "diagnostics", "further", "about", "citations", "disclaimer")
+SECTIONS = (
+    "headline",
+    "categories",
+    "morphology",
+    "distribution",
+    "birads",
+    "covariates",
+    "prior-posterior",
+    "sites",
+    "diagnostics",
+    "further",
+    "about",
+    "citations",
+    "disclaimer",
+)
 TRAINED_COLUMNS = {"breast_density", "age"}  # the only covariates the bundled DDSM data record
 
 
@@ -42,8 +55,16 @@ def _flipped(fit):
     """The same fit with the opposite convergence verdict (to see both versions of the report)."""
     from microcalc.modelling.diagnostics import Convergence
 
-    good = Convergence(max_rhat=1.0, min_ess_bulk=2000.0, min_ess_tail=2000.0, divergences=0, chains=2,
-                       draws=300, worst_rhat="intercept", worst_ess="intercept")
+    good = Convergence(
+        max_rhat=1.0,
+        min_ess_bulk=2000.0,
+        min_ess_tail=2000.0,
+        divergences=0,
+        chains=2,
+        draws=300,
+        worst_rhat="intercept",
+        worst_ess="intercept",
+    )
     bad = dataclasses.replace(good, max_rhat=1.2, min_ess_bulk=40.0, divergences=7, worst_rhat="site_sd")
     return dataclasses.replace(fit, convergence=good if not fit.convergence.ok else bad)
 
@@ -145,9 +166,14 @@ def test_not_converged_banner_follows_the_diagnostics(built, small_fit, tmp_path
 
     other = _flipped(small_fit)
     write_report(other, tmp_path, fmt="both")
-    for fit, page, md in ((small_fit, built[2], built[3]),
-                          (other, (tmp_path / "report.html").read_text(encoding="utf-8"),
-                           (tmp_path / "report.md").read_text(encoding="utf-8"))):
+    for fit, page, md in (
+        (small_fit, built[2], built[3]),
+        (
+            other,
+            (tmp_path / "report.html").read_text(encoding="utf-8"),
+            (tmp_path / "report.md").read_text(encoding="utf-8"),
+        ),
+    ):
         shown = "id='not-converged'" in page
         assert shown == (not fit.convergence.ok)
         assert ("NOT CONVERGED: do not use these numbers" in md) == (not fit.convergence.ok)

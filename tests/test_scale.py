@@ -56,7 +56,8 @@ def _quiet_read(path, **kw) -> pd.DataFrame:
 
 
 def test_chunked_csv_scoring_equals_in_memory_and_computes_each_pattern_once(
-        tiny_chunks, small_fit_path, bundled_path, reference, ddsm, tmp_path, monkeypatch):
+    tiny_chunks, small_fit_path, bundled_path, reference, ddsm, tmp_path, monkeypatch
+):
     stream = scoring.open_cells(bundled_path)
     assert sum(1 for _ in stream.chunks) >= 10  # really crosses chunk boundaries
     computed = []
@@ -159,8 +160,10 @@ def test_messy_text_streams_like_the_whole_file(small_fit_path, ddsm, tmp_path, 
     frame, cases = _cases_csv(ddsm, tmp_path, n=200)
     frame = frame.iloc[::-1].reset_index(drop=True)  # ids in descending order: no sorted-id shortcut
     frame["morphology"] = "  " + frame["morphology"].fillna("") + " "  # padded; blank becomes "   "
-    frame["note"] = pd.Series(["line one\nline two" if quoted_newline and i % 7 == 0 else f" n{i} "
-                               for i in range(len(frame))], dtype="string")
+    frame["note"] = pd.Series(
+        ["line one\nline two" if quoted_newline and i % 7 == 0 else f" n{i} " for i in range(len(frame))],
+        dtype="string",
+    )
     frame.to_csv(cases, index=False)
     assert (b'"' in cases.read_bytes()) == quoted_newline
     whole, streamed = _whole_and_streamed(small_fit_path, cases, tmp_path)
@@ -177,8 +180,13 @@ def test_csv_writer_quotes_only_where_needed_and_formats_numbers_as_arrow_does(t
     monkeypatch.setattr(scoring, "CSV_SLICE_ROWS", 3)
     numbers = [0.1310848635800306, 1e-05, 2.0, None, float("nan"), -0.0, 1 / 3, 0.1310848635800306, 5e20]
     text = ["plain", "words here", None, 'has "quote"', "a,b", "two\nlines", "B_1", "x", "y"]
-    table = pa.table({"p": pa.array(numbers, pa.float64()), "id": pa.array(text, pa.large_string()),
-                      "n": pa.array([1, None, 3, 4, 5, 6, 7, 8, 9], pa.int64())})
+    table = pa.table(
+        {
+            "p": pa.array(numbers, pa.float64()),
+            "id": pa.array(text, pa.large_string()),
+            "n": pa.array([1, None, 3, 4, 5, 6, 7, 8, 9], pa.int64()),
+        }
+    )
     with pa.OSFile(str(tmp_path / "t.csv"), "wb") as sink:
         scoring.write_csv(table, sink, header=True)
     written = (tmp_path / "t.csv").read_bytes()
@@ -187,8 +195,12 @@ def test_csv_writer_quotes_only_where_needed_and_formats_numbers_as_arrow_does(t
     assert not any(b'"' in line for line in lines[1:4])  # the first slice needs no quotes
     assert b'"a,b"' in written and b'"has ""quote"""' in written and b'"two\nlines"' in written
 
-    back = pacsv.read_csv(tmp_path / "t.csv", convert_options=pacsv.ConvertOptions(
-        column_types={"p": pa.float64(), "id": pa.large_string(), "n": pa.int64()}, strings_can_be_null=True))
+    back = pacsv.read_csv(
+        tmp_path / "t.csv",
+        convert_options=pacsv.ConvertOptions(
+            column_types={"p": pa.float64(), "id": pa.large_string(), "n": pa.int64()}, strings_can_be_null=True
+        ),
+    )
     assert back.column("id").to_pylist() == text
     assert back.column("n").to_pylist() == table.column("n").to_pylist()
     got, expected = back.column("p").to_numpy(zero_copy_only=False), np.array(numbers, dtype=float)
@@ -218,20 +230,24 @@ def test_streamed_file_warns_once_as_the_whole_file_does(tiny_chunks, small_fit_
 
 def test_repeated_id_found_in_unsorted_and_sorted_ids():
     """The sorted-id shortcut only ever says 'no repeat' when the ids strictly increase."""
+
     def first_repeat(ids: list[str | None]):
         seen = scoring.SeenLesionIds("f.csv")
         seen.add(scoring.CellChunk(pd.DataFrame({"lesion_id": pd.Series(ids, dtype="string")}), 2))
         return seen.first_repeat()
+
     assert first_repeat(["a", None, "b", "c"]) is None
     assert first_repeat(["c", "a", "b"]) is None
     assert first_repeat(["a", "b", "b", "c"]).row == 4
     assert first_repeat(["b", "a", "c", "a"]).row == 5
 
 
-@pytest.mark.parametrize("corrupt", ["bad_birads", "repeated_id", "repeated_id_and_later_bad_cell",
-                                     "repeated_id_and_bad_cell_same_row"])
+@pytest.mark.parametrize(
+    "corrupt", ["bad_birads", "repeated_id", "repeated_id_and_later_bad_cell", "repeated_id_and_bad_cell_same_row"]
+)
 def test_bad_cell_in_a_late_chunk_gives_read_lesions_message_and_writes_nothing(
-        corrupt, tiny_chunks, small_fit_path, ddsm, tmp_path):
+    corrupt, tiny_chunks, small_fit_path, ddsm, tmp_path
+):
     frame, path = _cases_csv(ddsm, tmp_path)
     if corrupt in ("bad_birads", "repeated_id_and_later_bad_cell"):
         frame.loc[110, "birads"] = "7"
@@ -325,8 +341,10 @@ def test_scoring_refuses_a_bad_fit_file_as_load_does(kind, small_fit_path, tmp_p
 def dask_client():
     pytest.importorskip("dask.dataframe")
     distributed = pytest.importorskip("dask.distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 
@@ -343,8 +361,9 @@ def test_predict_dask_equals_in_memory(dask_client, small_fit, ddsm, reference):
     _assert_same_predictions(got, reference)
 
 
-def test_predict_file_on_dask_equals_in_memory(dask_client, tiny_chunks, small_fit_path, bundled_path, reference,
-                                               tmp_path):
+def test_predict_file_on_dask_equals_in_memory(
+    dask_client, tiny_chunks, small_fit_path, bundled_path, reference, tmp_path
+):
     from microcalc.batch.distributed import predict_file_dask
 
     out = tmp_path / "pred.parquet"

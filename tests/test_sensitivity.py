@@ -34,8 +34,10 @@ def prior_file(tmp_path, name: str, normal: dict[str, tuple[float, float]] | Non
     text = default_priors_path().read_text(encoding="utf-8").replace('name = "default"', f'name = "{name}"', 1)
     for section, (mu, sigma) in (normal or {}).items():
         # the entry's mu and sigma lines (and its elicit line, whose range no longer applies)
-        entry = re.compile(rf"(\[{re.escape(section)}\]\ndistribution = \"Normal\"\n)"
-                           r"mu = .*\nsigma = .*\n(elicit = .*\n)?")
+        entry = re.compile(
+            rf"(\[{re.escape(section)}\]\ndistribution = \"Normal\"\n)"
+            r"mu = .*\nsigma = .*\n(elicit = .*\n)?"
+        )
         text, n = entry.subn(rf"\g<1>mu = {mu}\nsigma = {sigma}\n", text, count=1)
         assert n == 1, section
     path = tmp_path / f"{name}.toml"
@@ -72,19 +74,22 @@ def test_conflicting_prior_is_flagged_as_prior_data_conflict(ddsm, tmp_path):
 
 def test_reweighting_identical_priors_reproduces_the_fit_and_nearby_priors_move_it(small_fit, frame, tmp_path):
     copy = Scenario("copy", load_priors(prior_file(tmp_path, "copy")))
+
     def base_rate(name: str, mu: float) -> Scenario:
         return Scenario(name, load_priors(prior_file(tmp_path, name, {"intercept": (mu, 0.421)})))
 
     higher, lower = base_rate("higher", -0.45), base_rate("lower", -0.95)
     # at a new DDSM-like site the base rate is the model's own (for the clinical population the literature's
     # overall rate sets it, so the intercept's prior does not reach it: tests/test_population.py)
-    same, up, down = scenario_results(Reweighter.of(small_fit, frame, population="new-site"), [copy, higher, lower],
-                                      frame, refit=None, say=QUIET)
+    same, up, down = scenario_results(
+        Reweighter.of(small_fit, frame, population="new-site"), [copy, higher, lower], frame, refit=None, say=QUIET
+    )
 
     # identical priors: uniform weights, the fit's own numbers
     assert same.method == "psis (identical priors)"
-    expected = headline_table(small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors,
-                              population="new-site")
+    expected = headline_table(
+        small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors, population="new-site"
+    )
     cols = ["mean", "ci_lower", "ci_upper"]
     np.testing.assert_allclose(same.table[cols].to_numpy(), expected[cols].to_numpy(), rtol=0, atol=1e-9)
 
@@ -96,8 +101,9 @@ def test_reweighting_identical_priors_reproduces_the_fit_and_nearby_priors_move_
 
 def test_prior_file_beyond_psis_is_refitted(small_fit, frame):
     vague = Scenario("vague", load_priors(scenario_paths()["vague"]))
-    (result,) = scenario_results(Reweighter.of(small_fit, frame), [vague], frame,
-                                 refit=RefitSettings(draws=100, tune=100), say=QUIET)
+    (result,) = scenario_results(
+        Reweighter.of(small_fit, frame), [vague], frame, refit=RefitSettings(draws=100, tune=100), say=QUIET
+    )
     assert result.pareto_k >= PARETO_K_MAX
     assert result.method.startswith(f"refit (k={result.pareto_k:.2f}), 2x100 draws")
     assert np.isfinite(result.table[["mean", "ci_lower", "ci_upper"]].to_numpy()).all()
@@ -109,8 +115,9 @@ def test_command_writes_finite_sensitivity_and_five_scenarios(small_fit, tmp_pat
     extra = prior_file(tmp_path, "my_priors")
     out = tmp_path / "out"
     # refits off keeps the test fast; the refit path is covered above
-    paths = run_sensitivity(small_fit, out, extra_scenarios=[extra], say=QUIET,
-                            settings=SensitivitySettings(refit=None, fractions=()))
+    paths = run_sensitivity(
+        small_fit, out, extra_scenarios=[extra], say=QUIET, settings=SensitivitySettings(refit=None, fractions=())
+    )
     assert {p.name for p in paths} >= {"sensitivity.csv", "scenarios.csv", "data_size.csv", "sensitivity.html"}
 
     groups = pd.read_csv(out / "sensitivity.csv")
@@ -122,7 +129,9 @@ def test_command_writes_finite_sensitivity_and_five_scenarios(small_fit, tmp_pat
     scenarios = pd.read_csv(out / "scenarios.csv")
     assert list(scenarios.columns) == ["scenario", "quantity", "mean", "ci_lower", "ci_upper", "method"]
     assert scenarios["scenario"].nunique() >= 5
-    assert {"default", "seed", "meta_analysis", "atlas", "vague", "synthesis", "my_priors"} <= set(scenarios["scenario"])
+    assert {"default", "seed", "meta_analysis", "atlas", "vague", "synthesis", "my_priors"} <= set(
+        scenarios["scenario"]
+    )
     assert np.isfinite(scenarios[["mean", "ci_lower", "ci_upper"]].to_numpy()).all()
     # every scenario answers the same quantities, and says how it was obtained
     assert scenarios.groupby("scenario")["quantity"].apply(tuple).nunique() == 1
@@ -145,9 +154,18 @@ def test_bundled_scenario_files_load_with_figures_and_sources():
         assert p.name == name
         # scenarios differ in priors only: lesions are encoded as under the default file
         assert p.coefficient_names() == default.coefficient_names() and p.category4_mix == default.category4_mix
-        scalars = [p.intercept, p.site_sd, p.morphology.group_shift, p.morphology.level_sd,
-                   p.distribution.group_shift, p.distribution.level_sd, *p.birads_steps.values(),
-                   p.birads_category_0, p.age_per_decade, p.not_recorded]
+        scalars = [
+            p.intercept,
+            p.site_sd,
+            p.morphology.group_shift,
+            p.morphology.level_sd,
+            p.distribution.group_shift,
+            p.distribution.level_sd,
+            *p.birads_steps.values(),
+            p.birads_category_0,
+            p.age_per_decade,
+            p.not_recorded,
+        ]
         assert all(s.figure and s.source for s in scalars)
         assert all(lvl.source for spec in (p.morphology, p.distribution) for lvl in spec.levels.values())
     vague = load_priors(paths["vague"])
@@ -170,8 +188,9 @@ def test_log_prior_of_centred_levels_differs_only_by_the_jacobian(small_fit, fra
     assert all(mask.any() for mask in centred.values())
     sd = {"site": "site_sd", "morphology": "morphology_sd", "distribution": "distribution_sd"}
     jacobian = sum(-int(centred[r].sum()) * np.log(posterior[s].values.reshape(-1)) for r, s in sd.items())
-    np.testing.assert_allclose(log_prior(posterior, small_fit.priors, small_fit.sites, patterns) - non_centred,
-                               jacobian, rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(
+        log_prior(posterior, small_fit.priors, small_fit.sites, patterns) - non_centred, jacobian, rtol=1e-7, atol=1e-7
+    )
 
 
 def test_scenario_that_learns_the_scale_is_reweighted_on_the_augmented_space(small_fit, frame, tmp_path):
@@ -180,13 +199,18 @@ def test_scenario_that_learns_the_scale_is_reweighted_on_the_augmented_space(sma
     from the scenario's prior and leaves its density out of both sides (scenarios.with_scale): the
     weights must be reliable and reproduce the fit's answers."""
     path = prior_file(tmp_path, "pinned")
-    path.write_text(path.read_text(encoding="utf-8")
-                    + '\n[conditional_scale]\ndistribution = "Beta"\nalpha = 6000.0\nbeta = 4000.0\n', encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8")
+        + '\n[conditional_scale]\ndistribution = "Beta"\nalpha = 6000.0\nbeta = 4000.0\n',
+        encoding="utf-8",
+    )
     pinned = Scenario("pinned", load_priors(path))
     assert pinned.priors.scale_is_random and not small_fit.priors.scale_is_random
-    (result,) = scenario_results(Reweighter.of(small_fit, frame, population="new-site"), [pinned], frame,
-                                 refit=None, say=QUIET)
+    (result,) = scenario_results(
+        Reweighter.of(small_fit, frame, population="new-site"), [pinned], frame, refit=None, say=QUIET
+    )
     assert result.method == f"psis (k={result.pareto_k:.2f})" and result.pareto_k < PARETO_K_MAX
-    expected = headline_table(small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors,
-                              population="new-site")
+    expected = headline_table(
+        small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors, population="new-site"
+    )
     np.testing.assert_allclose(result.table["mean"].to_numpy(), expected["mean"].to_numpy(), atol=0.01)

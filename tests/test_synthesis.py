@@ -40,6 +40,7 @@ def _table(tmp_path: Path, lines: list[str], name: str = "studies.csv") -> Path:
 
 # -- the table ---------------------------------------------------------------------------------------
 
+
 def test_bundled_table_loads_from_the_package(table):
     path = studies.bundled_studies_path()
     assert path.name == "studies.csv" and path.is_file()
@@ -49,14 +50,17 @@ def test_bundled_table_loads_from_the_package(table):
     assert (table["malignant"] <= table["total"]).all()
 
 
-@pytest.mark.parametrize("line, column, problem", [
-    ("s1,c,morphology,amorphous,12,10,✔", "malignant", "between 0 and total"),
-    ("s1,c,morphology,amorfous,1,10,✔", "level", "unknown morphology level"),
-    ("s1,c,morphology,amorphous,1.5,10,✔", "malignant", "whole number"),
-    ("s1,c,histology,amorphous,1,10,✔", "finding", "unknown finding"),
-    ("s1,c,morphology,amorphous,1,0,✔", "total", "at least 1"),
-    ("s1,c,morphology,amorphous,1,10,yes", "checked", "check mark"),
-])
+@pytest.mark.parametrize(
+    "line, column, problem",
+    [
+        ("s1,c,morphology,amorphous,12,10,✔", "malignant", "between 0 and total"),
+        ("s1,c,morphology,amorfous,1,10,✔", "level", "unknown morphology level"),
+        ("s1,c,morphology,amorphous,1.5,10,✔", "malignant", "whole number"),
+        ("s1,c,histology,amorphous,1,10,✔", "finding", "unknown finding"),
+        ("s1,c,morphology,amorphous,1,0,✔", "total", "at least 1"),
+        ("s1,c,morphology,amorphous,1,10,yes", "checked", "check mark"),
+    ],
+)
 def test_damaged_table_names_row_column_and_value(tmp_path, line, column, problem):
     path = _table(tmp_path, ["s0,c,overall,all,3,10,✔", line])
     with pytest.raises(LesionInputError) as err:
@@ -98,8 +102,8 @@ def test_rows_map_pooled_levels_and_respect_partitions(table, rows):
     assert grouped.restriction[:2] == ("morphology", "amorphous")
     assert by[("kimj2018", "morphology", "amorphous")].restriction[:2] == ("birads", "4A")
     assert by[("kimj2018", "birads", "4A")].restriction is None
-    assert not any(r.study_id == "liberman1998" for r in rows)          # masses in the denominators
-    assert not any(r.level.startswith("amorphous_") for r in rows)      # re-splits of one row
+    assert not any(r.study_id == "liberman1998" for r in rows)  # masses in the denominators
+    assert not any(r.level.startswith("amorphous_") for r in rows)  # re-splits of one row
     # one term per study and unit: no lesion enters one likelihood twice
     keys = [(r.study_id, r.finding, r.units) for r in rows]
     assert len(keys) == len(set(keys))
@@ -107,6 +111,7 @@ def test_rows_map_pooled_levels_and_respect_partitions(table, rows):
 
 
 # -- known answers -----------------------------------------------------------------------------------
+
 
 def _row(study, level, y, n, finding="morphology"):
     return studies.StudyRow(study, study, finding, level, y, n, ((level, 1.0),))
@@ -116,7 +121,7 @@ def test_single_study_pooled_rate_near_observed_rate():
     syn = meta.synthesise([_row("a", "amorphous", 300, 1000)])
     s = meta.summarise(syn.posteriors[("morphology", "amorphous")], syn.spec)
     assert abs(s.pooled_rate - 0.30) < 0.03
-    assert s.predictive_lower_90 < 0.2 and s.predictive_upper_90 > 0.4   # tau is unknown from one study
+    assert s.predictive_lower_90 < 0.2 and s.predictive_upper_90 > 0.4  # tau is unknown from one study
 
 
 def test_homogeneous_studies_give_small_tau_and_the_common_rate():
@@ -172,10 +177,11 @@ def test_every_model_level_has_a_prior_with_provenance(synthesis):
     assert amorphous.source == "meta-analysis" and "shen2021" in amorphous.provenance
     assert amorphous.prior.robust_weight == 0.2 and 0 < amorphous.ess < amorphous.map_prior.ess_elir() + 1
     four_a = priors["birads.4A"].summary
-    assert 0.10 < four_a.pooled_rate < 0.25 and four_a.is_ess > 500   # importance sampling not degenerate
+    assert 0.10 < four_a.pooled_rate < 0.25 and four_a.is_ess > 500  # importance sampling not degenerate
 
 
 # -- leave-one-study-out and the written files -------------------------------------------------------
+
 
 def test_leave_one_study_out_coverage(rows):
     result = leave_one_study_out(rows)
@@ -188,8 +194,15 @@ def test_run_literature_writes_its_files(tmp_path):
     from microcalc.synthesis import run_literature
 
     lines = [f"s{i},c,overall,all,{y},{n},✔" for i, (y, n) in enumerate([(30, 100), (45, 120), (20, 90), (60, 150)])]
-    lines += ["s0,c,birads,4A,5,40,✔", "s1,c,birads,4A,9,50,✔", "s0,c,birads,4B,15,40,✔", "s1,c,birads,4B,14,45,✔",
-              "s0,c,birads,4C,14,20,✔", "s1,c,birads,4C,18,25,✔", "s2,c,birads,4,20,90,✔"]
+    lines += [
+        "s0,c,birads,4A,5,40,✔",
+        "s1,c,birads,4A,9,50,✔",
+        "s0,c,birads,4B,15,40,✔",
+        "s1,c,birads,4B,14,45,✔",
+        "s0,c,birads,4C,14,20,✔",
+        "s1,c,birads,4C,18,25,✔",
+        "s2,c,birads,4,20,90,✔",
+    ]
     written = run_literature(tmp_path / "out", studies_path=_table(tmp_path, lines))
     names = {p.name for p in written}
     assert {"synthesis.csv", "studies_loso.csv", "prior_ess.csv", "literature.html", "forest_birads.png"} <= names
@@ -205,4 +218,4 @@ def test_run_literature_writes_its_files(tmp_path):
     from microcalc import DISCLAIMER
 
     assert DISCLAIMER in page and "data:image/png;base64," in page
-    assert not list((tmp_path / "out").glob(".*"))   # no temporary files left behind
+    assert not list((tmp_path / "out").glob(".*"))  # no temporary files left behind

@@ -28,6 +28,7 @@ def _says(err: LesionInputError, *parts: str) -> None:
 
 # --- the file itself ---------------------------------------------------------------------------
 
+
 def test_missing_file(tmp_path: Path) -> None:
     err = _error(tmp_path / "nowhere.csv")
     _says(err, "nowhere.csv", "not found")
@@ -69,8 +70,20 @@ def test_corrupt_parquet(write_csv) -> None:
 def test_unrecognised_format(write_csv) -> None:
     err = _error(write_csv("id,shape\n1,round\n", "odd.csv"))
     assert err.row == 1
-    _says(err, "odd.csv", "id, shape", "canonical", "'lesion_id'", "DDSM", "calc_type", "calc_distribution",
-          "CBIS-DDSM", "'abnormality id'", "'calc type'", "'image view'")
+    _says(
+        err,
+        "odd.csv",
+        "id, shape",
+        "canonical",
+        "'lesion_id'",
+        "DDSM",
+        "calc_type",
+        "calc_distribution",
+        "CBIS-DDSM",
+        "'abnormality id'",
+        "'calc type'",
+        "'image view'",
+    )
 
 
 def test_long_values_are_cut_in_messages(write_csv) -> None:
@@ -126,11 +139,22 @@ def test_cbis_with_own_lesion_id_column(cbis_path: Path, write_csv) -> None:
 
 # --- cells -------------------------------------------------------------------------------------
 
+
 def test_unknown_morphology_word(write_csv) -> None:
     err = _error(write_csv("lesion_id,morphology\nL1,amorphous\nL2,amorphous|starry\n", "morph.csv"))
     assert (err.row, err.column, err.value) == (3, "morphology", "amorphous|starry")
-    _says(err, "morph.csv", "row 3", "column 'morphology'", "'starry'", "amorphous|starry",
-          "allowed: ", "fine_pleomorphic", "fine_linear", "'|'")
+    _says(
+        err,
+        "morph.csv",
+        "row 3",
+        "column 'morphology'",
+        "'starry'",
+        "amorphous|starry",
+        "allowed: ",
+        "fine_pleomorphic",
+        "fine_linear",
+        "'|'",
+    )
 
 
 def test_coarse_alone_is_ambiguous_in_canonical_files(write_csv) -> None:
@@ -202,13 +226,16 @@ def test_bad_yes_no(write_csv) -> None:
     _says(err, "yn.csv", "row 2", "column 'brca'", "'maybe'", "yes, no, true, false, 1, 0")
 
 
-@pytest.mark.parametrize(("column", "value", "allowed"), [
-    ("breast_density", "e", "a, b, c, d (or 1, 2, 3, 4)"),
-    ("breast_density", "0", "a, b, c, d"),
-    ("change", "worse", "new, increasing, stable, decreasing"),
-    ("cluster_density", "medium", "low, high"),
-    ("size_variability", "odd", "uniform, variable"),
-])
+@pytest.mark.parametrize(
+    ("column", "value", "allowed"),
+    [
+        ("breast_density", "e", "a, b, c, d (or 1, 2, 3, 4)"),
+        ("breast_density", "0", "a, b, c, d"),
+        ("change", "worse", "new, increasing, stable, decreasing"),
+        ("cluster_density", "medium", "low, high"),
+        ("size_variability", "odd", "uniform, variable"),
+    ],
+)
 def test_bad_single_word(write_csv, column: str, value: str, allowed: str) -> None:
     err = _error(write_csv(f"lesion_id,{column}\nL1,{value}\n", "words.csv"))
     _says(err, "words.csv", "row 2", f"column '{column}'", repr(value), allowed)
@@ -247,6 +274,7 @@ def test_first_bad_cell_by_row(write_csv) -> None:
 
 
 # --- outcome needed for fitting ----------------------------------------------------------------
+
 
 def test_require_outcome_without_column(write_csv) -> None:
     err = _error(write_csv("lesion_id,age\nL1,50\n", "noout.csv"), require_outcome=True)

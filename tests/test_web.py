@@ -73,18 +73,20 @@ def held_out() -> pd.DataFrame:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LesionWarning)
         bundled = microcalc.read_lesions(microcalc.bundled_data_path())
-    extra = pd.DataFrame({
-        "lesion_id": ["x1", "x2", "x3", "x4"],
-        "morphology": ["fine_linear|punctate", pd.NA, "rim", "amorphous"],
-        "distribution": ["segmental", pd.NA, pd.NA, "grouped"],
-        "birads": ["4C", pd.NA, "2", "4"],
-        "calc_count": [12, pd.NA, 3, pd.NA],
-        "change": ["new", pd.NA, "stable", pd.NA],
-        "brca": [True, pd.NA, False, pd.NA],
-        "family_history": [pd.NA, True, pd.NA, pd.NA],
-        "age": [47.0, 61.0, pd.NA, 80.0],
-        "site": ["A", pd.NA, "Z", "B"],
-    })
+    extra = pd.DataFrame(
+        {
+            "lesion_id": ["x1", "x2", "x3", "x4"],
+            "morphology": ["fine_linear|punctate", pd.NA, "rim", "amorphous"],
+            "distribution": ["segmental", pd.NA, pd.NA, "grouped"],
+            "birads": ["4C", pd.NA, "2", "4"],
+            "calc_count": [12, pd.NA, 3, pd.NA],
+            "change": ["new", pd.NA, "stable", pd.NA],
+            "brca": [True, pd.NA, False, pd.NA],
+            "family_history": [pd.NA, True, pd.NA, pd.NA],
+            "age": [47.0, 61.0, pd.NA, 80.0],
+            "site": ["A", pd.NA, "Z", "B"],
+        }
+    )
     cells = extra.astype("string")
     frame = microcalc.io.readers.validate_cells(cells, file="extra", fmt="canonical")
     cols = list(frame.columns)
@@ -160,8 +162,9 @@ def test_population_is_predict_site(client, web_fit, held_out):
     siteless = held_out[held_out["site"].isna()].head(8)
     assert len(siteless) and "A" in web_fit.sites
     at_a = predict_json(client, as_json(siteless), population="site:A")
-    np.testing.assert_array_equal(at_a[SUMMARY].to_numpy(),
-                                  web_fit.predict(siteless, site="A")[SUMMARY].to_numpy(dtype=float))
+    np.testing.assert_array_equal(
+        at_a[SUMMARY].to_numpy(), web_fit.predict(siteless, site="A")[SUMMARY].to_numpy(dtype=float)
+    )
     new = predict_json(client, as_json(siteless))
     assert not np.array_equal(new["p_malignant"].to_numpy(), at_a["p_malignant"].to_numpy())
 
@@ -174,12 +177,33 @@ def test_ci_is_honoured(client, web_fit, held_out):
 
 
 def test_json_values_of_every_type_read_as_csv_cells(client, web_fit):
-    lesion = {"lesion_id": 7, "morphology": ["fine_pleomorphic", "amorphous"], "calc_count": 6.0, "age": 52.5,
-              "brca": True, "tp53": "no", "birads": "4B", "distribution": None, "change": ""}
+    lesion = {
+        "lesion_id": 7,
+        "morphology": ["fine_pleomorphic", "amorphous"],
+        "calc_count": 6.0,
+        "age": 52.5,
+        "brca": True,
+        "tp53": "no",
+        "birads": "4B",
+        "distribution": None,
+        "change": "",
+    }
     got = predict_json(client, [lesion])
-    frame = microcalc.io.readers.validate_cells(pd.DataFrame({
-        "lesion_id": ["7"], "morphology": ["fine_pleomorphic|amorphous"], "calc_count": ["6"], "age": ["52.5"],
-        "brca": ["true"], "tp53": ["no"], "birads": ["4B"]}, dtype="string"), fmt="canonical")
+    frame = microcalc.io.readers.validate_cells(
+        pd.DataFrame(
+            {
+                "lesion_id": ["7"],
+                "morphology": ["fine_pleomorphic|amorphous"],
+                "calc_count": ["6"],
+                "age": ["52.5"],
+                "brca": ["true"],
+                "tp53": ["no"],
+                "birads": ["4B"],
+            },
+            dtype="string",
+        ),
+        fmt="canonical",
+    )
     assert got["lesion_id"].tolist() == ["7"]
     np.testing.assert_array_equal(got[SUMMARY].to_numpy(), web_fit.predict(frame)[SUMMARY].to_numpy(dtype=float))
 
@@ -206,8 +230,10 @@ CLI_ERRORS = {
     "density_e": ([{"lesion_id": "a", "breast_density": "e"}], "lesion_id,breast_density\na,e\n"),
     "blank_id": ([{"lesion_id": "", "birads": "4"}], "lesion_id,birads\n,4\n"),
     "duplicate_id": ([{"lesion_id": "a"}, {"lesion_id": "a"}], "lesion_id,birads\na,\na,\n"),
-    "list_word_unknown": ([{"lesion_id": "a", "morphology": ["rim", "starry"]}],
-                          "lesion_id,morphology\na,rim|starry\n"),
+    "list_word_unknown": (
+        [{"lesion_id": "a", "morphology": ["rim", "starry"]}],
+        "lesion_id,morphology\na,rim|starry\n",
+    ),
 }
 
 
@@ -235,21 +261,36 @@ BAD_REQUESTS = {
     "lesions_not_list": (b'{"lesions": {"lesion_id": "a"}}', "application/json", 400, "must be a list"),
     "lesions_empty": (b'{"lesions": []}', "application/json", 400, "empty"),
     "lesion_not_object": (b'{"lesions": ["a"]}', "application/json", 400, "must be a JSON object"),
-    "unknown_field": (b'{"lesions": [{"lesion_id": "a", "morphlogy": "rim"}]}', "application/json", 400,
-                      "unknown lesion field"),
-    "object_value": (b'{"lesions": [{"lesion_id": "a", "age": {"years": 50}}]}', "application/json", 400,
-                     "wrong type"),
-    "list_for_single_word": (b'{"lesions": [{"lesion_id": "a", "birads": ["4"]}]}', "application/json", 400,
-                             "wrong type"),
-    "list_of_numbers": (b'{"lesions": [{"lesion_id": "a", "morphology": [1, 2]}]}', "application/json", 400,
-                        "only strings"),
+    "unknown_field": (
+        b'{"lesions": [{"lesion_id": "a", "morphlogy": "rim"}]}',
+        "application/json",
+        400,
+        "unknown lesion field",
+    ),
+    "object_value": (b'{"lesions": [{"lesion_id": "a", "age": {"years": 50}}]}', "application/json", 400, "wrong type"),
+    "list_for_single_word": (
+        b'{"lesions": [{"lesion_id": "a", "birads": ["4"]}]}',
+        "application/json",
+        400,
+        "wrong type",
+    ),
+    "list_of_numbers": (
+        b'{"lesions": [{"lesion_id": "a", "morphology": [1, 2]}]}',
+        "application/json",
+        400,
+        "only strings",
+    ),
     "nan": (b'{"lesions": [{"lesion_id": "a", "age": NaN}]}', "application/json", 400, "NaN"),
     "infinity": (b'{"lesions": [{"lesion_id": "a", "age": 1e999}]}', "application/json", 400, "wrong type"),
     "deep": (b'{"lesions": ' + b"[" * 5000 + b"]" * 5000 + b"}", "application/json", 400, "nested"),
     "ci_out_of_range": (b'{"lesions": [{"lesion_id": "a"}], "ci": 1.5}', "application/json", 400, "'ci'"),
     "ci_text": (b'{"lesions": [{"lesion_id": "a"}], "ci": "0.9"}', "application/json", 400, "'ci'"),
-    "unknown_population": (b'{"lesions": [{"lesion_id": "a"}], "population": "Mars"}', "application/json", 400,
-                           "unknown population"),
+    "unknown_population": (
+        b'{"lesions": [{"lesion_id": "a"}], "population": "Mars"}',
+        "application/json",
+        400,
+        "unknown population",
+    ),
     "form_post": (b"lesions=a", "application/x-www-form-urlencoded", 415, "Content-Type: application/json"),
     "text_plain": (b'{"lesions": [{"lesion_id": "a"}]}', "text/plain", 415, "Content-Type"),
 }
@@ -333,8 +374,13 @@ def test_chunked_body_over_the_limit_is_refused_by_a_real_server(web_fit, fit_pa
     with running(app) as (host, port):
         for parts, status in (([b" " * 1000] * 5, 413), ([b'{"lesions": [{"lesion_id": "a"}]}', b" " * 1000], 200)):
             conn = http.client.HTTPConnection(host, port, timeout=30)
-            conn.request("POST", "/api/predict", body=iter(parts), headers={"Content-Type": "application/json"},
-                         encode_chunked=True)
+            conn.request(
+                "POST",
+                "/api/predict",
+                body=iter(parts),
+                headers={"Content-Type": "application/json"},
+                encode_chunked=True,
+            )
             response = conn.getresponse()
             assert response.status == status
             assert (b"larger than the limit" in response.read()) == (status == 413)
@@ -357,8 +403,9 @@ def test_upload_over_the_limit_is_refused(small_limits):
 
 
 def test_bad_content_length_is_refused(small_limits):
-    response = small_limits.post("/api/predict", content=b"{}",
-                                 headers={"content-type": "application/json", "content-length": "abc"})
+    response = small_limits.post(
+        "/api/predict", content=b"{}", headers={"content-type": "application/json", "content-length": "abc"}
+    )
     assert response.status_code == 400
 
 
@@ -372,8 +419,11 @@ def test_batch_csv_equals_predict_file(client, fit_path, bundled_path, tmp_path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LesionWarning)
         predict_file(fit_path, bundled_path, out)
-    response = client.post("/api/batch?name=ddsm_calcifications.csv", content=bundled_path.read_bytes(),
-                           headers={"content-type": "text/csv"})
+    response = client.post(
+        "/api/batch?name=ddsm_calcifications.csv",
+        content=bundled_path.read_bytes(),
+        headers={"content-type": "text/csv"},
+    )
     assert response.status_code == 200
     assert response.content == out.read_bytes()
     assert response.headers["x-microcalc-lesions"] == "617"
@@ -388,22 +438,38 @@ def test_batch_parquet_in_and_out_and_cbis(client, web_fit, fit_path, cbis_path,
 
     parquet_in = tmp_path / "cases.parquet"
     held_out.to_parquet(parquet_in)
-    response = client.post("/api/batch?output=parquet&name=cases.parquet", content=parquet_in.read_bytes(),
-                           headers={"content-type": "application/octet-stream"})
+    response = client.post(
+        "/api/batch?output=parquet&name=cases.parquet",
+        content=parquet_in.read_bytes(),
+        headers={"content-type": "application/octet-stream"},
+    )
     assert response.status_code == 200
     predict_file(fit_path, parquet_in, tmp_path / "cli.parquet")
-    pd.testing.assert_frame_equal(pd.read_parquet(io.BytesIO(response.content)),
-                                  pd.read_parquet(tmp_path / "cli.parquet"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(io.BytesIO(response.content)), pd.read_parquet(tmp_path / "cli.parquet")
+    )
     site = web_fit.sites[-1]
-    cbis = client.post(f"/api/batch?name=cbis.csv&population=site:{site}", content=cbis_path.read_bytes(),
-                       headers={"content-type": "text/csv"})
+    cbis = client.post(
+        f"/api/batch?name=cbis.csv&population=site:{site}",
+        content=cbis_path.read_bytes(),
+        headers={"content-type": "text/csv"},
+    )
     assert cbis.status_code == 200
     predict_file(fit_path, cbis_path, tmp_path / "cbis.csv", site=site)
     assert cbis.content == (tmp_path / "cbis.csv").read_bytes()
 
 
-@pytest.mark.parametrize("content", [b"", b"lesion_id,morphology\na,starry\n", b"foo,bar\n1,2\n",
-                                     b"PK\x03\x04 an excel file", b"lesion_id,birads\n", b"\x00\x01\x02" * 40])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"lesion_id,morphology\na,starry\n",
+        b"foo,bar\n1,2\n",
+        b"PK\x03\x04 an excel file",
+        b"lesion_id,birads\n",
+        b"\x00\x01\x02" * 40,
+    ],
+)
 def test_batch_errors_are_the_cli_messages(content, client, fit_path, tmp_path):
     from microcalc.batch.scoring import predict_file
 
@@ -411,8 +477,9 @@ def test_batch_errors_are_the_cli_messages(content, client, fit_path, tmp_path):
     path.write_bytes(content)
     with pytest.raises(LesionInputError) as cli:
         predict_file(fit_path, path, tmp_path / "out.csv")
-    response = client.post("/api/batch?name=/home/someone/mine.csv", content=content,
-                           headers={"content-type": "text/csv"})
+    response = client.post(
+        "/api/batch?name=/home/someone/mine.csv", content=content, headers={"content-type": "text/csv"}
+    )
     assert response.status_code == 400
     assert response.json()["error"] == str(cli.value).replace(str(path), "mine.csv")
 
@@ -461,42 +528,82 @@ def test_page_is_self_contained_and_says_what_it_is(client, web_fit):
 def test_not_converged_fit_gets_the_banner(web_fit, fit_path):
     from microcalc.modelling.diagnostics import Convergence
 
-    bad = dataclasses.replace(web_fit, convergence=Convergence(
-        max_rhat=1.3, min_ess_bulk=12.0, min_ess_tail=10.0, divergences=4, chains=2, draws=200, worst_rhat="intercept",
-        worst_ess="site_z"))
+    bad = dataclasses.replace(
+        web_fit,
+        convergence=Convergence(
+            max_rhat=1.3,
+            min_ess_bulk=12.0,
+            min_ess_tail=10.0,
+            divergences=4,
+            chains=2,
+            draws=200,
+            worst_rhat="intercept",
+            worst_ess="site_z",
+        ),
+    )
     page = TestClient(create_app(bad, fit_path)).get("/").text
     assert "id='not-converged'" in page and "R-hat 1.300" in page
-    good = dataclasses.replace(web_fit, convergence=Convergence(
-        max_rhat=1.001, min_ess_bulk=900.0, min_ess_tail=800.0, divergences=0, chains=2, draws=200, worst_rhat="a",
-        worst_ess="b"))
+    good = dataclasses.replace(
+        web_fit,
+        convergence=Convergence(
+            max_rhat=1.001,
+            min_ess_bulk=900.0,
+            min_ess_tail=800.0,
+            divergences=0,
+            chains=2,
+            draws=200,
+            worst_rhat="a",
+            worst_ess="b",
+        ),
+    )
     assert "not-converged" not in TestClient(create_app(good, fit_path)).get("/").text
 
 
 def test_case_answer_equals_predict_and_explains_itself(client, web_fit):
-    lesion = {"morphology": ["fine_linear", "punctate"], "distribution": "segmental", "birads": "4C", "age": "58",
-              "brca": "yes"}
+    lesion = {
+        "morphology": ["fine_linear", "punctate"],
+        "distribution": "segmental",
+        "birads": "4C",
+        "age": "58",
+        "brca": "yes",
+    }
     response = client.post("/api/case", json={"lesion": lesion, "population": "site:A"})
     assert response.status_code == 200
     answer = response.json()
-    frame = microcalc.io.readers.validate_cells(pd.DataFrame(
-        {"lesion_id": ["case"], "morphology": ["fine_linear|punctate"], "distribution": ["segmental"],
-         "birads": ["4C"], "age": ["58"], "brca": ["yes"]}, dtype="string"), fmt="canonical")
+    frame = microcalc.io.readers.validate_cells(
+        pd.DataFrame(
+            {
+                "lesion_id": ["case"],
+                "morphology": ["fine_linear|punctate"],
+                "distribution": ["segmental"],
+                "birads": ["4C"],
+                "age": ["58"],
+                "brca": ["yes"],
+            },
+            dtype="string",
+        ),
+        fmt="canonical",
+    )
     expected = web_fit.predict(frame, site="A").iloc[0]
     assert [answer[c] for c in SUMMARY] == [float(expected[c]) for c in SUMMARY]
     assert answer["population"] == "Training site A"
     assert [e["column"] for e in answer["effects"]] != []
-    assert sorted(e["column"] for e in answer["effects"]) == sorted(["morphology", "distribution", "birads", "age",
-                                                                       "brca"])
+    assert sorted(e["column"] for e in answer["effects"]) == sorted(
+        ["morphology", "distribution", "birads", "age", "brca"]
+    )
     for effect in answer["effects"]:
         assert effect["or_lower"] <= effect["or_median"] <= effect["or_upper"]
         blank = frame.copy()
         blank.loc[0, effect["column"]] = pd.NA
-        assert effect["p_without"] == pytest.approx(float(web_fit.predict(blank, site="A")["p_malignant"].iloc[0]),
-                                                    rel=1e-12)
+        assert effect["p_without"] == pytest.approx(
+            float(web_fit.predict(blank, site="A")["p_malignant"].iloc[0]), rel=1e-12
+        )
     assert [p["column"] for p in answer["prior_only"]] == ["brca"]
     main = [p for p in answer["published"] if p["main"]]
-    assert len(main) == 1 and (main[0]["low"], main[0]["high"]) == (literature.MORPHOLOGY["fine_linear"].low,
-                                                                   literature.MORPHOLOGY["fine_linear"].high)
+    assert len(main) == 1 and (main[0]["low"], main[0]["high"]) == (
+        literature.MORPHOLOGY["fine_linear"].low,
+        literature.MORPHOLOGY["fine_linear"].high,
+    )
     svg = ET.fromstring(answer["plot_svg"])
     assert svg.tag.endswith("svg") and "href" not in answer["plot_svg"]
     assert 0 < len(svg.findall(".//{http://www.w3.org/2000/svg}rect[@class='bar']")) <= plot.BINS
@@ -504,8 +611,9 @@ def test_case_answer_equals_predict_and_explains_itself(client, web_fit):
 
 def test_case_with_nothing_entered(client, web_fit):
     answer = client.post("/api/case", json={"lesion": {}}).json()
-    expected = web_fit.predict(microcalc.io.readers.validate_cells(
-        pd.DataFrame({"lesion_id": ["case"]}, dtype="string"), fmt="canonical")).iloc[0]
+    expected = web_fit.predict(
+        microcalc.io.readers.validate_cells(pd.DataFrame({"lesion_id": ["case"]}, dtype="string"), fmt="canonical")
+    ).iloc[0]
     assert answer["p_malignant"] == float(expected["p_malignant"])
     assert answer["effects"] == [] and answer["published"] == [] and answer["prior_only"] == []
 
@@ -520,16 +628,19 @@ def test_odds_ratio_per_draw():
     assert np.isfinite(case.log_odds(np.array([0.0, 1.0]))).all()
 
 
-@pytest.mark.parametrize("lesion, expected", [
-    ({"morphology": "fine_pleomorphic|rim"}, ("morphology", "fine_pleomorphic")),
-    ({"morphology": "punctate|fine_linear", "distribution": "grouped"}, ("morphology", "fine_linear")),
-    ({"distribution": "grouped", "birads": "4B"}, ("headline", "grouped")),
-    ({"distribution": "grouped", "birads": "3"}, ("distribution", "grouped")),
-    ({"distribution": "linear|regional"}, ("distribution", "linear")),
-    ({"birads": "5"}, ("birads", "5")),
-    ({"birads": "1"}, None),
-    ({}, None),
-])
+@pytest.mark.parametrize(
+    "lesion, expected",
+    [
+        ({"morphology": "fine_pleomorphic|rim"}, ("morphology", "fine_pleomorphic")),
+        ({"morphology": "punctate|fine_linear", "distribution": "grouped"}, ("morphology", "fine_linear")),
+        ({"distribution": "grouped", "birads": "4B"}, ("headline", "grouped")),
+        ({"distribution": "grouped", "birads": "3"}, ("distribution", "grouped")),
+        ({"distribution": "linear|regional"}, ("distribution", "linear")),
+        ({"birads": "5"}, ("birads", "5")),
+        ({"birads": "1"}, None),
+        ({}, None),
+    ],
+)
 def test_main_finding(lesion, expected):
     row = pd.Series({"morphology": pd.NA, "distribution": pd.NA, "birads": pd.NA, **lesion})
     assert case.main_finding(row) == expected
@@ -549,8 +660,10 @@ def test_clinical_population_is_predict_population_clinical(client, web_fit, hel
     siteless = held_out.head(6).assign(site=pd.NA)
     got = predict_json(client, as_json(siteless), population="clinical")
     expected = web_fit.predict(siteless, population="clinical")
-    np.testing.assert_array_equal(got[["p_malignant", "ci_lower", "ci_upper"]].to_numpy(float),
-                                  expected[["p_malignant", "ci_lower", "ci_upper"]].to_numpy(float))
+    np.testing.assert_array_equal(
+        got[["p_malignant", "ci_lower", "ci_upper"]].to_numpy(float),
+        expected[["p_malignant", "ci_lower", "ci_upper"]].to_numpy(float),
+    )
     at_new_site = predict_json(client, as_json(siteless), population="new")
     assert not np.allclose(got["p_malignant"], at_new_site["p_malignant"])
 
@@ -558,10 +671,19 @@ def test_clinical_population_is_predict_population_clinical(client, web_fit, hel
 # --- small pure pieces ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value, text", [
-    (None, None), ("rim", "rim"), (True, "true"), (False, "false"), (55, "55"), (55.0, "55"), (52.5, "52.5"),
-    (["a", "b"], "a|b"),
-])
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (None, None),
+        ("rim", "rim"),
+        (True, "true"),
+        (False, "false"),
+        (55, "55"),
+        (55.0, "55"),
+        (52.5, "52.5"),
+        (["a", "b"], "a|b"),
+    ],
+)
 def test_cell_text(value, text):
     assert inputs.cell_text(value, "morphology", 2) == text
 
@@ -594,8 +716,18 @@ def test_cache_location_and_key(tmp_path):
     assert cache.cache_dir({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "microcalc"
     assert cache.cache_dir({"XDG_CACHE_HOME": "relative/dir"}) == Path.home() / ".cache" / "microcalc"
     base = cache.cache_key("0.1.0", "priors", b"data")
-    assert len({base, cache.cache_key("0.1.1", "priors", b"data"), cache.cache_key("0.1.0", "priors!", b"data"),
-                cache.cache_key("0.1.0", "priors", b"data2"), cache.cache_key("0.1.0", "prior", b"sdata")}) == 5
+    assert (
+        len(
+            {
+                base,
+                cache.cache_key("0.1.1", "priors", b"data"),
+                cache.cache_key("0.1.0", "priors!", b"data"),
+                cache.cache_key("0.1.0", "priors", b"data2"),
+                cache.cache_key("0.1.0", "prior", b"sdata"),
+            }
+        )
+        == 5
+    )
     path = cache.bundled_fit_path(tmp_path)
     assert path.parent == tmp_path and path.suffix == ".nc" and microcalc.__version__ in path.name
 

@@ -18,8 +18,10 @@ import pytest
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-    pytest.skip("needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)",
-                allow_module_level=True)
+    pytest.skip(
+        "needs Debian's chromium and chromium-driver (apt-get install -y chromium chromium-driver)",
+        allow_module_level=True,
+    )
 webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (pip install -e '.[test]')")
 pytest.importorskip("uvicorn")
 
@@ -34,8 +36,15 @@ from microcalc.web.app import create_app  # noqa: E402
 from microcalc.web.server import allowed_hosts  # noqa: E402
 from test_web import running, shared_fit_path  # noqa: E402  (tests/ is on sys.path: the shared small fit)
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
 WAIT = 30  # seconds: the first answer waits for the page's debounce and one posterior computation
 
 
@@ -63,8 +72,9 @@ def browser(downloads):
     for flag in FLAGS:
         options.add_argument(flag)
     options.add_argument("--window-size=1280,1000")
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
-                                              "download.prompt_for_download": False})
+    options.add_experimental_option(
+        "prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False}
+    )
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     yield driver
     driver.quit()
@@ -72,8 +82,9 @@ def browser(downloads):
 
 def settled(driver, state: str = "ready") -> None:
     """Wait until the page has answered the last change of the form."""
-    WebDriverWait(driver, WAIT).until(lambda d: d.find_element(By.ID, "result").get_attribute("data-state")
-                                      in ("ready", "error"))
+    WebDriverWait(driver, WAIT).until(
+        lambda d: d.find_element(By.ID, "result").get_attribute("data-state") in ("ready", "error")
+    )
     assert driver.find_element(By.ID, "result").get_attribute("data-state") == state
 
 
@@ -88,11 +99,14 @@ def cli_prediction(fit_path: Path, cells: dict, tmp_path: Path, site: str | None
 
 def displayed(driver) -> dict:
     find = lambda i: driver.find_element(By.ID, i)  # noqa: E731
-    return {"mean": find("p-mean").text, "ci": find("p-ci").text,
-            "p_malignant": float(find("p-mean").get_attribute("data-value")),
-            "ci_lower": float(find("p-ci").get_attribute("data-lower")),
-            "ci_upper": float(find("p-ci").get_attribute("data-upper")),
-            "p_above_2pct": float(find("p-above").get_attribute("data-value"))}
+    return {
+        "mean": find("p-mean").text,
+        "ci": find("p-ci").text,
+        "p_malignant": float(find("p-mean").get_attribute("data-value")),
+        "ci_lower": float(find("p-ci").get_attribute("data-lower")),
+        "ci_upper": float(find("p-ci").get_attribute("data-upper")),
+        "p_above_2pct": float(find("p-above").get_attribute("data-value")),
+    }
 
 
 def test_entered_lesion_shows_what_microcalc_predict_writes(browser, url, fit_path, tmp_path):
@@ -108,8 +122,17 @@ def test_entered_lesion_shows_what_microcalc_predict_writes(browser, url, fit_pa
     Select(browser.find_element(By.ID, "f-family_history")).select_by_value("yes")
     settled(browser)
     shown = displayed(browser)
-    cli = cli_prediction(fit_path, {"morphology": "fine_pleomorphic|amorphous", "distribution": "grouped",
-                                    "birads": "4B", "age": "62", "family_history": "yes"}, tmp_path)
+    cli = cli_prediction(
+        fit_path,
+        {
+            "morphology": "fine_pleomorphic|amorphous",
+            "distribution": "grouped",
+            "birads": "4B",
+            "age": "62",
+            "family_history": "yes",
+        },
+        tmp_path,
+    )
     for key in ("p_malignant", "ci_lower", "ci_upper", "p_above_2pct"):
         assert shown[key] == cli[key], key
     assert shown["mean"] == percent(cli["p_malignant"])
@@ -133,8 +156,11 @@ def test_population_selector_is_predict_site(browser, url, fit_path, tmp_path):
     settled(browser)
     shown = displayed(browser)
     cli = cli_prediction(fit_path, {"birads": "4"}, tmp_path, site=site)
-    assert (shown["p_malignant"], shown["ci_lower"], shown["ci_upper"]) == (cli["p_malignant"], cli["ci_lower"],
-                                                                            cli["ci_upper"])
+    assert (shown["p_malignant"], shown["ci_lower"], shown["ci_upper"]) == (
+        cli["p_malignant"],
+        cli["ci_lower"],
+        cli["ci_upper"],
+    )
     assert shown["p_malignant"] != new_site["p_malignant"]
 
 

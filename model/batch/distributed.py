@@ -32,8 +32,16 @@ from microcalc.batch.scoring import (
 from microcalc.io.errors import LesionInputError
 
 
-def predict_file(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci: float = 0.95,
-                 dask_scheduler: str | None = None, opening=None, site: str | None = None) -> int:
+def predict_file(
+    fit_path: str | Path,
+    cases: str | Path,
+    out: str | Path,
+    *,
+    ci: float = 0.95,
+    dask_scheduler: str | None = None,
+    opening=None,
+    site: str | None = None,
+) -> int:
     """``microcalc predict``: :func:`~microcalc.batch.scoring.predict_file` locally, or
     :func:`predict_file_dask` when ``dask_scheduler`` ("local" or a scheduler address) is given.
 
@@ -82,8 +90,16 @@ def connect(scheduler: str):
         raise LesionInputError("--dask", f"cannot reach the Dask scheduler ({err})", value=scheduler) from None
 
 
-def predict_file_dask(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci: float = 0.95,
-                      scheduler: str = "local", client=None, site: str | None = None) -> int:
+def predict_file_dask(
+    fit_path: str | Path,
+    cases: str | Path,
+    out: str | Path,
+    *,
+    ci: float = 0.95,
+    scheduler: str = "local",
+    client=None,
+    site: str | None = None,
+) -> int:
     """``predict_file`` with chunks validated and scored on a Dask cluster; returns the number of lesions."""
     scorer = PatternScorer.from_file(fit_path, ci, site)
     owned = client is None
@@ -93,16 +109,23 @@ def predict_file_dask(fit_path: str | Path, cases: str | Path, out: str | Path, 
         scorer = client.scatter(scorer, broadcast=True)
 
         def jobs(stream):
-            return ((chunk, client.submit(validate_and_score, client.scatter(chunk), stream.file, stream.fmt, scorer,
-                                          pure=False))
-                    for chunk in read_ahead(stream.chunks))
+            return (
+                (
+                    chunk,
+                    client.submit(
+                        validate_and_score, client.scatter(chunk), stream.file, stream.fmt, scorer, pure=False
+                    ),
+                )
+                for chunk in read_ahead(stream.chunks)
+            )
 
         def score_whole(frames):
             parts = [client.submit(_score_partition, client.scatter(frame), scorer, pure=False) for frame in frames]
             return (part.result() for part in parts)
 
-        return write_streamed_or_whole(cases, out, open_or_none(cases), jobs, score_whole,
-                                       ahead=2 * max(1, sum(client.nthreads().values())))
+        return write_streamed_or_whole(
+            cases, out, open_or_none(cases), jobs, score_whole, ahead=2 * max(1, sum(client.nthreads().values()))
+        )
     finally:
         if owned:
             client.close()

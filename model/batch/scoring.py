@@ -65,6 +65,7 @@ PatternKey = tuple
 # Per-pattern scoring, shared by the chunked and the Dask paths
 # --------------------------------------------------------------------------------------------
 
+
 def pattern_keys(patterns: pd.DataFrame) -> list[PatternKey]:
     """Hashable key per pattern row: its model-input values (absent column or blank -> None)."""
     columns = []
@@ -92,7 +93,8 @@ class PatternScorer:
     ci: float = 0.95
     site: str | None = None  # the site of lesions whose site is blank (None: a new site), as in Fit.predict
     _cache: tuple[dict[PatternKey, int], np.ndarray] = field(
-        default_factory=lambda: ({}, np.zeros((0, len(SUMMARY_COLUMNS)))), repr=False)
+        default_factory=lambda: ({}, np.zeros((0, len(SUMMARY_COLUMNS)))), repr=False
+    )
 
     @classmethod
     def from_fit(cls, fit, ci: float = 0.95, site: str | None = None) -> PatternScorer:
@@ -136,6 +138,7 @@ class PatternScorer:
 # Chunked reading: text cells by pyarrow, validation by microcalc.io.readers
 # --------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class CellChunk:
     """A block of a file's text cells and the spreadsheet row of its first record (header = row 1).
@@ -167,8 +170,7 @@ def validate_chunk(chunk: CellChunk, file: str, fmt: str) -> tuple[pd.DataFrame,
     """
     from microcalc.io.readers import validated_block
 
-    return validated_block(chunk.cells, file=file, first_row=chunk.first_row, fmt=fmt, unique_ids=False,
-                           stripped=True)
+    return validated_block(chunk.cells, file=file, first_row=chunk.first_row, fmt=fmt, unique_ids=False, stripped=True)
 
 
 @dataclass(frozen=True)
@@ -241,11 +243,17 @@ def _parquet_cells(path: Path, chunk_rows: int) -> tuple[list[str], Iterator[Cel
 
     def text_cells(batch) -> pd.DataFrame:
         """String columns tidied in Arrow; typed ones (numbers, booleans) printed as text by the readers."""
-        typed = [j for j, t in enumerate(batch.schema.types)
-                 if not (pa.types.is_string(t) or pa.types.is_large_string(t))]
+        typed = [
+            j for j, t in enumerate(batch.schema.types) if not (pa.types.is_string(t) or pa.types.is_large_string(t))
+        ]
         printed = batch.select(typed).to_pandas() if typed else None
-        return pd.DataFrame({j: strip_cells(as_text(printed.iloc[:, typed.index(j)])) if j in typed
-                             else _tidy_text(batch.column(j)) for j in range(batch.num_columns)})
+        return pd.DataFrame(
+            {
+                j: strip_cells(as_text(printed.iloc[:, typed.index(j)])) if j in typed else _tidy_text(batch.column(j))
+                for j in range(batch.num_columns)
+            }
+        )
+
     return names, _numbered(_small_first(parquet.iter_batches(batch_size=chunk_rows)), text_cells, names)
 
 
@@ -284,8 +292,9 @@ def _numbered(batches: Iterable, to_cells: Callable, names: list[str]) -> Iterat
         row += len(cells)
 
 
-def read_ahead(chunks: Iterator[CellChunk], prepare: Callable[[CellChunk], object] = lambda chunk: chunk,
-               depth: int = READ_AHEAD) -> Iterator:
+def read_ahead(
+    chunks: Iterator[CellChunk], prepare: Callable[[CellChunk], object] = lambda chunk: chunk, depth: int = READ_AHEAD
+) -> Iterator:
     """``prepare(chunk)`` for every block, up to ``depth`` blocks read and prepared ahead in a second thread.
 
     Arrow parses without the GIL, and while the first block's predictions are computed (every
@@ -354,6 +363,7 @@ def local_jobs(stream: CellStream, scorer: Future) -> Iterator[tuple[CellChunk, 
     ``scorer`` is the PatternScorer still being loaded: the first block is read meanwhile, and a
     bad fit file is reported before a bad block.
     """
+
     def validated(chunk: CellChunk) -> tuple[CellChunk, Future]:
         return chunk, run_now(validate_chunk, chunk, stream.file, stream.fmt)
 
@@ -432,6 +442,7 @@ def whole_file_lesions(path: str | Path) -> Iterator[pd.DataFrame]:
 # --------------------------------------------------------------------------------------------
 # Writing: one CSV or Parquet file, chunk by chunk, renamed into place at the end
 # --------------------------------------------------------------------------------------------
+
 
 class TableWriter:
     """Appends chunks to one CSV or Parquet file, with the columns and types of the first chunk."""
@@ -560,8 +571,9 @@ def check_output_path(out: str | Path) -> None:
     """Refuse an output name we cannot write before any work is done."""
     out = Path(out)
     if out.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise LesionInputError(str(out), "output must end in .csv or .parquet", value=out.suffix,
-                               allowed=", ".join(OUTPUT_SUFFIXES))
+        raise LesionInputError(
+            str(out), "output must end in .csv or .parquet", value=out.suffix, allowed=", ".join(OUTPUT_SUFFIXES)
+        )
     if out.is_dir():
         raise LesionInputError(str(out), "output path is a folder")
 
@@ -572,8 +584,15 @@ def check_ci(ci: float) -> None:
         raise LesionInputError("--ci", "credible interval mass must lie strictly between 0 and 1", value=ci)
 
 
-def predict_file(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci: float = 0.95,
-                 opening: Future | None = None, site: str | None = None) -> int:
+def predict_file(
+    fit_path: str | Path,
+    cases: str | Path,
+    out: str | Path,
+    *,
+    ci: float = 0.95,
+    opening: Future | None = None,
+    site: str | None = None,
+) -> int:
     """Predict every lesion in ``cases`` with the fit in ``fit_path`` and write ``out``; returns the count.
 
     ``opening`` is the CSV reader started early by ``csvblocks.start_opening`` (see :func:`open_cells`);
@@ -586,15 +605,19 @@ def predict_file(fit_path: str | Path, cases: str | Path, out: str | Path, *, ci
     with ThreadPoolExecutor(max_workers=1) as pool:
         scorer = pool.submit(PatternScorer.from_file, fit_path, ci, site)  # read while the first block is
         n = write_streamed_or_whole(
-            cases, out, open_or_none(cases, opening, before_errors=scorer.result),
+            cases,
+            out,
+            open_or_none(cases, opening, before_errors=scorer.result),
             jobs=lambda stream: local_jobs(stream, scorer),
-            score_whole=lambda frames: map(scorer.result().score, frames))
+            score_whole=lambda frames: map(scorer.result().score, frames),
+        )
     warn_unknown_site(site, scorer.result().sites)
     return n
 
 
-def open_or_none(cases: str | Path, opening: Future | None = None,
-                 before_errors: Callable[[], object] = lambda: None) -> CellStream | None:
+def open_or_none(
+    cases: str | Path, opening: Future | None = None, before_errors: Callable[[], object] = lambda: None
+) -> CellStream | None:
     """The cases opened for streaming, or None to read them whole; ``before_errors()`` runs before a bad file's
     error is raised (to report a bad fit file first, as when one was opened after the other)."""
     try:
@@ -606,10 +629,14 @@ def open_or_none(cases: str | Path, opening: Future | None = None,
         raise
 
 
-def write_streamed_or_whole(cases: str | Path, out: str | Path, stream: CellStream | None,
-                            jobs: Callable[[CellStream], Iterable[tuple[CellChunk, Future]]],
-                            score_whole: Callable[[Iterator[pd.DataFrame]], Iterable[pd.DataFrame]],
-                            ahead: int = 0) -> int:
+def write_streamed_or_whole(
+    cases: str | Path,
+    out: str | Path,
+    stream: CellStream | None,
+    jobs: Callable[[CellStream], Iterable[tuple[CellChunk, Future]]],
+    score_whole: Callable[[Iterator[pd.DataFrame]], Iterable[pd.DataFrame]],
+    ahead: int = 0,
+) -> int:
     """Write the predictions of a streamed file (``jobs``), or of the file read whole (``score_whole``) when it
     cannot be streamed or a later block turns out unreadable: the route of local and of Dask scoring."""
     if stream is not None:

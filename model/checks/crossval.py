@@ -91,8 +91,9 @@ class Variant:
 
 VARIANTS: tuple[Variant, ...] = (
     Variant("literature", "literature priors", "literature"),
-    Variant("birads_blank", "literature priors, BI-RADS blank at prediction", "literature",
-            blank_at_prediction=("birads",)),
+    Variant(
+        "birads_blank", "literature priors, BI-RADS blank at prediction", "literature", blank_at_prediction=("birads",)
+    ),
     Variant("vague", "vague priors", "vague"),
     Variant("descriptors_only", "fitted without BI-RADS", "literature", ("birads",), ("birads",)),
     Variant("birads_only", "BI-RADS only (+ site)", "literature", BIRADS_ONLY_BLANKS, BIRADS_ONLY_BLANKS),
@@ -101,6 +102,7 @@ VARIANTS: tuple[Variant, ...] = (
 
 
 # --- priors and data ----------------------------------------------------------------------------
+
 
 def vague_priors() -> PriorSet:
     """The bundled vague-prior scenario (``priors/vague.toml``): the same model without literature."""
@@ -132,14 +134,14 @@ def site_folds(frame: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """Fold number per lesion for leave-one-site-out, and the site of each fold."""
     site = frame["site"].astype("string") if "site" in frame else pd.Series(pd.NA, index=frame.index)
     if site.isna().all() or site.nunique() < 2:
-        raise LesionInputError("<data>", "leave-one-site-out needs at least two sites in column 'site'",
-                               column="site")
+        raise LesionInputError("<data>", "leave-one-site-out needs at least two sites in column 'site'", column="site")
     names = sorted(site.dropna().unique().tolist())
     fold = site.map({s: i for i, s in enumerate(names)}).fillna(-1).to_numpy(dtype=np.int64)
     return fold, names  # fold -1 (blank site) is always training
 
 
 # --- one fold -----------------------------------------------------------------------------------
+
 
 @dataclass
 class Scored:
@@ -165,8 +167,14 @@ def fit_variant(train: pd.DataFrame, priors: PriorSet, blanks: tuple[str, ...], 
     return fit(blank(train, blanks), priors=priors, **sampler)
 
 
-def score_fold(frame: pd.DataFrame, test_rows: np.ndarray, priors: dict[str, PriorSet], sampler: dict,
-               variants: tuple[Variant, ...], say: Callable) -> tuple[list[Scored], list[dict]]:
+def score_fold(
+    frame: pd.DataFrame,
+    test_rows: np.ndarray,
+    priors: dict[str, PriorSet],
+    sampler: dict,
+    variants: tuple[Variant, ...],
+    say: Callable,
+) -> tuple[list[Scored], list[dict]]:
     """Fit each distinct variant on the training part and predict the held-out part."""
     train_mask = np.ones(len(frame), dtype=bool)
     train_mask[test_rows] = False
@@ -191,6 +199,7 @@ def score_fold(frame: pd.DataFrame, test_rows: np.ndarray, priors: dict[str, Pri
 
 # --- PSIS-LOO -----------------------------------------------------------------------------------
 
+
 def lesion_log_likelihood(fit, frame: pd.DataFrame):
     """Bernoulli log-likelihood of each training lesion per draw, DataArray (chain, draw, lesion)."""
     from microcalc.modelling.design import encode
@@ -207,23 +216,30 @@ def lesion_loo(fit, frame: pd.DataFrame) -> dict:
     import arviz_stats as azs
     import xarray as xr
 
-    tree = xr.DataTree.from_dict({
-        "posterior": fit.idata["posterior"].to_dataset(),
-        "log_likelihood": xr.Dataset({"malignant": lesion_log_likelihood(fit, frame)}),
-    })
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": fit.idata["posterior"].to_dataset(),
+            "log_likelihood": xr.Dataset({"malignant": lesion_log_likelihood(fit, frame)}),
+        }
+    )
     with warnings.catch_warnings():  # the Pareto-k values are reported in the returned dict
         warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto", category=UserWarning)
         result = azs.loo(tree, pointwise=True, var_name="malignant")
     k = np.asarray(result.pareto_k)
     return {
-        "n": int(result.n_data_points), "elpd_loo": float(result.elpd), "se": float(result.se),
-        "p_loo": float(result.p), "loo_log_loss": float(-result.elpd / result.n_data_points),
-        "max_pareto_k": float(k.max()), f"pareto_k_above_{LOO_PARETO_K}": int((k > LOO_PARETO_K).sum()),
+        "n": int(result.n_data_points),
+        "elpd_loo": float(result.elpd),
+        "se": float(result.se),
+        "p_loo": float(result.p),
+        "loo_log_loss": float(-result.elpd / result.n_data_points),
+        "max_pareto_k": float(k.max()),
+        f"pareto_k_above_{LOO_PARETO_K}": int((k > LOO_PARETO_K).sum()),
     }
 
 
-def loo_table(frame: pd.DataFrame, priors: dict[str, PriorSet], sampler: dict, variants: tuple[Variant, ...],
-              say: Callable) -> pd.DataFrame:
+def loo_table(
+    frame: pd.DataFrame, priors: dict[str, PriorSet], sampler: dict, variants: tuple[Variant, ...], say: Callable
+) -> pd.DataFrame:
     """PSIS-LOO of every distinct fitted variant on all lesions."""
     rows, seen = [], set()
     for v in variants:
@@ -240,8 +256,10 @@ def loo_table(frame: pd.DataFrame, priors: dict[str, PriorSet], sampler: dict, v
 
 # --- tables and figures -------------------------------------------------------------------------
 
-def pooled_table(frame: pd.DataFrame, scored: list[Scored], fold: np.ndarray,
-                 variants: tuple[Variant, ...]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+
+def pooled_table(
+    frame: pd.DataFrame, scored: list[Scored], fold: np.ndarray, variants: tuple[Variant, ...]
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Pooled out-of-fold metrics per variant, per-fold metrics, and each variant's evaluation.
 
     ``delta_log_loss`` is the mean per-lesion log-loss difference from the first variant (the
@@ -263,18 +281,33 @@ def pooled_table(frame: pd.DataFrame, scored: list[Scored], fold: np.ndarray,
         terms = log_loss_terms(y[rows], p)
         reference = terms if reference is None else reference
         delta = terms - reference
-        folds_df = pd.DataFrame([{"model": v.name, "fold": int(fold[s.rows[0]]), **summary_metrics(y[s.rows], s.p)}
-                                 for s in parts])
+        folds_df = pd.DataFrame(
+            [{"model": v.name, "fold": int(fold[s.rows[0]]), **summary_metrics(y[s.rows], s.p)} for s in parts]
+        )
         per_fold.append(folds_df)
-        summary.append({
-            "model": v.name, "label": v.label, **{k: ev.metrics[k] for k in (
-                "n", "malignant", "log_loss", "brier", "auc", "calibration_slope", "calibration_intercept",
-                "interval_coverage")},
-            "log_loss_fold_sd": float(folds_df["log_loss"].std()),
-            "auc_fold_sd": float(folds_df["auc"].std()),
-            "delta_log_loss": float(delta.mean()),
-            "delta_se": float(delta.std(ddof=1) / np.sqrt(len(delta))),
-        })
+        summary.append(
+            {
+                "model": v.name,
+                "label": v.label,
+                **{
+                    k: ev.metrics[k]
+                    for k in (
+                        "n",
+                        "malignant",
+                        "log_loss",
+                        "brier",
+                        "auc",
+                        "calibration_slope",
+                        "calibration_intercept",
+                        "interval_coverage",
+                    )
+                },
+                "log_loss_fold_sd": float(folds_df["log_loss"].std()),
+                "auc_fold_sd": float(folds_df["auc"].std()),
+                "delta_log_loss": float(delta.mean()),
+                "delta_se": float(delta.std(ddof=1) / np.sqrt(len(delta))),
+            }
+        )
     return pd.DataFrame(summary), pd.concat(per_fold, ignore_index=True), evaluations
 
 
@@ -294,8 +327,9 @@ def plot_comparison(table: pd.DataFrame, folds: pd.DataFrame, title: str, target
         for model, target in (targets or {}).items():
             if model in table["model"].values:
                 y0 = ypos[table["model"].tolist().index(model)]
-                ax.plot([target[metric]] * 2, [y0 - 0.4, y0 + 0.4], color=COLOURS["target"], linestyle="--",
-                        linewidth=1.6)
+                ax.plot(
+                    [target[metric]] * 2, [y0 - 0.4, y0 + 0.4], color=COLOURS["target"], linestyle="--", linewidth=1.6
+                )
         for y0, val in zip(ypos, table[metric]):
             ax.annotate(f"{val:.3f}", (val, y0), textcoords="offset points", xytext=(3, 6), fontsize=7)
         ax.set_xlabel(name, fontsize=9)
@@ -311,10 +345,23 @@ def plot_comparison(table: pd.DataFrame, folds: pd.DataFrame, title: str, target
 
 # --- driver -------------------------------------------------------------------------------------
 
-def run_crossval(frame: pd.DataFrame, out_dir: str | Path, by: str = "case", folds: int = 5, draws: int = 500,
-                 seed: int = 1, say: Callable[[str], None] = print, *, tune: int | None = None, chains: int = 4,
-                 variants: tuple[Variant, ...] = VARIANTS, loo: bool = True, site: str | None = None,
-                 priors: PriorSet | str | Path | None = None) -> pd.DataFrame:
+
+def run_crossval(
+    frame: pd.DataFrame,
+    out_dir: str | Path,
+    by: str = "case",
+    folds: int = 5,
+    draws: int = 500,
+    seed: int = 1,
+    say: Callable[[str], None] = print,
+    *,
+    tune: int | None = None,
+    chains: int = 4,
+    variants: tuple[Variant, ...] = VARIANTS,
+    loo: bool = True,
+    site: str | None = None,
+    priors: PriorSet | str | Path | None = None,
+) -> pd.DataFrame:
     """Cross-validate the variants on grouped folds, write the files, return the pooled table.
 
     Blank sites are named first (``site``, as :func:`microcalc.fit` names them), so held-out lesions
@@ -353,23 +400,39 @@ def run_crossval(frame: pd.DataFrame, out_dir: str | Path, by: str = "case", fol
     targets = TARGETS if by == "case" else None  # the issues' targets are for case-grouped folds
     save_figure(plot_comparison(table, per_fold, title, targets), out / CROSSVAL_FILES["crossval_figure"])
     if "literature" in evaluations:
-        save_figure(plot_reliability(evaluations["literature"].reliability, "(out-of-fold, literature priors)"),
-                    out / CROSSVAL_FILES["crossval_reliability"])
+        save_figure(
+            plot_reliability(evaluations["literature"].reliability, "(out-of-fold, literature priors)"),
+            out / CROSSVAL_FILES["crossval_reliability"],
+        )
     if loo:
         say("PSIS-LOO on all lesions")
         write_csv(loo_table(frame, priors, sampler, variants, say), out / CROSSVAL_FILES["loo"])
     settings = {
-        "by": by, "folds": fold_names, "draws": draws, "tune": sampler["tune"], "chains": chains, "seed": seed,
-        "lesions": len(frame), "priors": {k: p.name for k, p in priors.items()},
-        "fits": len(convergence), "fits_converged": int(convergence["ok"].sum()) if len(convergence) else 0,
-        "seconds": round(time.perf_counter() - started, 1), "disclaimer": DISCLAIMER,
+        "by": by,
+        "folds": fold_names,
+        "draws": draws,
+        "tune": sampler["tune"],
+        "chains": chains,
+        "seed": seed,
+        "lesions": len(frame),
+        "priors": {k: p.name for k, p in priors.items()},
+        "fits": len(convergence),
+        "fits_converged": int(convergence["ok"].sum()) if len(convergence) else 0,
+        "seconds": round(time.perf_counter() - started, 1),
+        "disclaimer": DISCLAIMER,
     }
     write_json(settings, out / CROSSVAL_FILES["crossval_settings"])
     return table
 
 
-def _write_tables(out: Path, frame: pd.DataFrame, scored: list[Scored], table: pd.DataFrame,
-                  per_fold: pd.DataFrame, convergence: pd.DataFrame) -> None:
+def _write_tables(
+    out: Path,
+    frame: pd.DataFrame,
+    scored: list[Scored],
+    table: pd.DataFrame,
+    per_fold: pd.DataFrame,
+    convergence: pd.DataFrame,
+) -> None:
     """crossval.csv, crossval_folds.csv, crossval_fits.csv (diagnostics of every fit), predictions."""
     write_csv(table, out / CROSSVAL_FILES["crossval_table"])
     write_csv(per_fold, out / CROSSVAL_FILES["crossval_folds"])
@@ -377,8 +440,11 @@ def _write_tables(out: Path, frame: pd.DataFrame, scored: list[Scored], table: p
         write_csv(convergence, out / CROSSVAL_FILES["crossval_fits"])
     ids = frame["lesion_id"].astype(str).to_numpy()
     y = frame[schema.OUTCOME].to_numpy(dtype=float)
-    predictions = pd.concat([
-        pd.DataFrame({"lesion_id": ids[s.rows], "model": s.variant, "malignant": y[s.rows], "p_malignant": s.p})
-        for s in scored
-    ], ignore_index=True)
+    predictions = pd.concat(
+        [
+            pd.DataFrame({"lesion_id": ids[s.rows], "model": s.variant, "malignant": y[s.rows], "p_malignant": s.p})
+            for s in scored
+        ],
+        ignore_index=True,
+    )
     write_csv(predictions, out / CROSSVAL_FILES["crossval_predictions"])

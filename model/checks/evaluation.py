@@ -51,8 +51,13 @@ FIGURES: dict[str, str] = {
 }
 # The report's palette (microcalc.reporting.figures): model = posterior blue, references grey, targets amber.
 COLOURS: dict[str, str] = {
-    "model": POSTERIOR, "band": "#9ecae1", "reference": PRIOR, "all": OBSERVED, "none": "#444444",
-    "target": PUBLISHED, "vague": "#d95f02",
+    "model": POSTERIOR,
+    "band": "#9ecae1",
+    "reference": PRIOR,
+    "all": OBSERVED,
+    "none": "#444444",
+    "target": PUBLISHED,
+    "vague": "#d95f02",
 }
 
 
@@ -127,6 +132,7 @@ def _json_ready(value):
 
 # --- figures ------------------------------------------------------------------------------------
 
+
 def styled(plot):
     """Draw inside the report's matplotlib style, so every figure of the project looks the same."""
 
@@ -174,8 +180,15 @@ def plot_reliability(table: pd.DataFrame, title: str = "", mass: float = BAND_MA
     ax.plot([0, 1], [0, 1], color=COLOURS["reference"], linestyle="--", linewidth=1, label="perfect calibration")
     x = table["predicted"].to_numpy()
     obs = table["observed"].to_numpy()
-    ax.vlines(x, table["band_lower"], table["band_upper"], color=COLOURS["band"], linewidth=7, alpha=0.8,
-              label=f"{mass:.0%} posterior predictive band")
+    ax.vlines(
+        x,
+        table["band_lower"],
+        table["band_upper"],
+        color=COLOURS["band"],
+        linewidth=7,
+        alpha=0.8,
+        label=f"{mass:.0%} posterior predictive band",
+    )
     ax.plot(x, obs, "o", color=COLOURS["model"], markersize=5, label="observed rate (bin)")
     for xi, yi, n in zip(x, obs, table["n"]):
         ax.annotate(f"n={n}", (xi, yi), textcoords="offset points", xytext=(5, -3), fontsize=6.5, color="#555555")
@@ -206,8 +219,12 @@ def plot_decision_curve(table: pd.DataFrame, title: str = ""):
     ax.plot(t, table["biopsy_all"], color=COLOURS["all"], linewidth=1.2, label="biopsy all")
     ax.plot(t, table["biopsy_none"], color=COLOURS["none"], linewidth=1.2, linestyle=":", label="biopsy none")
     top = float(np.nanmax(table[["model", "biopsy_all"]].to_numpy()))
-    ax.set(xlim=(t.min(), t.max()), ylim=(-0.05, max(0.05, top * 1.1)),
-           xlabel="biopsy threshold (% risk of malignancy)", ylabel="net benefit")
+    ax.set(
+        xlim=(t.min(), t.max()),
+        ylim=(-0.05, max(0.05, top * 1.1)),
+        xlabel="biopsy threshold (% risk of malignancy)",
+        ylabel="net benefit",
+    )
     ax.set_title(f"Decision curve {title}".strip(), fontsize=10)
     ax.legend(fontsize=8, frameon=False)
     return fig

@@ -51,10 +51,19 @@ def score(fit, test: pd.DataFrame) -> dict[str, float]:
     return {"log_loss": log_loss(y, p), "brier": brier(y, p), "auc": auc(y, p)}
 
 
-def run_learning_curve(frame: pd.DataFrame, out_dir: str | Path, sizes: tuple[int | None, ...] = SIZES,
-                       repeats: int = 5, draws: int = 1000, tune: int | None = None, chains: int = 4,
-                       seed: int = 1, say: Callable[[str], None] = print, site: str | None = None,
-                       priors: PriorSet | str | Path | None = None) -> pd.DataFrame:
+def run_learning_curve(
+    frame: pd.DataFrame,
+    out_dir: str | Path,
+    sizes: tuple[int | None, ...] = SIZES,
+    repeats: int = 5,
+    draws: int = 1000,
+    tune: int | None = None,
+    chains: int = 4,
+    seed: int = 1,
+    say: Callable[[str], None] = print,
+    site: str | None = None,
+    priors: PriorSet | str | Path | None = None,
+) -> pd.DataFrame:
     """Fit both prior sets on nested training subsets, score on held-out lesions, write the files
     (blank sites named first, as in :func:`microcalc.checks.crossval.run_crossval`). ``priors`` is the
     prior file measured against the vague one (default: the bundled literature priors)."""
@@ -75,14 +84,25 @@ def run_learning_curve(frame: pd.DataFrame, out_dir: str | Path, sizes: tuple[in
                 t0 = time.perf_counter()
                 result = fit(train, priors=prior_set, draws=draws, tune=tune or draws, chains=chains, seed=seed + r)
                 c = result.convergence
-                runs.append({
-                    "repeat": r, "size": "all" if size is None else size, "n_train": n, "n_test": len(test),
-                    "priors": name, **score(result, test), "seconds": time.perf_counter() - t0,
-                    "converged": c.ok, "max_rhat": c.max_rhat, "min_ess_bulk": c.min_ess_bulk,
-                    "divergences": c.divergences,
-                })
-                say(f"repeat {r + 1}/{repeats}, n={n:>3}, {name:<10}: held-out log loss "
-                    f"{runs[-1]['log_loss']:.3f} ({c.text().split(' — ')[-1]})")
+                runs.append(
+                    {
+                        "repeat": r,
+                        "size": "all" if size is None else size,
+                        "n_train": n,
+                        "n_test": len(test),
+                        "priors": name,
+                        **score(result, test),
+                        "seconds": time.perf_counter() - t0,
+                        "converged": c.ok,
+                        "max_rhat": c.max_rhat,
+                        "min_ess_bulk": c.min_ess_bulk,
+                        "divergences": c.divergences,
+                    }
+                )
+                say(
+                    f"repeat {r + 1}/{repeats}, n={n:>3}, {name:<10}: held-out log loss "
+                    f"{runs[-1]['log_loss']:.3f} ({c.text().split(' — ')[-1]})"
+                )
     runs_df = pd.DataFrame(runs)
     table = summarise(runs_df)
     out = Path(out_dir)
@@ -98,18 +118,22 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     diff = (wide["vague"] - wide["literature"]).groupby(level="size", sort=False)
     means = wide.groupby(level="size", sort=False).mean()
     n_train = runs.groupby("size", sort=False)["n_train"].mean()
-    return pd.DataFrame({
-        "size": means.index,
-        "n_train": n_train.loc[means.index].round().astype(int).to_numpy(),
-        "log_loss_literature": means["literature"].to_numpy(),
-        "log_loss_vague": means["vague"].to_numpy(),
-        "difference_vague_minus_literature": diff.mean().to_numpy(),
-        "difference_se": (diff.std() / np.sqrt(diff.count())).to_numpy(),
-        "literature_wins": (wide["vague"] > wide["literature"]).groupby(level="size", sort=False).sum().to_numpy(),
-        "repeats": diff.count().to_numpy(),
-        "fits_not_converged": runs.groupby("size", sort=False)["converged"].apply(lambda c: int((~c).sum()))
-        .loc[means.index].to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "size": means.index,
+            "n_train": n_train.loc[means.index].round().astype(int).to_numpy(),
+            "log_loss_literature": means["literature"].to_numpy(),
+            "log_loss_vague": means["vague"].to_numpy(),
+            "difference_vague_minus_literature": diff.mean().to_numpy(),
+            "difference_se": (diff.std() / np.sqrt(diff.count())).to_numpy(),
+            "literature_wins": (wide["vague"] > wide["literature"]).groupby(level="size", sort=False).sum().to_numpy(),
+            "repeats": diff.count().to_numpy(),
+            "fits_not_converged": runs.groupby("size", sort=False)["converged"]
+            .apply(lambda c: int((~c).sum()))
+            .loc[means.index]
+            .to_numpy(),
+        }
+    )
 
 
 @styled
@@ -120,17 +144,39 @@ def plot_learning_curve(runs: pd.DataFrame, table: pd.DataFrame):
     offsets = {"literature": -0.03, "vague": 0.03}
     for name, colour in colours.items():
         sub = runs[runs["priors"] == name]
-        ax.plot(sub["n_train"].to_numpy(dtype=float) * np.exp(offsets[name]), sub["log_loss"], "o", color=colour,
-                alpha=0.35, markersize=3.5)
-        ax.plot(table["n_train"] * np.exp(offsets[name]), table[f"log_loss_{name}"], "-o", color=colour,
-                markersize=5, linewidth=1.8, label=f"{name} priors (mean over repeats)")
+        ax.plot(
+            sub["n_train"].to_numpy(dtype=float) * np.exp(offsets[name]),
+            sub["log_loss"],
+            "o",
+            color=colour,
+            alpha=0.35,
+            markersize=3.5,
+        )
+        ax.plot(
+            table["n_train"] * np.exp(offsets[name]),
+            table[f"log_loss_{name}"],
+            "-o",
+            color=colour,
+            markersize=5,
+            linewidth=1.8,
+            label=f"{name} priors (mean over repeats)",
+        )
     wide = runs.pivot_table(index=["n_train", "repeat"], columns="priors", values="log_loss").reset_index()
     ax_diff.axhline(0, color=COLOURS["reference"], linewidth=1)
-    ax_diff.plot(wide["n_train"], wide["vague"] - wide["literature"], "o", color=COLOURS["model"], alpha=0.35,
-                 markersize=3.5)
-    ax_diff.errorbar(table["n_train"], table["difference_vague_minus_literature"], yerr=table["difference_se"],
-                     fmt="-o", color=COLOURS["model"], markersize=5, linewidth=1.8, capsize=3,
-                     label="mean ± SE over repeats")
+    ax_diff.plot(
+        wide["n_train"], wide["vague"] - wide["literature"], "o", color=COLOURS["model"], alpha=0.35, markersize=3.5
+    )
+    ax_diff.errorbar(
+        table["n_train"],
+        table["difference_vague_minus_literature"],
+        yerr=table["difference_se"],
+        fmt="-o",
+        color=COLOURS["model"],
+        markersize=5,
+        linewidth=1.8,
+        capsize=3,
+        label="mean ± SE over repeats",
+    )
     for a in (ax, ax_diff):
         a.set_xscale("log")
         a.set_xticks(table["n_train"], [str(n) for n in table["n_train"]])

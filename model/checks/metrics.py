@@ -166,11 +166,20 @@ def reliability_bins(y, draws, bins: int = 10, mass: float = 0.9, seed: int = 0)
         observed = float(y[bin_of == b].mean())
         lo, hi = np.quantile(simulated, q)
         mlo, mhi = np.quantile(mean_rate, q)
-        rows.append({
-            "bin": int(b), "n": int(len(d)), "malignant": int(y[bin_of == b].sum()), "observed": observed,
-            "predicted": float(mean_rate.mean()), "mean_lower": float(mlo), "mean_upper": float(mhi),
-            "band_lower": float(lo), "band_upper": float(hi), "inside": bool(lo <= observed <= hi),
-        })
+        rows.append(
+            {
+                "bin": int(b),
+                "n": int(len(d)),
+                "malignant": int(y[bin_of == b].sum()),
+                "observed": observed,
+                "predicted": float(mean_rate.mean()),
+                "mean_lower": float(mlo),
+                "mean_upper": float(mhi),
+                "band_lower": float(lo),
+                "band_upper": float(hi),
+                "inside": bool(lo <= observed <= hi),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -199,9 +208,11 @@ def net_benefit(y, p, thresholds) -> np.ndarray:
 def decision_curve(y, p, thresholds=DECISION_THRESHOLDS) -> pd.DataFrame:
     """Net benefit of the model, of biopsying every lesion and of biopsying none, per threshold."""
     y, p = _arrays(y, p)
-    return pd.DataFrame({
-        "threshold": np.asarray(thresholds, dtype=float),
-        "model": net_benefit(y, p, thresholds),
-        "biopsy_all": net_benefit(y, np.ones_like(p), thresholds),
-        "biopsy_none": 0.0,
-    })
+    return pd.DataFrame(
+        {
+            "threshold": np.asarray(thresholds, dtype=float),
+            "model": net_benefit(y, p, thresholds),
+            "biopsy_all": net_benefit(y, np.ones_like(p), thresholds),
+            "biopsy_none": 0.0,
+        }
+    )

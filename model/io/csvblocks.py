@@ -104,8 +104,9 @@ def open_csv_blocks(path: Path, block_bytes: int) -> CsvBlocks:
     # a file without a double quote cannot hold a newline inside a value: the parser then need not
     # track quotes across lines (half the parsing time)
     parse = pacsv.ParseOptions(delimiter=sep, newlines_in_values=quoted, ignore_empty_lines=False)
-    convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in raw}, strings_can_be_null=False,
-                                   quoted_strings_can_be_null=False)
+    convert = pacsv.ConvertOptions(
+        column_types={n: pa.string() for n in raw}, strings_can_be_null=False, quoted_strings_can_be_null=False
+    )
     # one block at a time, parsed by the caller's read-ahead thread: Arrow's own parallel read-ahead
     # only competes with validation for the cores and delays the first block
     options = pacsv.ReadOptions(block_size=block_bytes, use_threads=False)
@@ -149,9 +150,12 @@ def _first_rows(source, parse, convert):
         source.seek(0)
         return None
     source.seek(end)
-    table = pacsv.read_csv(pa.py_buffer(head[:end]), read_options=pacsv.ReadOptions(use_threads=False,
-                                                                                   block_size=end + 1),
-                           parse_options=parse, convert_options=convert)
+    table = pacsv.read_csv(
+        pa.py_buffer(head[:end]),
+        read_options=pacsv.ReadOptions(use_threads=False, block_size=end + 1),
+        parse_options=parse,
+        convert_options=convert,
+    )
     return table.combine_chunks().to_batches()[0]
 
 

@@ -22,20 +22,35 @@ from microcalc.io.validation import CANONICAL, CBIS, DDSM, Mapped, Note, validat
 
 # DDSM header -> canonical column (see data/README.md).
 DDSM_COLUMNS: dict[str, str] = {
-    "lesion_id": "lesion_id", "case_id": "patient_id", "site": "site", "age": "age",
-    "breast_density": "breast_density", "calc_type": "morphology",
-    "calc_distribution": "distribution", "assessment": "birads", "pathology": "malignant",
+    "lesion_id": "lesion_id",
+    "case_id": "patient_id",
+    "site": "site",
+    "age": "age",
+    "breast_density": "breast_density",
+    "calc_type": "morphology",
+    "calc_distribution": "distribution",
+    "assessment": "birads",
+    "pathology": "malignant",
 }
 DDSM_REQUIRED: tuple[str, ...] = ("lesion_id", "calc_type", "calc_distribution")
 
 # CBIS-DDSM header (as written in the train set) -> canonical column. CBIS-DDSM's own files are not
 # consistent ('breast density' in the training file, 'breast_density' in the test file).
 CBIS_COLUMNS: dict[str, str] = {
-    "patient_id": "patient_id", "breast density": "breast_density", "calc type": "morphology",
-    "calc distribution": "distribution", "assessment": "birads", "pathology": "malignant",
+    "patient_id": "patient_id",
+    "breast density": "breast_density",
+    "calc type": "morphology",
+    "calc distribution": "distribution",
+    "assessment": "birads",
+    "pathology": "malignant",
 }
 CBIS_REQUIRED: tuple[str, ...] = (
-    "patient_id", "left or right breast", "image view", "abnormality id", "calc type", "calc distribution",
+    "patient_id",
+    "left or right breast",
+    "image view",
+    "abnormality id",
+    "calc type",
+    "calc distribution",
 )
 CBIS_SIDE, CBIS_VIEW, CBIS_ABNORMALITY = "left or right breast", "image view", "abnormality id"
 
@@ -52,7 +67,6 @@ CBIS_MOST_SEVERE: dict[str, tuple[tuple[str, ...], Callable[[str], object]]] = {
     "pathology": (("BENIGN_WITHOUT_CALLBACK", "BENIGN", "MALIGNANT"), lambda word: word == "MALIGNANT"),
 }
 _DDSM_RENAMES: dict[str, str] = {lexicon.header_key(k): v for k, v in DDSM_COLUMNS.items()}
-
 
 
 def detect_format(columns: Iterable[str], *, file: str = "input") -> str:
@@ -106,16 +120,24 @@ def _from_cbis(table: Table) -> Mapped:
     header = {lexicon.header_key(c): c for c in table.cells.columns}
     for reserved in ("lesion_id", "views"):
         if reserved in header:
-            raise LesionInputError(table.file, f"a CBIS-DDSM file may not have a '{reserved}' column: it is "
-                                   "made from patient_id, side, abnormality id and image view", row=1,
-                                   column=header[reserved])
+            raise LesionInputError(
+                table.file,
+                f"a CBIS-DDSM file may not have a '{reserved}' column: it is "
+                "made from patient_id, side, abnormality id and image view",
+                row=1,
+                column=header[reserved],
+            )
     cells = table.cells
     key_columns = [header[lexicon.header_key(c)] for c in ("patient_id", CBIS_SIDE, CBIS_ABNORMALITY)]
     for column in key_columns:
         blank = cells[column].isna().to_numpy()
         if blank.any():
-            raise LesionInputError(table.file, "is blank but needed to identify the lesion",
-                                   row=int(table.rows[np.argmax(blank)]), column=column)
+            raise LesionInputError(
+                table.file,
+                "is blank but needed to identify the lesion",
+                row=int(table.rows[np.argmax(blank)]),
+                column=column,
+            )
     lesion_key = cells[key_columns[0]].str.cat([cells[key_columns[1]], cells[key_columns[2]]], sep=".")
     codes, keys = pd.factorize(lesion_key)
     descriptors = [header[lexicon.header_key("calc type")], header[lexicon.header_key("calc distribution")]]
@@ -126,18 +148,33 @@ def _from_cbis(table: Table) -> Mapped:
     for name, (order, same_class) in CBIS_MOST_SEVERE.items():
         column = header.get(lexicon.header_key(name))
         if column is not None:
-            merged[column], note = _most_severe_view(table.file, column, codes, first_rows, cells[column], order,
-                                                     same_class)
+            merged[column], note = _most_severe_view(
+                table.file, column, codes, first_rows, cells[column], order, same_class
+            )
             notes.extend([note] if note else [])
     merged.insert(0, "lesion_id", pd.array(keys, dtype="string"))
     renames = {c: _CBIS_RENAMES.get(lexicon.header_key(c), c) for c in merged.columns}
     merged = _density_zero_not_recorded(merged, renames)
-    return _rename(Table(table.file, merged, first_rows), merged, renames, CBIS,
-                   words=_DDSM_TABLES, separator=lexicon.DDSM_SEPARATOR, notes=notes)
+    return _rename(
+        Table(table.file, merged, first_rows),
+        merged,
+        renames,
+        CBIS,
+        words=_DDSM_TABLES,
+        separator=lexicon.DDSM_SEPARATOR,
+        notes=notes,
+    )
 
 
-def _most_severe_view(file: str, column: str, codes: np.ndarray, first_rows: np.ndarray, values: pd.Series,
-                      order: tuple[str, ...], same_class: Callable[[str], object]) -> tuple[pd.Series, Note | None]:
+def _most_severe_view(
+    file: str,
+    column: str,
+    codes: np.ndarray,
+    first_rows: np.ndarray,
+    values: pd.Series,
+    order: tuple[str, ...],
+    same_class: Callable[[str], object],
+) -> tuple[pd.Series, Note | None]:
     """Per lesion the most severe of its views' values (see CBIS_MOST_SEVERE), and a note naming the
     lesions whose views disagreed."""
     n = len(first_rows)
@@ -152,14 +189,19 @@ def _most_severe_view(file: str, column: str, codes: np.ndarray, first_rows: np.
     disagree = np.flatnonzero(classes.groupby(present["code"]).nunique().reindex(range(n), fill_value=0).to_numpy() > 1)
     if not len(disagree):
         return kept, None
-    shown = present[present["code"].isin(disagree[:5])].groupby("code")["value"].agg(lambda v: "/".join(dict.fromkeys(v)))
-    text = (f"column '{column}': the views of a lesion disagree; the most severe value was kept "
-            f"(highest assessment, malignant over benign)")
+    shown = (
+        present[present["code"].isin(disagree[:5])].groupby("code")["value"].agg(lambda v: "/".join(dict.fromkeys(v)))
+    )
+    text = (
+        f"column '{column}': the views of a lesion disagree; the most severe value was kept "
+        f"(highest assessment, malignant over benign)"
+    )
     return kept, Note(file, text, tuple((int(first_rows[c]), clip(str(v))) for c, v in shown.items()), len(disagree))
 
 
-def _merge_views(cells: pd.DataFrame, codes: np.ndarray, n_lesions: int, view: str,
-                 descriptors: list[str], per_view: list[str]) -> pd.DataFrame:
+def _merge_views(
+    cells: pd.DataFrame, codes: np.ndarray, n_lesions: int, view: str, descriptors: list[str], per_view: list[str]
+) -> pd.DataFrame:
     """One row per lesion: union of descriptor words and views ("CC+MLO"), each view's own value of a
     ``per_view`` column (the image paths) joined with " + " in view order, else the first non-missing value."""
     merged = cells.drop(columns=[view]).groupby(codes, sort=True).first().reset_index(drop=True)
@@ -183,8 +225,7 @@ def _union_per_group(codes: np.ndarray, n_groups: int, values: pd.Series, sep: s
     return blank_to_na(pd.Series(joined, dtype="string"))
 
 
-def _rename(table: Table, cells: pd.DataFrame, renames: dict[str, str], fmt: str,
-            **options: object) -> Mapped:
+def _rename(table: Table, cells: pd.DataFrame, renames: dict[str, str], fmt: str, **options: object) -> Mapped:
     """Apply a format's renames; columns already named canonically are used too; clashes refused."""
     names: dict[str, str] = {}
     for original, target in renames.items():
@@ -193,8 +234,11 @@ def _rename(table: Table, cells: pd.DataFrame, renames: dict[str, str], fmt: str
             continue
         if target in names:
             raise LesionInputError(
-                table.file, f"columns '{clip(names[target])}' and '{clip(original)}' would both become "
-                            f"'{target}'; remove one", row=1, column=original)
+                table.file,
+                f"columns '{clip(names[target])}' and '{clip(original)}' would both become '{target}'; remove one",
+                row=1,
+                column=original,
+            )
         names[target] = original
     cells = cells.rename(columns={original: target for target, original in names.items()})
     extras = [c for c in cells.columns if c not in names]
@@ -202,12 +246,15 @@ def _rename(table: Table, cells: pd.DataFrame, renames: dict[str, str], fmt: str
 
 
 _MAPPERS: dict[str, Callable[[Table], Mapped]] = {
-    CANONICAL: _from_canonical, DDSM: _from_ddsm, CBIS: _from_cbis,
+    CANONICAL: _from_canonical,
+    DDSM: _from_ddsm,
+    CBIS: _from_cbis,
 }
 
 
-def validated(table: Table, require_outcome: bool, fmt: str | None = None,
-               unique_ids: bool = True) -> tuple[pd.DataFrame, list[Note]]:
+def validated(
+    table: Table, require_outcome: bool, fmt: str | None = None, unique_ids: bool = True
+) -> tuple[pd.DataFrame, list[Note]]:
     """Tidy text cells -> canonical frame and warnings: detect the format (unless given), rename, validate."""
     fmt = fmt or detect_format(table.cells.columns, file=table.file)
     return validate_mapped(_MAPPERS[fmt](table), require_outcome=require_outcome, unique_ids=unique_ids)

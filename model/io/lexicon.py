@@ -50,41 +50,56 @@ def _table(pairs: Mapping[str, str | None]) -> dict[str, str | None]:
 
 DDSM_SEPARATOR = "-"
 
-DDSM_MORPHOLOGY: dict[str, str | None] = _table({
-    "PLEOMORPHIC": "fine_pleomorphic",
-    "FINE_LINEAR_BRANCHING": "fine_linear",
-    "AMORPHOUS": "amorphous",
-    "PUNCTATE": "punctate",
-    "LUCENT_CENTER": "rim",
-    "LUCENT_CENTERED": "rim",
-    "EGGSHELL": "rim",
-    "ROUND_AND_REGULAR": "round",
-    # DDSM's COARSE may also hold coarse heterogeneous; we keep the typically-benign reading
-    # (data README), as DDSM does not separate the two.
-    "COARSE": "coarse_popcorn",
-    "VASCULAR": "vascular",
-    "DYSTROPHIC": "dystrophic",
-    "SKIN": "skin",
-    "MILK_OF_CALCIUM": "milk_of_calcium",
-    "LARGE_RODLIKE": "large_rodlike",
-    "N/A": None,
-})
+DDSM_MORPHOLOGY: dict[str, str | None] = _table(
+    {
+        "PLEOMORPHIC": "fine_pleomorphic",
+        "FINE_LINEAR_BRANCHING": "fine_linear",
+        "AMORPHOUS": "amorphous",
+        "PUNCTATE": "punctate",
+        "LUCENT_CENTER": "rim",
+        "LUCENT_CENTERED": "rim",
+        "EGGSHELL": "rim",
+        "ROUND_AND_REGULAR": "round",
+        # DDSM's COARSE may also hold coarse heterogeneous; we keep the typically-benign reading
+        # (data README), as DDSM does not separate the two.
+        "COARSE": "coarse_popcorn",
+        "VASCULAR": "vascular",
+        "DYSTROPHIC": "dystrophic",
+        "SKIN": "skin",
+        "MILK_OF_CALCIUM": "milk_of_calcium",
+        "LARGE_RODLIKE": "large_rodlike",
+        "N/A": None,
+    }
+)
 
-DDSM_DISTRIBUTION: dict[str, str | None] = _table({
-    "CLUSTERED": "grouped",
-    "SEGMENTAL": "segmental",
-    "LINEAR": "linear",
-    "REGIONAL": "regional",
-    "DIFFUSELY_SCATTERED": "diffuse",
-    "N/A": None,
-})
+DDSM_DISTRIBUTION: dict[str, str | None] = _table(
+    {
+        "CLUSTERED": "grouped",
+        "SEGMENTAL": "segmental",
+        "LINEAR": "linear",
+        "REGIONAL": "regional",
+        "DIFFUSELY_SCATTERED": "diffuse",
+        "N/A": None,
+    }
+)
 
 # DDSM words as written in DDSM files, for error messages.
 DDSM_WORDS: dict[str, tuple[str, ...]] = {
     "morphology": (
-        "PLEOMORPHIC", "FINE_LINEAR_BRANCHING", "AMORPHOUS", "PUNCTATE", "LUCENT_CENTER",
-        "LUCENT_CENTERED", "EGGSHELL", "ROUND_AND_REGULAR", "COARSE", "VASCULAR", "DYSTROPHIC",
-        "SKIN", "MILK_OF_CALCIUM", "LARGE_RODLIKE",
+        "PLEOMORPHIC",
+        "FINE_LINEAR_BRANCHING",
+        "AMORPHOUS",
+        "PUNCTATE",
+        "LUCENT_CENTER",
+        "LUCENT_CENTERED",
+        "EGGSHELL",
+        "ROUND_AND_REGULAR",
+        "COARSE",
+        "VASCULAR",
+        "DYSTROPHIC",
+        "SKIN",
+        "MILK_OF_CALCIUM",
+        "LARGE_RODLIKE",
     ),
     "distribution": ("CLUSTERED", "SEGMENTAL", "LINEAR", "REGIONAL", "DIFFUSELY_SCATTERED"),
 }
@@ -148,8 +163,15 @@ CANONICAL_WORDS: dict[str, dict[str, str | None]] = {
 YES_NO: dict[str, bool] = {"yes": True, "no": False, "true": True, "false": False, "1": True, "0": False}
 
 OUTCOME: dict[str, int] = {
-    "1": 1, "0": 0, "yes": 1, "no": 0, "true": 1, "false": 0,
-    "malignant": 1, "benign": 0, "benign_without_callback": 0,
+    "1": 1,
+    "0": 0,
+    "yes": 1,
+    "no": 0,
+    "true": 1,
+    "false": 0,
+    "malignant": 1,
+    "benign": 0,
+    "benign_without_callback": 0,
 }
 OUTCOME_WORDS: tuple[str, ...] = ("1", "0", "yes", "no", "MALIGNANT", "BENIGN", "BENIGN_WITHOUT_CALLBACK")
 
@@ -163,27 +185,64 @@ BIRADS_KNOWN_CANCER = "6"
 # that spreadsheets exported by people carry. Values stay strictly validated whatever the header.
 
 COLUMN_ALIASES: dict[str, str] = {
-    "lesion": "lesion_id", "lesionid": "lesion_id", "lesion_number": "lesion_id",
-    "patient": "patient_id", "patientid": "patient_id", "case": "patient_id", "woman_id": "patient_id",
-    "institution": "site", "centre": "site", "center": "site",
-    "morphologies": "morphology", "calcification_morphology": "morphology",
-    "distributions": "distribution", "calcification_distribution": "distribution",
-    "density_of_cluster": "cluster_density", "clustering": "cluster_density",
-    "size_variation": "size_variability", "variability": "size_variability",
-    "count": "calc_count", "calcifications": "calc_count", "number_of_calcifications": "calc_count",
-    "n_calcifications": "calc_count", "calcification_count": "calc_count",
-    "density": "breast_density", "breast_composition": "breast_density", "acr_density": "breast_density",
-    "acr": "breast_density", "birads_density": "breast_density",
-    "patient_age": "age", "age_years": "age", "age_at_exam": "age",
-    "bi_rads": "birads", "birads_category": "birads", "bi_rads_category": "birads",
-    "birads_assessment": "birads", "final_assessment": "birads",
-    "temporal_change": "change", "change_over_time": "change", "evolution": "change",
-    "brca1_2": "brca", "brca_mutation": "brca", "brca1_or_brca2": "brca", "brca_carrier": "brca",
-    "tp53_mutation": "tp53", "li_fraumeni": "tp53",
-    "family_history_of_breast_cancer": "family_history", "fh": "family_history", "familyhistory": "family_history",
-    "post_menopausal": "postmenopausal", "menopause": "postmenopausal", "menopausal": "postmenopausal",
-    "hormone_replacement_therapy": "hrt", "hormone_therapy": "hrt", "mht": "hrt",
-    "outcome": "malignant", "cancer": "malignant", "malignancy": "malignant", "pathology": "malignant",
+    "lesion": "lesion_id",
+    "lesionid": "lesion_id",
+    "lesion_number": "lesion_id",
+    "patient": "patient_id",
+    "patientid": "patient_id",
+    "case": "patient_id",
+    "woman_id": "patient_id",
+    "institution": "site",
+    "centre": "site",
+    "center": "site",
+    "morphologies": "morphology",
+    "calcification_morphology": "morphology",
+    "distributions": "distribution",
+    "calcification_distribution": "distribution",
+    "density_of_cluster": "cluster_density",
+    "clustering": "cluster_density",
+    "size_variation": "size_variability",
+    "variability": "size_variability",
+    "count": "calc_count",
+    "calcifications": "calc_count",
+    "number_of_calcifications": "calc_count",
+    "n_calcifications": "calc_count",
+    "calcification_count": "calc_count",
+    "density": "breast_density",
+    "breast_composition": "breast_density",
+    "acr_density": "breast_density",
+    "acr": "breast_density",
+    "birads_density": "breast_density",
+    "patient_age": "age",
+    "age_years": "age",
+    "age_at_exam": "age",
+    "bi_rads": "birads",
+    "birads_category": "birads",
+    "bi_rads_category": "birads",
+    "birads_assessment": "birads",
+    "final_assessment": "birads",
+    "temporal_change": "change",
+    "change_over_time": "change",
+    "evolution": "change",
+    "brca1_2": "brca",
+    "brca_mutation": "brca",
+    "brca1_or_brca2": "brca",
+    "brca_carrier": "brca",
+    "tp53_mutation": "tp53",
+    "li_fraumeni": "tp53",
+    "family_history_of_breast_cancer": "family_history",
+    "fh": "family_history",
+    "familyhistory": "family_history",
+    "post_menopausal": "postmenopausal",
+    "menopause": "postmenopausal",
+    "menopausal": "postmenopausal",
+    "hormone_replacement_therapy": "hrt",
+    "hormone_therapy": "hrt",
+    "mht": "hrt",
+    "outcome": "malignant",
+    "cancer": "malignant",
+    "malignancy": "malignant",
+    "pathology": "malignant",
     "assessment": "birads",
 }
 
@@ -198,4 +257,3 @@ def canonical_column(name: str, columns: Iterable[str]) -> str | None:
     key = header_key(name)
     key = COLUMN_ALIASES.get(key, key)
     return key if key in set(columns) else None
-

@@ -68,11 +68,19 @@ def _read_csv(data: bytes, file: str) -> pd.DataFrame:
         with warnings.catch_warnings():
             # pandas silently drops data when the first record is longer than the header
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            return pd.read_csv(io.BytesIO(data), sep=sep, dtype=str, na_filter=False, encoding="utf-8-sig",
-                               index_col=False, skip_blank_lines=False)
+            return pd.read_csv(
+                io.BytesIO(data),
+                sep=sep,
+                dtype=str,
+                na_filter=False,
+                encoding="utf-8-sig",
+                index_col=False,
+                skip_blank_lines=False,
+            )
     except (pd.errors.ParserError, pd.errors.ParserWarning) as err:
         raise _bad_record(text, sep, file) or LesionInputError(
-            file, f"cannot be read as CSV: {str(err).strip().splitlines()[0]}") from None
+            file, f"cannot be read as CSV: {str(err).strip().splitlines()[0]}"
+        ) from None
 
 
 def _check_header(header: list[str], file: str) -> None:
@@ -94,11 +102,15 @@ def _bad_record(text: str, sep: str, file: str) -> LesionInputError | None:
         for row, record in enumerate(reader, start=2):
             if len(record) > width:
                 return LesionInputError(
-                    file, f"row has {len(record)} cells but the header has {width} "
-                          f"(a value containing '{sep}' must be in double quotes)", row=row)
+                    file,
+                    f"row has {len(record)} cells but the header has {width} "
+                    f"(a value containing '{sep}' must be in double quotes)",
+                    row=row,
+                )
     except csv.Error as err:
-        return LesionInputError(file, f"a quoted value starting in this row is not closed properly ({err})",
-                                row=row + 1)
+        return LesionInputError(
+            file, f"a quoted value starting in this row is not closed properly ({err})", row=row + 1
+        )
     return None
 
 
@@ -123,17 +135,24 @@ def as_text(column: pd.Series) -> pd.Series:
     return column.astype("string")
 
 
-def tidy(cells: pd.DataFrame, file: str, first_row: int = 2, allow_empty: bool = False,
-          stripped: bool = False) -> Table:
+def tidy(
+    cells: pd.DataFrame, file: str, first_row: int = 2, allow_empty: bool = False, stripped: bool = False
+) -> Table:
     """Strip cells, make blanks NA, drop blank rows and unnamed blank columns; number the rows from first_row."""
     names = [str(c).strip() for c in cells.columns]
-    cells = pd.DataFrame({name: cells.iloc[:, j] if stripped else strip_cells(cells.iloc[:, j])
-                          for j, name in enumerate(names)}, copy=False)  # nothing below writes in place
+    cells = pd.DataFrame(
+        {name: cells.iloc[:, j] if stripped else strip_cells(cells.iloc[:, j]) for j, name in enumerate(names)},
+        copy=False,
+    )  # nothing below writes in place
     unnamed = [c for c in cells.columns if c == "" or c.startswith("Unnamed: ")]
     for column in unnamed:
         if cells[column].notna().any() and not _is_saved_index(cells[column], start=first_row - 2):
-            raise LesionInputError(file, "a column with values has no name in the header; name it", row=1,
-                                   value=cells[column].dropna().iloc[0])  # (the message clips long values)
+            raise LesionInputError(
+                file,
+                "a column with values has no name in the header; name it",
+                row=1,
+                value=cells[column].dropna().iloc[0],
+            )  # (the message clips long values)
     cells = cells.drop(columns=unnamed)
     rows = np.arange(len(cells)) + first_row
     keep = cells.notna().any(axis=1).to_numpy()

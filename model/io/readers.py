@@ -37,14 +37,35 @@ from microcalc.io.formats import CBIS_COLUMNS, CBIS_REQUIRED, DDSM_COLUMNS, DDSM
 from microcalc.io.loading import as_text, load_cells, strip_cells, tidy
 from microcalc.io.validation import CANONICAL, CBIS, DDSM, NOTE_CELLS, Note, merge_notes, repeated_id
 
-__all__ = ["read_lesions", "validate_cells", "validated_block", "Note", "merge_notes", "warn_notes", "csv_header",
-           "as_text", "strip_cells", "bundled_data_path", "detect_format", "outcome_values", "repeated_id",
-           "CANONICAL", "DDSM", "CBIS", "DDSM_COLUMNS", "DDSM_REQUIRED", "CBIS_COLUMNS", "CBIS_REQUIRED", "NOTE_CELLS"]
+__all__ = [
+    "read_lesions",
+    "validate_cells",
+    "validated_block",
+    "Note",
+    "merge_notes",
+    "warn_notes",
+    "csv_header",
+    "as_text",
+    "strip_cells",
+    "bundled_data_path",
+    "detect_format",
+    "outcome_values",
+    "repeated_id",
+    "CANONICAL",
+    "DDSM",
+    "CBIS",
+    "DDSM_COLUMNS",
+    "DDSM_REQUIRED",
+    "CBIS_COLUMNS",
+    "CBIS_REQUIRED",
+    "NOTE_CELLS",
+]
 
 
 # --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
+
 
 def bundled_data_path() -> Path:
     """Path of the bundled DDSM calcification table shipped inside the package."""
@@ -62,8 +83,16 @@ def read_lesions(path: str | os.PathLike[str], *, require_outcome: bool = False)
     return frame
 
 
-def validate_cells(cells: pd.DataFrame, *, file: str = "input", first_row: int = 2, fmt: str | None = None,
-                   require_outcome: bool = False, unique_ids: bool = True, stripped: bool = False) -> pd.DataFrame:
+def validate_cells(
+    cells: pd.DataFrame,
+    *,
+    file: str = "input",
+    first_row: int = 2,
+    fmt: str | None = None,
+    require_outcome: bool = False,
+    unique_ids: bool = True,
+    stripped: bool = False,
+) -> pd.DataFrame:
     """A block of a file's text cells (columns = header names) as the canonical frame, as read_lesions makes it.
 
     ``first_row`` is the spreadsheet row of the block's first record, so that messages name the
@@ -74,15 +103,29 @@ def validate_cells(cells: pd.DataFrame, *, file: str = "input", first_row: int =
     surrounding whitespace, with blanks as NA (as :func:`strip_cells` leaves them), so that
     per-cell pass is skipped.
     """
-    frame, notes = validated_block(cells, file=file, first_row=first_row, fmt=fmt, require_outcome=require_outcome,
-                                   unique_ids=unique_ids, stripped=stripped)
+    frame, notes = validated_block(
+        cells,
+        file=file,
+        first_row=first_row,
+        fmt=fmt,
+        require_outcome=require_outcome,
+        unique_ids=unique_ids,
+        stripped=stripped,
+    )
     warn_notes(notes)
     return frame
 
 
-def validated_block(cells: pd.DataFrame, *, file: str = "input", first_row: int = 2, fmt: str | None = None,
-                    require_outcome: bool = False, unique_ids: bool = True,
-                    stripped: bool = False) -> tuple[pd.DataFrame, list[Note]]:
+def validated_block(
+    cells: pd.DataFrame,
+    *,
+    file: str = "input",
+    first_row: int = 2,
+    fmt: str | None = None,
+    require_outcome: bool = False,
+    unique_ids: bool = True,
+    stripped: bool = False,
+) -> tuple[pd.DataFrame, list[Note]]:
     """:func:`validate_cells` returning its notes instead of warning them, so that a caller reading a file
     block by block can warn once per file (:func:`merge_notes`)."""
     table = tidy(cells, file, first_row=first_row, allow_empty=True, stripped=stripped)
@@ -102,10 +145,18 @@ def outcome_values(frame: pd.DataFrame, task: str, file: str = "<data>") -> np.n
     frames built in Python.
     """
     if schema.OUTCOME not in frame or frame[schema.OUTCOME].isna().all():
-        raise LesionInputError(file, f"{task} needs an outcome column: 'malignant' (canonical) or 'pathology' "
-                                     "(DDSM, CBIS-DDSM)", column=schema.OUTCOME)
+        raise LesionInputError(
+            file,
+            f"{task} needs an outcome column: 'malignant' (canonical) or 'pathology' (DDSM, CBIS-DDSM)",
+            column=schema.OUTCOME,
+        )
     missing = frame[schema.OUTCOME].isna().to_numpy()
     if missing.any():
-        raise LesionInputError(file, f"{task} needs an outcome on every lesion", row=int(np.flatnonzero(missing)[0]) + 2,
-                               column=schema.OUTCOME, value="")
+        raise LesionInputError(
+            file,
+            f"{task} needs an outcome on every lesion",
+            row=int(np.flatnonzero(missing)[0]) + 2,
+            column=schema.OUTCOME,
+            value="",
+        )
     return frame[schema.OUTCOME].to_numpy(dtype=float)

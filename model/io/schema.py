@@ -8,11 +8,22 @@ from __future__ import annotations
 
 # Morphology words, grouped as the BI-RADS atlas groups them.
 MORPHOLOGY_BENIGN: tuple[str, ...] = (
-    "skin", "vascular", "coarse_popcorn", "large_rodlike", "round", "rim",
-    "dystrophic", "milk_of_calcium", "suture",
+    "skin",
+    "vascular",
+    "coarse_popcorn",
+    "large_rodlike",
+    "round",
+    "rim",
+    "dystrophic",
+    "milk_of_calcium",
+    "suture",
 )
 MORPHOLOGY_SUSPICIOUS: tuple[str, ...] = (
-    "punctate", "amorphous", "coarse_heterogeneous", "fine_pleomorphic", "fine_linear",
+    "punctate",
+    "amorphous",
+    "coarse_heterogeneous",
+    "fine_pleomorphic",
+    "fine_linear",
 )
 MORPHOLOGY: tuple[str, ...] = MORPHOLOGY_BENIGN + MORPHOLOGY_SUSPICIOUS
 
@@ -33,9 +44,18 @@ MULTI_SEPARATOR = "|"
 
 # Canonical columns in output order. Only lesion_id is required; malignant only to fit.
 COLUMNS: tuple[str, ...] = (
-    "lesion_id", "patient_id", "site",
-    "morphology", "distribution", "cluster_density", "size_variability", "calc_count",
-    "breast_density", "age", "birads", "change",
+    "lesion_id",
+    "patient_id",
+    "site",
+    "morphology",
+    "distribution",
+    "cluster_density",
+    "size_variability",
+    "calc_count",
+    "breast_density",
+    "age",
+    "birads",
+    "change",
     *YES_NO_COLUMNS,
     "malignant",
 )
@@ -43,11 +63,18 @@ OUTCOME = "malignant"
 
 # pandas dtypes of the canonical frame (nullable, so a blank stays a blank).
 DTYPES: dict[str, str] = {
-    "lesion_id": "string", "patient_id": "string", "site": "string",
-    "morphology": "string", "distribution": "string",
-    "cluster_density": "string", "size_variability": "string",
-    "calc_count": "Int64", "breast_density": "string", "age": "Float64",
-    "birads": "string", "change": "string",
+    "lesion_id": "string",
+    "patient_id": "string",
+    "site": "string",
+    "morphology": "string",
+    "distribution": "string",
+    "cluster_density": "string",
+    "size_variability": "string",
+    "calc_count": "Int64",
+    "breast_density": "string",
+    "age": "Float64",
+    "birads": "string",
+    "change": "string",
     **{c: "boolean" for c in YES_NO_COLUMNS},
     "malignant": "Int64",
 }

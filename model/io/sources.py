@@ -27,12 +27,19 @@ import pandas as pd
 from microcalc.io.errors import LesionInputError, LesionWarning
 from microcalc.io.readers import CBIS, DDSM, bundled_data_path, read_lesions
 
-OVERLAP = ("CBIS-DDSM is a curated subset of DDSM (the same lesions, with renumbered patients), so fitting "
-           "{cbis} together with {ddsm} would count many lesions twice")
+OVERLAP = (
+    "CBIS-DDSM is a curated subset of DDSM (the same lesions, with renumbered patients), so fitting "
+    "{cbis} together with {ddsm} would count many lesions twice"
+)
 
 
-def read_training(paths: Sequence[str | os.PathLike[str]] = (), *, site: str | None = None,
-                  with_bundled: bool = False, allow_overlap: bool = False) -> pd.DataFrame:
+def read_training(
+    paths: Sequence[str | os.PathLike[str]] = (),
+    *,
+    site: str | None = None,
+    with_bundled: bool = False,
+    allow_overlap: bool = False,
+) -> pd.DataFrame:
     """Read lesion files with outcomes into one canonical training frame (rules in the module docstring).
 
     Parameters
@@ -63,9 +70,13 @@ def read_training(paths: Sequence[str | os.PathLike[str]] = (), *, site: str | N
     _check_overlap(frames, files, allow_overlap)
     lacking = [i for i, f in enumerate(frames) if f["site"].isna().any()]
     if site is not None and len(lacking) > 1:
-        raise LesionInputError("--site", f"names the site of one file, but {len(lacking)} files have lesions without "
-                                         f"a site ({', '.join(str(files[i]) for i in lacking)}); each of these is "
-                                         "named by its file name when --site is not given", value=site)
+        raise LesionInputError(
+            "--site",
+            f"names the site of one file, but {len(lacking)} files have lesions without "
+            f"a site ({', '.join(str(files[i]) for i in lacking)}); each of these is "
+            "named by its file name when --site is not given",
+            value=site,
+        )
     parts, sources = [], []
     for i, (frame, name) in enumerate(zip(frames, names)):
         own = (site if site is not None else name) if i in lacking else None
@@ -89,8 +100,11 @@ def _source_names(files: list[Path]) -> list[str]:
     names = [f.stem for f in files]
     for i, name in enumerate(names):
         if name in names[:i]:
-            raise LesionInputError(str(files[i]), f"has the same name as {files[names.index(name)]}; combined files "
-                                                  "are told apart by their names, so rename one")
+            raise LesionInputError(
+                str(files[i]),
+                f"has the same name as {files[names.index(name)]}; combined files "
+                "are told apart by their names, so rename one",
+            )
     return names
 
 
@@ -104,8 +118,11 @@ def _check_overlap(frames: list[pd.DataFrame], files: list[Path], allow: bool) -
     problem = OVERLAP.format(cbis=", ".join(cbis), ddsm=", ".join(ddsm))
     if not allow:
         raise LesionInputError(cbis[0], problem + "; fit them separately, or pass --allow-overlap to combine anyway")
-    warnings.warn("WARNING: " + problem + "; combined anyway (--allow-overlap): intervals will be too narrow",
-                  LesionWarning, stacklevel=3)
+    warnings.warn(
+        "WARNING: " + problem + "; combined anyway (--allow-overlap): intervals will be too narrow",
+        LesionWarning,
+        stacklevel=3,
+    )
 
 
 def _warn_site_clash(own: str | None, frames: list[pd.DataFrame], i: int, files: list[Path]) -> None:
@@ -114,8 +131,11 @@ def _warn_site_clash(own: str | None, frames: list[pd.DataFrame], i: int, files:
         return
     for j, other in enumerate(frames):
         if j != i and (other["site"] == own).fillna(False).any():
-            warnings.warn(f"{files[i]}: its lesions become site {own!r}, a site {files[j]} also has; they are "
-                          "fitted as one site", LesionWarning, stacklevel=4)
+            warnings.warn(
+                f"{files[i]}: its lesions become site {own!r}, a site {files[j]} also has; they are fitted as one site",
+                LesionWarning,
+                stacklevel=4,
+            )
 
 
 def _namespaced(frame: pd.DataFrame, name: str, site: str | None) -> pd.DataFrame:
@@ -131,5 +151,10 @@ def _namespaced(frame: pd.DataFrame, name: str, site: str | None) -> pd.DataFram
 def _source(frame: pd.DataFrame, file: Path, site: str | None) -> dict:
     """What the fit records of one input file."""
     sites = sorted(frame["site"].dropna().astype(str).unique())
-    return {"file": file.name, "format": frame.attrs.get("format"), "lesions": int(len(frame)),
-            "sites": sites if sites else [], "blank_sites_named": site}
+    return {
+        "file": file.name,
+        "format": frame.attrs.get("format"),
+        "lesions": int(len(frame)),
+        "sites": sites if sites else [],
+        "blank_sites_named": site,
+    }

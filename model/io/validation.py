@@ -59,9 +59,9 @@ class Mapped:
 
     file: str
     fmt: str
-    cells: pd.DataFrame                     # canonical-named columns present, then extras
+    cells: pd.DataFrame  # canonical-named columns present, then extras
     rows: np.ndarray
-    names: dict[str, str]                   # canonical column -> its header in the file
+    names: dict[str, str]  # canonical column -> its header in the file
     extras: list[str]
     words: Mapping[str, Mapping[str, str | None]] = field(default_factory=lambda: lexicon.CANONICAL_WORDS)
     separator: str = schema.MULTI_SEPARATOR
@@ -97,12 +97,19 @@ class _Cells:
         values = pd.array(per_text, dtype=schema.DTYPES[self.column])
         return pd.Series(values.take(self.distinct[0], allow_fill=True))
 
-    def error(self, mask: np.ndarray, problem: str, allowed: str | None = None,
-              value: object | None = None) -> LesionInputError:
+    def error(
+        self, mask: np.ndarray, problem: str, allowed: str | None = None, value: object | None = None
+    ) -> LesionInputError:
         """An error naming the first row where mask is true (and its cell, unless value is given)."""
         i = int(np.argmax(mask))
-        return LesionInputError(self.file, problem, row=int(self.rows[i]), column=self.name,
-                                value=self.values.iloc[i] if value is None else value, allowed=allowed)
+        return LesionInputError(
+            self.file,
+            problem,
+            row=int(self.rows[i]),
+            column=self.name,
+            value=self.values.iloc[i] if value is None else value,
+            allowed=allowed,
+        )
 
 
 def validate_mapped(m: Mapped, *, require_outcome: bool, unique_ids: bool = True) -> tuple[pd.DataFrame, list[Note]]:
@@ -113,8 +120,11 @@ def validate_mapped(m: Mapped, *, require_outcome: bool, unique_ids: bool = True
     errors: list[tuple[int, int, LesionInputError]] = []
     if require_outcome and schema.OUTCOME not in m.names:
         raise LesionInputError(
-            m.file, "fitting needs an outcome, but there is no outcome column: 'malignant' "
-                    "(canonical) or 'pathology' (DDSM, CBIS-DDSM)", allowed=", ".join(lexicon.OUTCOME_WORDS))
+            m.file,
+            "fitting needs an outcome, but there is no outcome column: 'malignant' "
+            "(canonical) or 'pathology' (DDSM, CBIS-DDSM)",
+            allowed=", ".join(lexicon.OUTCOME_WORDS),
+        )
     for position, column in enumerate(schema.COLUMNS):
         if column not in m.names:
             out[column] = pd.Series(pd.NA, index=range(n), dtype=schema.DTYPES[column])
@@ -175,8 +185,9 @@ def repeated_id(ids: pd.Series, rows: np.ndarray) -> tuple[int, str] | None:
     return i, f"lesion_id is used twice, rows {rows[first]} and {rows[i]}; each lesion needs its own id"
 
 
-def _map_distinct(cells: _Cells, translate: Callable[[str], tuple[object, str | None]],
-                  problem: Callable[[str], str], allowed: str) -> pd.Series:
+def _map_distinct(
+    cells: _Cells, translate: Callable[[str], tuple[object, str | None]], problem: Callable[[str], str], allowed: str
+) -> pd.Series:
     """Translate each distinct text once, then give every row its text's value.
 
     ``translate`` returns (value, bad word or None); the first row holding a bad word is refused.
@@ -190,13 +201,16 @@ def _map_distinct(cells: _Cells, translate: Callable[[str], tuple[object, str | 
     return cells.gather([value for value, _ in translated])
 
 
-def _lookup(cells: _Cells, table: Mapping[str, object], what: str, allowed: str,
-            problem: Callable[[str], str] | None = None) -> pd.Series:
+def _lookup(
+    cells: _Cells, table: Mapping[str, object], what: str, allowed: str, problem: Callable[[str], str] | None = None
+) -> pd.Series:
     """Single-word cells looked up (ignoring case and separators) in a table."""
+
     def translate(cell: str) -> tuple[object, str | None]:
         key = lexicon.normalise_word(cell)
         signed = cell.strip()[:1] in ("-", "+", "_")  # '-3' is not BI-RADS 3, whatever separators are ignored
         return (table[key], None) if key in table and not signed else (None, cell)
+
     return _map_distinct(cells, translate, problem or (lambda word: f"unknown {what}"), allowed)
 
 
@@ -208,14 +222,16 @@ def _coerce_word(cells: _Cells, table: Mapping[str, str | None], column: str) ->
 
     def problem(word: str) -> str:
         if column == "birads" and lexicon.normalise_word(word) == lexicon.BIRADS_KNOWN_CANCER:
-            return ("BI-RADS 6 means cancer already proven by biopsy; the model is for lesions "
-                    "not yet diagnosed, so leave these lesions out")
+            return (
+                "BI-RADS 6 means cancer already proven by biopsy; the model is for lesions "
+                "not yet diagnosed, so leave these lesions out"
+            )
         return f"unknown {column.replace('_', ' ')} value"
+
     return _lookup(cells, table, column, allowed, problem)
 
 
-def _coerce_multi(cells: _Cells, table: Mapping[str, str | None], column: str, separator: str,
-                  fmt: str) -> pd.Series:
+def _coerce_multi(cells: _Cells, table: Mapping[str, str | None], column: str, separator: str, fmt: str) -> pd.Series:
     """Several words per cell: translate each, drop repeats, sort in vocabulary order, join with '|'."""
     order = schema.VOCABULARY[column]
     words = lexicon.DDSM_WORDS[column] if fmt != CANONICAL else order
@@ -232,6 +248,7 @@ def _coerce_multi(cells: _Cells, table: Mapping[str, str | None], column: str, s
             if table[key] is not None:
                 found.add(table[key])  # type: ignore[arg-type]
         return schema.MULTI_SEPARATOR.join(w for w in order if w in found) or None, None
+
     return _map_distinct(cells, translate, lambda word: f"unknown {column} word {clip(repr(word))}", allowed)
 
 
@@ -252,9 +269,14 @@ def _coerce_age(cells: _Cells) -> pd.Series:
     outside = ~np.isnan(ages) & ((ages < low) | (ages > high))
     if outside.any():
         first = zip(cells.rows[outside][:NOTE_CELLS], ages[outside][:NOTE_CELLS])
-        cells.notes.append(Note(cells.file, f"column '{cells.name}': age outside {low:g}-{high:g} treated as not "
-                                            f"recorded", tuple((int(r), f"{v:g}") for r, v in first),
-                                int(outside.sum())))
+        cells.notes.append(
+            Note(
+                cells.file,
+                f"column '{cells.name}': age outside {low:g}-{high:g} treated as not recorded",
+                tuple((int(r), f"{v:g}") for r, v in first),
+                int(outside.sum()),
+            )
+        )
         ages = np.where(outside, np.nan, ages)
     return pd.Series(ages).astype("Float64")
 

@@ -79,10 +79,12 @@ class ClinicalSeries:
 
     def describe(self) -> str:
         shares = ", ".join(f"{g} {100 * v:.1f}%" for g, v in self.birads_share.items())
-        return (f"overall rate {100 * self.rate_mean:.1f}% for a new series (MAP predictive "
-                f"mean; {self.overall_studies} studies, {self.overall_lesions} lesions; between-study SD "
-                f"{self.tau_median:.2f} logit); BI-RADS mix of biopsied lesions {shares} "
-                f"({len(self.birads_studies)} studies, {self.birads_lesions} lesions)")
+        return (
+            f"overall rate {100 * self.rate_mean:.1f}% for a new series (MAP predictive "
+            f"mean; {self.overall_studies} studies, {self.overall_lesions} lesions; between-study SD "
+            f"{self.tau_median:.2f} logit); BI-RADS mix of biopsied lesions {shares} "
+            f"({len(self.birads_studies)} studies, {self.birads_lesions} lesions)"
+        )
 
 
 @lru_cache(maxsize=4)
@@ -108,9 +110,18 @@ def clinical_series(studies_path: str | None = None) -> ClinicalSeries:
                 counts[_GROUP[level]] += int(n)
     total = sum(counts.values())
     share = {g: counts[g] / total for g in BIOPSIED_GROUPS}
-    return ClinicalSeries(share, tuple(studies), total, summary.predictive_mean, summary.tau,
-                          len(post.studies), post.lesions, np.asarray(post.mu, dtype=float),
-                          np.asarray(post.tau, dtype=float), np.asarray(post.weights, dtype=float))
+    return ClinicalSeries(
+        share,
+        tuple(studies),
+        total,
+        summary.predictive_mean,
+        summary.tau,
+        len(post.studies),
+        post.lesions,
+        np.asarray(post.mu, dtype=float),
+        np.asarray(post.tau, dtype=float),
+        np.asarray(post.weights, dtype=float),
+    )
 
 
 def clinical_donors(donors: pd.DataFrame, series: ClinicalSeries) -> pd.DataFrame:
@@ -144,8 +155,9 @@ def case_mix_frame(donors: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return frame, rows["weight"].to_numpy(dtype=float)
 
 
-def solve_offset(logits: np.ndarray, weights: np.ndarray, spread: np.ndarray, target: np.ndarray,
-                 steps: int = NEWTON_STEPS) -> np.ndarray:
+def solve_offset(
+    logits: np.ndarray, weights: np.ndarray, spread: np.ndarray, target: np.ndarray, steps: int = NEWTON_STEPS
+) -> np.ndarray:
     """delta per draw d with sum_r weights_r E_z[expit(logits_rd + delta_d + spread_d z)] = target_d (Newton).
 
     ``logits`` (rows, draws); ``weights`` (rows,); ``spread``, ``target`` (draws,); z by the
@@ -176,8 +188,9 @@ def solve_offset(logits: np.ndarray, weights: np.ndarray, spread: np.ndarray, ta
     return np.asarray(delta, dtype=float)
 
 
-def case_mix_logits(params: dict, priors, sites: tuple[str, ...], donors: pd.DataFrame
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def case_mix_logits(
+    params: dict, priors, sites: tuple[str, ...], donors: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
     """Log-odds of every (case-mix pattern, BI-RADS slot) at a new population with offset 0, and weights."""
     frame, weights = case_mix_frame(donors)
     expanded = complete(frame, donors, sites)
@@ -213,12 +226,17 @@ class ClinicalPopulation:
     def params(self, params: dict) -> dict:
         """Equation parameters whose new-site term is the clinical offset N(delta, tau^2): the intercept moves
         by delta, the new-site SD is tau; training sites keep their effect (theirs minus delta)."""
-        return {**params, "intercept": params["intercept"] + self.offset,
-                "site_effect": params["site_effect"] - self.offset[None, :], "site_sd": self.spread}
+        return {
+            **params,
+            "intercept": params["intercept"] + self.offset,
+            "site_effect": params["site_effect"] - self.offset[None, :],
+            "site_sd": self.spread,
+        }
 
 
-def clinical_population(params: dict, priors, sites: tuple[str, ...], donors: pd.DataFrame,
-                        series: ClinicalSeries | None = None) -> ClinicalPopulation:
+def clinical_population(
+    params: dict, priors, sites: tuple[str, ...], donors: pd.DataFrame, series: ClinicalSeries | None = None
+) -> ClinicalPopulation:
     """The clinical population for these draws (module docstring)."""
     series = series or clinical_series()
     cd = clinical_donors(donors, series)

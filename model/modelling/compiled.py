@@ -129,15 +129,13 @@ def compile_cached(model: pm.Model) -> CompiledPyMCModel:
     from nutpie.compile_pymc import CompiledPyMCModel, _make_functions, _prepare_dims_and_coords, make_user_data
 
     check_supported()
-    n_dim, n_expanded, logp_fn_pt, expand_fn_pt, initial_point_fn, shape_info, reparameterized = (
-        _make_functions(
-            model,
-            mode="NUMBA",
-            compute_grad=True,
-            join_expanded=True,
-            pymc_initial_point_fn=initial_point_function(model),
-            var_names=None,
-        )
+    n_dim, n_expanded, logp_fn_pt, expand_fn_pt, initial_point_fn, shape_info, reparameterized = _make_functions(
+        model,
+        mode="NUMBA",
+        compute_grad=True,
+        join_expanded=True,
+        pymc_initial_point_fn=initial_point_function(model),
+        var_names=None,
     )
     if logp_fn_pt.get_shared() or expand_fn_pt.get_shared():
         raise NotCacheable("the model has shared variables, which nutpie passes at run time")
@@ -192,8 +190,16 @@ def wrapper_key(template: str, inner: Any, sizes: dict[str, int]) -> str:
     # __name__: numba rebuilds a cached wrapper's globals by importing this module by name, so an entry
     # written when the module had another name (compiled.py sat at the top of the package before the
     # subpackages) must not match.
-    parts = [template, inner_key, repr(sorted(sizes.items())), WRAPPER_VERSION, __name__,
-             numba.__version__, nutpie.__version__, pytensor.__version__]
+    parts = [
+        template,
+        inner_key,
+        repr(sorted(sizes.items())),
+        WRAPPER_VERSION,
+        __name__,
+        numba.__version__,
+        nutpie.__version__,
+        pytensor.__version__,
+    ]
     return sha256("|".join(parts).encode()).hexdigest()[:32]
 
 

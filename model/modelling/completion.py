@@ -33,13 +33,25 @@ KEYS: tuple[str, ...] = ("morphology", "distribution", "birads", "breast_density
 # descriptor; BI-RADS 4A/4B/4C matched as 4, 1 as 2), so that a rare or unseen level borrows from
 # its own group before borrowing from everything.
 MATCH_KEYS: tuple[str, ...] = (
-    "morphology", "morphology_group", "distribution", "distribution_group",
-    "birads", "breast_density", "age_band", "site",
+    "morphology",
+    "morphology_group",
+    "distribution",
+    "distribution_group",
+    "birads",
+    "breast_density",
+    "age_band",
+    "site",
 )
 # Recorded keys dropped in this order while too few donors match (least informative first).
 BACKOFF: tuple[str, ...] = (
-    "age_band", "breast_density", "site", "distribution", "morphology",
-    "distribution_group", "birads", "morphology_group",
+    "age_band",
+    "breast_density",
+    "site",
+    "distribution",
+    "morphology",
+    "distribution_group",
+    "birads",
+    "morphology_group",
 )
 MIN_DONORS = 10
 # Optional column of a key table: the case mix completions are weighted by (e.g. the clinical
@@ -65,7 +77,8 @@ def _lexicon_group(values: pd.Series, suspicious: tuple[str, ...]) -> pd.Series:
     codes, texts = pd.factorize(values.astype("string"))
     groups = np.array(
         ["suspicious" if set(str(t).split(schema.MULTI_SEPARATOR)) & set(suspicious) else "benign" for t in texts]
-        + [None], dtype=object,
+        + [None],
+        dtype=object,
     )
     return pd.Series(groups[codes], index=values.index, dtype="string")
 
@@ -143,8 +156,7 @@ def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def _recorded(keys: dict[str, np.ndarray], i: int, known_sites: set[str]) -> dict[str, object]:
     """Lesion i's recorded match keys (a site only if it is a training site)."""
-    return {k: keys[k][i] for k in MATCH_KEYS
-            if keys[k][i] is not None and (k != "site" or keys[k][i] in known_sites)}
+    return {k: keys[k][i] for k in MATCH_KEYS if keys[k][i] is not None and (k != "site" or keys[k][i] in known_sites)}
 
 
 def complete(frame: pd.DataFrame, table: pd.DataFrame, sites: tuple[str, ...]) -> pd.DataFrame:

@@ -45,16 +45,24 @@ class Design:
 
     def stacked(self) -> np.ndarray:
         """All columns side by side (site as a float), for finding identical rows."""
-        return np.column_stack([
-            self.morphology, self.distribution, self.not_recorded, self.covariates,
-            self.birads, self.site.astype(float), self.known_site,
-        ])
+        return np.column_stack(
+            [
+                self.morphology,
+                self.distribution,
+                self.not_recorded,
+                self.covariates,
+                self.birads,
+                self.site.astype(float),
+                self.known_site,
+            ]
+        )
 
     @classmethod
     def from_stacked(cls, m: np.ndarray, like: Design) -> Design:
         """Inverse of :meth:`stacked`, splitting columns as in ``like``."""
-        widths = [a.shape[1] for a in (like.morphology, like.distribution, like.not_recorded,
-                                       like.covariates, like.birads)]
+        widths = [
+            a.shape[1] for a in (like.morphology, like.distribution, like.not_recorded, like.covariates, like.birads)
+        ]
         parts = np.split(m, np.cumsum(widths), axis=1)
         return cls(*parts[:5], site=parts[5][:, 0].astype(np.int64), known_site=parts[5][:, 1])
 

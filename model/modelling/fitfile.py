@@ -30,7 +30,18 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 GROUP = "microcalc"
-LIBRARIES = ("microcalc", "pymc", "pytensor", "nutpie", "arviz-base", "arviz-stats", "preliz", "numpy", "pandas", "xarray")
+LIBRARIES = (
+    "microcalc",
+    "pymc",
+    "pytensor",
+    "nutpie",
+    "arviz-base",
+    "arviz-stats",
+    "preliz",
+    "numpy",
+    "pandas",
+    "xarray",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -159,8 +170,9 @@ def load_for_scoring(path: str | Path) -> ScoringInputs:
             groups = tree.groups
             _check_layout(path, groups, groups[GROUP].attrs if GROUP in groups else {})
             posterior = groups["posterior"].variables
-            params = {name: sample_last(posterior[name][...], posterior[name].dimensions)
-                      for name in EQUATION_PARAMETERS}
+            params = {
+                name: sample_last(posterior[name][...], posterior[name].dimensions) for name in EQUATION_PARAMETERS
+            }
             attrs = dict(groups[GROUP].attrs)
             donors = _donor_table({col: var[...] for col, var in groups[GROUP].variables.items()})
     except FitFileError:
@@ -175,8 +187,10 @@ def _priors_and_sites(attrs: Mapping) -> tuple:
     """The prior set and training sites stored in the microcalc group's attributes."""
     from microcalc.priors import prior_set_from_text
 
-    return (prior_set_from_text(attrs["priors_toml"], attrs.get("priors_path", "<stored>")),
-            tuple(json.loads(attrs["sites"])))
+    return (
+        prior_set_from_text(attrs["priors_toml"], attrs.get("priors_path", "<stored>")),
+        tuple(json.loads(attrs["sites"])),
+    )
 
 
 def _existing(path: str | Path) -> Path:

@@ -48,8 +48,10 @@ PRIOR_DRAWS = 1000  # prior draws kept in the fit for prior-vs-posterior views a
 # The site of training lesions whose site is blank when no name is given: a file without sites (one
 # institution's lesions, CBIS-DDSM) is one site. Predict with ``site="training"`` to use it.
 UNNAMED_SITE = "training"
-ONE_SITE_NOTE = ("one training site: the between-site SD (site_sd) is informed by its prior alone, so predictions "
-                 "for a new site carry the prior's spread between sites")
+ONE_SITE_NOTE = (
+    "one training site: the between-site SD (site_sd) is informed by its prior alone, so predictions "
+    "for a new site carry the prior's spread between sites"
+)
 
 
 @dataclass(frozen=True)
@@ -83,16 +85,17 @@ class Fit:
         """Equation parameters, draws on the last axis (``group="prior"`` for prior draws)."""
         return posterior_params(self.idata[group], max_draws)
 
-    def probability_draws(self, frame: pd.DataFrame, max_draws: int | None = None,
-                          site: str | None = None, population: str | None = None) -> np.ndarray:
+    def probability_draws(
+        self, frame: pd.DataFrame, max_draws: int | None = None, site: str | None = None, population: str | None = None
+    ) -> np.ndarray:
         """Posterior draws of P(malignant), shape (lesions, draws); ``site``, ``population`` as in :meth:`predict`."""
         chosen = resolve_population(population, site)
         warn_unknown_site(chosen, self.sites)
-        return probability_draws(with_site(frame, chosen), self.params(max_draws), self.priors, self.sites,
-                                 self.donors)
+        return probability_draws(with_site(frame, chosen), self.params(max_draws), self.priors, self.sites, self.donors)
 
-    def predict(self, frame: pd.DataFrame, ci: float = 0.95, site: str | None = None,
-                population: str | None = None) -> pd.DataFrame:
+    def predict(
+        self, frame: pd.DataFrame, ci: float = 0.95, site: str | None = None, population: str | None = None
+    ) -> pd.DataFrame:
         """Posterior mean, equal-tailed credible interval and P(risk > 2%) per lesion, input order.
 
         ``population`` says who a lesion whose site is blank comes from: ``"clinical"`` (a new clinical
@@ -131,8 +134,11 @@ def summarise_data(frame: pd.DataFrame) -> dict:
         "patients": int(frame["patient_id"].nunique()) if "patient_id" in frame else None,
         "by_site": by("site") if "site" in frame else {},
         "by_birads": by("birads") if "birads" in frame else {},
-        "recorded": {c: int(frame[c].notna().sum()) for c in schema.COLUMNS
-                     if c in frame and c not in ("lesion_id", "patient_id", schema.OUTCOME)},
+        "recorded": {
+            c: int(frame[c].notna().sum())
+            for c in schema.COLUMNS
+            if c in frame and c not in ("lesion_id", "patient_id", schema.OUTCOME)
+        },
     }
 
 
@@ -201,8 +207,14 @@ def fit(
     sites, patterns = training_patterns(frame, priors)
     model = build_model(patterns, priors, sites)
     abundant = needs_mode_start(patterns, len(sites))
-    settings = SamplerSettings(draws, tune, chains, seed, start="mode" if abundant else "jitter",
-                               adaptation=ABUNDANT_ADAPTATION if abundant else "diag")
+    settings = SamplerSettings(
+        draws,
+        tune,
+        chains,
+        seed,
+        start="mode" if abundant else "jitter",
+        adaptation=ABUNDANT_ADAPTATION if abundant else "diag",
+    )
     with model, warnings.catch_warnings(), quiet_pymc():
         warnings.filterwarnings("ignore", category=UserWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
@@ -242,8 +254,14 @@ def sample_posterior(model, settings: SamplerSettings, progressbar: bool = False
         compiled = start_near_mode(compiled)
     start = time.perf_counter()
     idata = nutpie.sample(
-        compiled, draws=settings.draws, tune=settings.tune, chains=settings.chains, seed=settings.seed,
-        target_accept=settings.target_accept, adaptation=settings.adaptation, save_warmup=False,
+        compiled,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        seed=settings.seed,
+        target_accept=settings.target_accept,
+        adaptation=settings.adaptation,
+        save_warmup=False,
         progress_bar=progressbar,
     )
     patch_nutpie_idata(idata, model, sampling_time=time.perf_counter() - start)

@@ -38,5 +38,8 @@ def per_draw(values: np.ndarray, posterior, dim: str, labels) -> object:
     import xarray as xr
 
     stacked = np.moveaxis(values.reshape(values.shape[0], posterior.sizes["chain"], -1), 0, -1)
-    return xr.DataArray(stacked, dims=("chain", "draw", dim),
-                        coords={"chain": posterior["chain"].values, "draw": posterior["draw"].values, dim: labels})
+    return xr.DataArray(
+        stacked,
+        dims=("chain", "draw", dim),
+        coords={"chain": posterior["chain"].values, "draw": posterior["draw"].values, dim: labels},
+    )

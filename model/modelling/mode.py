@@ -92,8 +92,9 @@ def local_mode(logp: LogDensity, start: np.ndarray) -> Mode:
             return np.inf, np.zeros_like(x)
         return -value, -gradient
 
-    result = minimize(negative, start, jac=True, method="L-BFGS-B",
-                      options={"maxiter": MAX_ITERATIONS, "gtol": GRADIENT_TOLERANCE})
+    result = minimize(
+        negative, start, jac=True, method="L-BFGS-B", options={"maxiter": MAX_ITERATIONS, "gtol": GRADIENT_TOLERANCE}
+    )
     return Mode(point=result.x, logp=-float(result.fun))
 
 
@@ -119,8 +120,9 @@ def laplace_factor(h: np.ndarray) -> np.ndarray:
     return vectors / np.sqrt(curvature)
 
 
-def overdispersed_start(logp: LogDensity, mode: Mode, rng: np.random.Generator,
-                        overdispersion: float = OVERDISPERSION) -> np.ndarray:
+def overdispersed_start(
+    logp: LogDensity, mode: Mode, rng: np.random.Generator, overdispersion: float = OVERDISPERSION
+) -> np.ndarray:
     """A draw from the Laplace approximation at ``mode`` with SDs times ``overdispersion``."""
     factor = laplace_factor(hessian(logp, mode.point))
     for _ in range(20):  # a start must have finite density; shrink if the widened draw has not

@@ -62,17 +62,35 @@ from microcalc.priors import BIRADS_STEPS_ABOVE_4B, BIRADS_STEPS_BELOW_4B, Prior
 
 # Parameters the equation reads, in the order they are stored in a fit.
 EQUATION_PARAMETERS: tuple[str, ...] = (
-    "intercept", "morphology_effect", "distribution_effect", "not_recorded",
-    "covariate_effect", "birads_effect", "site_effect", "site_sd",
+    "intercept",
+    "morphology_effect",
+    "distribution_effect",
+    "not_recorded",
+    "covariate_effect",
+    "birads_effect",
+    "site_effect",
+    "site_sd",
 )
 # Parameter groups, for diagnostics and sensitivity. Each *_z is the levels' standardised deviation
 # (effect - mean) / sd: the free variable when every level is non-centred, else a deterministic of the
 # free *_raw (see :func:`_level_effect`). ``conditional_scale`` exists only when the prior file makes it a
 # parameter (``[conditional_scale]``, e.g. priors/synthesis.toml); consumers keep the groups a model has.
 PARAMETER_GROUPS: tuple[str, ...] = (
-    "intercept", "site_sd", "site_z", "conditional_scale", "morphology_group_shift", "morphology_sd", "morphology_z",
-    "distribution_group_shift", "distribution_sd", "distribution_z", "not_recorded",
-    "covariate_effect", "birads_step", "birads_category_0", "birads_not_recorded",
+    "intercept",
+    "site_sd",
+    "site_z",
+    "conditional_scale",
+    "morphology_group_shift",
+    "morphology_sd",
+    "morphology_z",
+    "distribution_group_shift",
+    "distribution_sd",
+    "distribution_z",
+    "not_recorded",
+    "covariate_effect",
+    "birads_step",
+    "birads_category_0",
+    "birads_not_recorded",
 )
 RANDOM_EFFECTS: tuple[str, ...] = ("site", "morphology", "distribution")
 GAUSS_HERMITE_NODES = 9
@@ -97,7 +115,7 @@ def logistic(x: np.ndarray) -> np.ndarray:
     exp(-x) overflows to inf for x < -709, which gives the correct limit 0; the warning is silenced.
     """
     out = np.negative(x, dtype=np.float64, out=np.empty(np.shape(x)))  # one array, reused in place: prediction
-    with np.errstate(over="ignore"):                                    # arrays are large, temporaries costly
+    with np.errstate(over="ignore"):  # arrays are large, temporaries costly
         np.exp(out, out=out)
     out += 1.0
     return np.reciprocal(out, out=out)
@@ -197,8 +215,9 @@ def coords(priors: PriorSet, sites: tuple[str, ...], n_patterns: int) -> dict[st
     }
 
 
-def centred_levels(trials: np.ndarray, malignant: np.ndarray, weights: np.ndarray,
-                   threshold: float = CENTRED_INFORMATION) -> np.ndarray:
+def centred_levels(
+    trials: np.ndarray, malignant: np.ndarray, weights: np.ndarray, threshold: float = CENTRED_INFORMATION
+) -> np.ndarray:
     """Which levels to sample centred: those whose binomial information n p (1 - p) exceeds ``threshold``.
 
     ``weights`` (patterns, levels) says how much of each pattern's lesions belong to each level.
@@ -226,8 +245,10 @@ def level_weights(patterns: Patterns, n_sites: int) -> dict[str, np.ndarray]:
 
 def parameterisation(patterns: Patterns, n_sites: int) -> dict[str, np.ndarray]:
     """Per random effect, which of its levels are sampled centred (at the module's CENTRED_INFORMATION)."""
-    return {name: centred_levels(patterns.trials, patterns.malignant, w, CENTRED_INFORMATION)
-            for name, w in level_weights(patterns, n_sites).items()}
+    return {
+        name: centred_levels(patterns.trials, patterns.malignant, w, CENTRED_INFORMATION)
+        for name, w in level_weights(patterns, n_sites).items()
+    }
 
 
 def _random_variable(pm, name: str, prior: Prior, **kwargs):
@@ -254,6 +275,7 @@ def _level_effect(pm, pt, name: str, mean, sd, centred: np.ndarray, robust=None)
     either way), and ``{name}_z`` = (effect - mean) / sd is stored as a deterministic, so downstream
     code reads ``{name}_z`` and ``{name}_effect`` in both.
     """
+
     def prior(var: str, mu, sigma):
         if robust is None:
             return pm.Normal(var, mu=mu, sigma=sigma, dims=name)
@@ -339,24 +361,36 @@ def build_model(patterns: Patterns, priors: PriorSet, sites: tuple[str, ...]):
         intercept = _random_variable(pm, "intercept", priors.intercept)
         site_sd = _random_variable(pm, "site_sd", priors.site_sd)
         site_effect = _level_effect(pm, pt, "site", 0.0, site_sd, centred["site"])
-        scale = (_random_variable(pm, "conditional_scale", priors.conditional_scale) if priors.scale_is_random
-                 else priors.scale_value)
+        scale = (
+            _random_variable(pm, "conditional_scale", priors.conditional_scale)
+            if priors.scale_is_random
+            else priors.scale_value
+        )
         morphology = _descriptor_effect(pm, pt, "morphology", schema.MORPHOLOGY, priors, centred["morphology"], scale)
-        distribution = _descriptor_effect(pm, pt, "distribution", schema.DISTRIBUTION, priors, centred["distribution"],
-                                          scale)
+        distribution = _descriptor_effect(
+            pm, pt, "distribution", schema.DISTRIBUTION, priors, centred["distribution"], scale
+        )
         flags = pm.Normal("not_recorded", priors.not_recorded.mu, priors.not_recorded.sigma, dims="not_recorded_flag")
         mus, sds = priors.coefficient_priors()
         coefficient = pm.Normal("covariate_effect", mu=np.array(mus), sigma=np.array(sds), dims="covariate")
         birads = _birads_effect(pm, pt, priors)
         params = {
-            "intercept": intercept, "morphology_effect": morphology, "distribution_effect": distribution,
-            "not_recorded": flags, "covariate_effect": coefficient, "birads_effect": birads,
-            "site_effect": site_effect, "site_sd": site_sd,
+            "intercept": intercept,
+            "morphology_effect": morphology,
+            "distribution_effect": distribution,
+            "not_recorded": flags,
+            "covariate_effect": coefficient,
+            "birads_effect": birads,
+            "site_effect": site_effect,
+            "site_sd": site_sd,
         }
         padded = {k: pt.shape_padright(v) for k, v in params.items()}
         p = malignancy_probability(padded, d, pytensor_ops())[:, 0]
         pm.Binomial(
-            "malignant", n=patterns.trials, p=clip_probability(p),
-            observed=patterns.malignant, dims="pattern",
+            "malignant",
+            n=patterns.trials,
+            p=clip_probability(p),
+            observed=patterns.malignant,
+            dims="pattern",
         )
     return model

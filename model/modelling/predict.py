@@ -33,8 +33,10 @@ POPULATIONS: tuple[str, ...] = (CLINICAL, NEW_SITE)
 # published-range and ordering checks of single findings (microcalc.reporting.headline.clinical_checks), 28 hold for
 # the clinical population and 25 at a new DDSM-like site (bundled data, 2 x 1000 draws).
 DEFAULT_POPULATION = CLINICAL
-POPULATION_HELP = (f"{CLINICAL} (a new clinical biopsy series, from the published studies), {NEW_SITE} (a new "
-                   "site like the training sites) or the name of a training site")
+POPULATION_HELP = (
+    f"{CLINICAL} (a new clinical biopsy series, from the published studies), {NEW_SITE} (a new "
+    "site like the training sites) or the name of a training site"
+)
 
 
 def posterior_params(posterior, max_draws: int | None = None) -> dict[str, np.ndarray]:
@@ -65,8 +67,11 @@ def resolve_population(population: str | None = None, site: str | None = None) -
     is then out of reach); ``new-site`` always means a new site.
     """
     if population is not None and site is not None and str(population) != str(site):
-        raise LesionInputError("--population", "give the population or the site of blank-site lesions, not both",
-                               value=f"{population} and {site}")
+        raise LesionInputError(
+            "--population",
+            "give the population or the site of blank-site lesions, not both",
+            value=f"{population} and {site}",
+        )
     chosen = population if population is not None else site
     if chosen is None:
         return DEFAULT_POPULATION
@@ -98,8 +103,12 @@ def warn_unknown_site(site: str | None, sites: tuple[str, ...]) -> None:
         from microcalc.io.errors import LesionWarning
 
         known = ", ".join(sites) or "none"
-        warnings.warn(f"site {site!r} is not a training site (training sites: {known}); lesions without a site "
-                      "are predicted as at a new site", LesionWarning, stacklevel=3)
+        warnings.warn(
+            f"site {site!r} is not a training site (training sites: {known}); lesions without a site "
+            "are predicted as at a new site",
+            LesionWarning,
+            stacklevel=3,
+        )
 
 
 def clinical_rows(frame: pd.DataFrame, sites: tuple[str, ...]) -> np.ndarray:
@@ -109,8 +118,9 @@ def clinical_rows(frame: pd.DataFrame, sites: tuple[str, ...]) -> np.ndarray:
     return (frame["site"].astype("string") == CLINICAL).fillna(False).to_numpy(dtype=bool)
 
 
-def probability_draws(frame: pd.DataFrame, params: dict, priors: PriorSet, sites: tuple[str, ...],
-                      donors: pd.DataFrame) -> np.ndarray:
+def probability_draws(
+    frame: pd.DataFrame, params: dict, priors: PriorSet, sites: tuple[str, ...], donors: pd.DataFrame
+) -> np.ndarray:
     """P(malignant) draws, shape (lesions, draws): blanks completed, new sites integrated.
 
     Lesions whose site is ``clinical`` (see :func:`with_site`) are predicted for the clinical
@@ -134,8 +144,9 @@ def probability_draws(frame: pd.DataFrame, params: dict, priors: PriorSet, sites
     return out
 
 
-def _draws(frame: pd.DataFrame, params: dict, priors: PriorSet, sites: tuple[str, ...], donors: pd.DataFrame,
-           nodes) -> np.ndarray:
+def _draws(
+    frame: pd.DataFrame, params: dict, priors: PriorSet, sites: tuple[str, ...], donors: pd.DataFrame, nodes
+) -> np.ndarray:
     """:func:`probability_draws` for lesions of one kind of population (``nodes`` over a new site's term)."""
     expanded = complete(frame, donors, sites).sort_values("row", kind="stable")
     distinct = aggregate(encode(expanded, priors, sites))
@@ -150,12 +161,14 @@ def _draws(frame: pd.DataFrame, params: dict, priors: PriorSet, sites: tuple[str
 def summarise(draws: np.ndarray, ci: float) -> pd.DataFrame:
     """Posterior mean, equal-tailed credible interval and P(risk > 2%) per row of draws."""
     lo, hi = np.quantile(draws, [(1 - ci) / 2, (1 + ci) / 2], axis=1)
-    return pd.DataFrame({
-        "p_malignant": draws.mean(axis=1),
-        "ci_lower": lo,
-        "ci_upper": hi,
-        "p_above_2pct": (draws > BIOPSY_THRESHOLD).mean(axis=1),
-    })
+    return pd.DataFrame(
+        {
+            "p_malignant": draws.mean(axis=1),
+            "ci_lower": lo,
+            "ci_upper": hi,
+            "p_above_2pct": (draws > BIOPSY_THRESHOLD).mean(axis=1),
+        }
+    )
 
 
 def pattern_codes(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
@@ -169,26 +182,35 @@ def pattern_codes(frame: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     return codes, frame.iloc[first].reset_index(drop=True)
 
 
-def pattern_summaries(patterns: pd.DataFrame, params: dict, priors: PriorSet, sites: tuple[str, ...],
-                      donors: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
+def pattern_summaries(
+    patterns: pd.DataFrame,
+    params: dict,
+    priors: PriorSet,
+    sites: tuple[str, ...],
+    donors: pd.DataFrame,
+    ci: float = 0.95,
+) -> pd.DataFrame:
     """The prediction columns for each row of ``patterns`` (one lesion per pattern), CHUNK_PATTERNS at a time."""
     if not 0.0 < ci < 1.0:
         raise ValueError(f"credible interval mass must lie between 0 and 1, got {ci}")
-    parts = [summarise(probability_draws(patterns.iloc[start : start + CHUNK_PATTERNS], params, priors, sites,
-                                         donors), ci)
-             for start in range(0, len(patterns), CHUNK_PATTERNS)]
+    parts = [
+        summarise(probability_draws(patterns.iloc[start : start + CHUNK_PATTERNS], params, priors, sites, donors), ci)
+        for start in range(0, len(patterns), CHUNK_PATTERNS)
+    ]
     return pd.concat(parts, ignore_index=True) if parts else summarise(np.zeros((0, 1)), ci)
 
 
 def prediction_table(frame: pd.DataFrame, per_lesion: pd.DataFrame) -> pd.DataFrame:
     """lesion_id, the prediction columns (one row per lesion of ``frame``), then the other input columns."""
     inputs = frame.reset_index(drop=True)
-    return pd.concat([inputs[["lesion_id"]], per_lesion.reset_index(drop=True), inputs.drop(columns=["lesion_id"])],
-                     axis=1)
+    return pd.concat(
+        [inputs[["lesion_id"]], per_lesion.reset_index(drop=True), inputs.drop(columns=["lesion_id"])], axis=1
+    )
 
 
-def predict_frame(frame: pd.DataFrame, params: dict, priors: PriorSet, sites: tuple[str, ...],
-                  donors: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
+def predict_frame(
+    frame: pd.DataFrame, params: dict, priors: PriorSet, sites: tuple[str, ...], donors: pd.DataFrame, ci: float = 0.95
+) -> pd.DataFrame:
     """One row per lesion in input order: the prediction columns, then the input columns."""
     codes, patterns = pattern_codes(frame)
     summary = pattern_summaries(patterns, params, priors, sites, donors, ci)

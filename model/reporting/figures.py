@@ -113,8 +113,15 @@ def level_label(group: str, level: str) -> str:
     return level.replace("_", " ")
 
 
-def _probability_forest(rows: pd.DataFrame, labels: list[str], title: str, xlabel: str, ci: float,
-                        hollow: np.ndarray, no_data: tuple[str, str]) -> Figure:
+def _probability_forest(
+    rows: pd.DataFrame,
+    labels: list[str],
+    title: str,
+    xlabel: str,
+    ci: float,
+    hollow: np.ndarray,
+    no_data: tuple[str, str],
+) -> Figure:
     """Rows of P(malignant): published band (when given), interval, mean, raw rate, and the text columns.
 
     ``hollow`` rows (a new site) get a dashed interval and an open dot; ``no_data`` is the data
@@ -127,12 +134,18 @@ def _probability_forest(rows: pd.DataFrame, labels: list[str], title: str, xlabe
     for yi, r, open_ in zip(y, rows.itertuples(), hollow):
         if banded and np.isfinite(r.published_low):
             ax.add_patch(_band(r.published_low, r.published_high, yi))
-        ax.plot([r.ci_lower, r.ci_upper], [yi, yi], color=POSTERIOR, lw=2.2, solid_capstyle="butt", zorder=3,
-                ls=(0, (2, 1)) if open_ else "-")
+        ax.plot(
+            [r.ci_lower, r.ci_upper],
+            [yi, yi],
+            color=POSTERIOR,
+            lw=2.2,
+            solid_capstyle="butt",
+            zorder=3,
+            ls=(0, (2, 1)) if open_ else "-",
+        )
         ax.plot(r.mean, yi, "o", color=POSTERIOR, ms=6, zorder=4, mfc="white" if open_ else POSTERIOR)
         if r.observed_n:
-            ax.plot(r.observed_malignant / r.observed_n, yi, "D", mfc="white", mec=OBSERVED, mew=1.4, ms=5.5,
-                    zorder=5)
+            ax.plot(r.observed_malignant / r.observed_n, yi, "D", mfc="white", mec=OBSERVED, mew=1.4, ms=5.5, zorder=5)
         _right_text(ax, yi, f"{percent(r.mean):>5} ({interval(r.ci_lower, r.ci_upper)})")
         seen, colour = (f"{r.observed_malignant}/{r.observed_n}", OBSERVED) if r.observed_n else no_data
         _right_text(ax, yi, seen, x=DATA_COLUMN, color=colour)
@@ -155,8 +168,15 @@ def category_forest(table: pd.DataFrame, title: str, ci: float = 0.95) -> Figure
     rows = table.reset_index(drop=True)
     labels = [level_label(r.group, r.level) for r in rows.itertuples()]
     with report_style():
-        fig = _probability_forest(rows, labels, title, "probability of malignancy", ci,
-                                  hollow=np.zeros(len(rows), dtype=bool), no_data=("none", PRIOR))
+        fig = _probability_forest(
+            rows,
+            labels,
+            title,
+            "probability of malignancy",
+            ci,
+            hollow=np.zeros(len(rows), dtype=bool),
+            no_data=("none", PRIOR),
+        )
         fig.legend(handles=_forest_legend(ci), loc="outside lower center", ncol=3)
     return fig
 
@@ -175,8 +195,14 @@ def _forest_legend(ci: float) -> list:
     ]
 
 
-def headline_figure(posterior: np.ndarray, prior: np.ndarray | None, low: float, high: float,
-                    ci: float = 0.95, title: str = "Biopsied grouped cluster at a new site") -> Figure:
+def headline_figure(
+    posterior: np.ndarray,
+    prior: np.ndarray | None,
+    low: float,
+    high: float,
+    ci: float = 0.95,
+    title: str = "Biopsied grouped cluster at a new site",
+) -> Figure:
     """Distribution of the headline probability (posterior, and prior if given) over the published range.
 
     ``title`` names the population the answer is for (the report passes its headline row's label).
@@ -184,21 +210,40 @@ def headline_figure(posterior: np.ndarray, prior: np.ndarray | None, low: float,
     with report_style():
         fig = Figure(figsize=(WIDTH, 2.8), layout="constrained")
         ax = fig.add_subplot()
-        ax.axvspan(low, high, color=PUBLISHED, alpha=0.45, lw=0,
-                   label=f"published range {published_range(low, high)}")
+        ax.axvspan(low, high, color=PUBLISHED, alpha=0.45, lw=0, label=f"published range {published_range(low, high)}")
         bins = np.linspace(0, 1, 51)
         peak = 0.0
         if prior is not None:
-            heights, _, _ = ax.hist(prior, bins=bins, density=True, histtype="stepfilled", color=PRIOR, alpha=0.35,
-                                    label="before the data (prior)")
+            heights, _, _ = ax.hist(
+                prior,
+                bins=bins,
+                density=True,
+                histtype="stepfilled",
+                color=PRIOR,
+                alpha=0.35,
+                label="before the data (prior)",
+            )
             peak = heights.max()
-        heights, _, _ = ax.hist(posterior, bins=bins, density=True, histtype="stepfilled", color=POSTERIOR,
-                                alpha=0.75, label="after the data (posterior)")
+        heights, _, _ = ax.hist(
+            posterior,
+            bins=bins,
+            density=True,
+            histtype="stepfilled",
+            color=POSTERIOR,
+            alpha=0.75,
+            label="after the data (posterior)",
+        )
         peak = max(peak, heights.max())
         lo, hi = np.quantile(posterior, [(1 - ci) / 2, (1 + ci) / 2])
         top = 1.12 * peak
-        ax.plot([lo, hi], [top, top], color=POSTERIOR, lw=2.5, solid_capstyle="butt",
-                label=f"{100 * ci:.0f}% credible interval {percent(lo)}–{percent(hi)}")
+        ax.plot(
+            [lo, hi],
+            [top, top],
+            color=POSTERIOR,
+            lw=2.5,
+            solid_capstyle="butt",
+            label=f"{100 * ci:.0f}% credible interval {percent(lo)}–{percent(hi)}",
+        )
         ax.plot(posterior.mean(), top, "o", color=POSTERIOR, ms=7, label=f"posterior mean {percent(posterior.mean())}")
         ax.set_ylim(0, 1.22 * peak)
         ax.set_xlim(0, 1)
@@ -242,11 +287,22 @@ def odds_ratio_forest(table: pd.DataFrame, ci: float = 0.95) -> Figure:
         ax.set_xlabel("odds ratio (log scale; 1 = no effect)")
         ax.set_title("Effect of each covariate")
         _right_text(ax, n - 0.1, f"OR ({100 * ci:.0f}% CrI)", fontweight="bold")
-        fig.legend(handles=[
-            Line2D([], [], color=POSTERIOR, marker="o", lw=2.2, label="estimated from data and prior"),
-            Line2D([], [], color=PRIOR_ONLY, marker="o", mfc="white", lw=2.2,
-                   label="informed by the prior alone (not recorded in training data)"),
-        ], loc="outside lower center", ncol=2)
+        fig.legend(
+            handles=[
+                Line2D([], [], color=POSTERIOR, marker="o", lw=2.2, label="estimated from data and prior"),
+                Line2D(
+                    [],
+                    [],
+                    color=PRIOR_ONLY,
+                    marker="o",
+                    mfc="white",
+                    lw=2.2,
+                    label="informed by the prior alone (not recorded in training data)",
+                ),
+            ],
+            loc="outside lower center",
+            ncol=2,
+        )
     return fig
 
 
@@ -263,8 +319,9 @@ def prior_posterior_intervals(table: pd.DataFrame, ci: float = 0.95) -> Figure:
         y = np.arange(n)[::-1] * 1.25
         ax.axvline(0.0, color="black", lw=0.6, zorder=1)
         for yi, r in zip(y, rows.itertuples()):
-            ax.plot([r.prior_lower, r.prior_upper], [yi + 0.18] * 2, color=PRIOR, lw=3.5, alpha=0.7,
-                    solid_capstyle="butt")
+            ax.plot(
+                [r.prior_lower, r.prior_upper], [yi + 0.18] * 2, color=PRIOR, lw=3.5, alpha=0.7, solid_capstyle="butt"
+            )
             ax.plot(r.prior_mean, yi + 0.18, "|", color="black", ms=7)
             ax.plot([r.post_lower, r.post_upper], [yi - 0.18] * 2, color=POSTERIOR, lw=2.2, solid_capstyle="butt")
             ax.plot(r.post_mean, yi - 0.18, "o", color=POSTERIOR, ms=4.5)
@@ -274,10 +331,14 @@ def prior_posterior_intervals(table: pd.DataFrame, ci: float = 0.95) -> Figure:
         ax.set_xlabel("log-odds scale")
         ax.set_title("What the data changed: prior vs posterior")
         _right_text(ax, y.max() + 0.75, "sd ratio", fontweight="bold")
-        fig.legend(handles=[
-            Line2D([], [], color=PRIOR, lw=3.5, alpha=0.7, label=f"prior {100 * ci:.0f}% interval"),
-            Line2D([], [], color=POSTERIOR, marker="o", lw=2.2, label=f"posterior {100 * ci:.0f}% interval"),
-        ], loc="outside lower center", ncol=2)
+        fig.legend(
+            handles=[
+                Line2D([], [], color=PRIOR, lw=3.5, alpha=0.7, label=f"prior {100 * ci:.0f}% interval"),
+                Line2D([], [], color=POSTERIOR, marker="o", lw=2.2, label=f"posterior {100 * ci:.0f}% interval"),
+            ],
+            loc="outside lower center",
+            ncol=2,
+        )
     return fig
 
 
@@ -296,11 +357,16 @@ def prior_posterior_densities(panels: list[tuple[str, np.ndarray, np.ndarray]], 
             ax.set_yticks([])
             ax.spines["left"].set_visible(False)
             ax.grid(False)
-        for ax in axes[len(panels):]:
+        for ax in axes[len(panels) :]:
             ax.set_visible(False)
-        fig.legend(handles=[Patch(color=PRIOR, alpha=0.4, label="prior"),
-                            Patch(color=POSTERIOR, alpha=0.75, label="posterior")],
-                   loc="outside lower center", ncol=2)
+        fig.legend(
+            handles=[
+                Patch(color=PRIOR, alpha=0.4, label="prior"),
+                Patch(color=POSTERIOR, alpha=0.75, label="posterior"),
+            ],
+            loc="outside lower center",
+            ncol=2,
+        )
     return fig
 
 
@@ -313,8 +379,14 @@ def site_forest(table: pd.DataFrame, ci: float = 0.95) -> Figure:
     new = (rows["site"] == "new site").to_numpy()
     labels = [r.site if is_new else f"site {r.site}" for r, is_new in zip(rows.itertuples(), new)]
     with report_style():
-        fig = _probability_forest(rows, labels, "Variation between sites",
-                                  "probability of malignancy, biopsied grouped cluster", ci,
-                                  hollow=new, no_data=("–", OBSERVED))
+        fig = _probability_forest(
+            rows,
+            labels,
+            "Variation between sites",
+            "probability of malignancy, biopsied grouped cluster",
+            ci,
+            hollow=new,
+            no_data=("–", OBSERVED),
+        )
         fig.legend(handles=_forest_legend(ci)[1:], loc="outside lower center", ncol=2)
     return fig

@@ -100,8 +100,9 @@ def grouped_cluster_draws(params: dict, priors, sites, donors: pd.DataFrame, sit
     return (weights[:, None] * draws).sum(axis=0) / weights.sum()
 
 
-def headline_draws(params: dict, priors, sites, donors: pd.DataFrame,
-                   population: str | None = None) -> tuple[list[tuple[str, str]], np.ndarray]:
+def headline_draws(
+    params: dict, priors, sites, donors: pd.DataFrame, population: str | None = None
+) -> tuple[list[tuple[str, str]], np.ndarray]:
     """Keys (group, level) and P(malignant) draws, shape (quantities, draws); row 0 is the headline.
 
     ``population``: who the lesions come from (``"clinical"``, ``"new-site"``, a training site; None:
@@ -119,8 +120,9 @@ def _published(group: str, level: str) -> literature.PublishedRate | None:
     return literature.BY_GROUP[group].get(level)
 
 
-def headline_table(params: dict, priors, sites, donors: pd.DataFrame, ci: float = 0.95,
-                   population: str | None = None) -> pd.DataFrame:
+def headline_table(
+    params: dict, priors, sites, donors: pd.DataFrame, ci: float = 0.95, population: str | None = None
+) -> pd.DataFrame:
     """Mean and equal-tailed credible interval per headline quantity, beside the published range."""
     keys, draws = headline_draws(params, priors, sites, donors, population)
     return table_from_draws(keys, draws, donors, ci)
@@ -130,16 +132,25 @@ def headline_table(params: dict, priors, sites, donors: pd.DataFrame, ci: float 
 # (the evidence-synthesis issue's targets): (group, level) -> (low, high), inclusive.
 TYPICALLY_BENIGN: tuple[str, ...] = tuple(m for m in schema.MORPHOLOGY if m not in schema.MORPHOLOGY_SUSPICIOUS)
 CLINICAL_RANGES: dict[tuple[str, str], tuple[float, float]] = {
-    ("morphology", "fine_linear"): (0.50, 0.92), ("morphology", "fine_pleomorphic"): (0.25, 0.65),
-    ("morphology", "amorphous"): (0.05, 0.35), ("morphology", "punctate"): (0.01, 0.20),
+    ("morphology", "fine_linear"): (0.50, 0.92),
+    ("morphology", "fine_pleomorphic"): (0.25, 0.65),
+    ("morphology", "amorphous"): (0.05, 0.35),
+    ("morphology", "punctate"): (0.01, 0.20),
     ("morphology", "coarse_heterogeneous"): (0.05, 0.25),
     **{("morphology", m): (0.0, 0.05) for m in TYPICALLY_BENIGN},
-    ("distribution", "diffuse"): (0.0, 0.10), ("distribution", "regional"): (0.03, 0.35),
-    ("distribution", "grouped"): (0.15, 0.40), ("distribution", "linear"): (0.40, 0.85),
+    ("distribution", "diffuse"): (0.0, 0.10),
+    ("distribution", "regional"): (0.03, 0.35),
+    ("distribution", "grouped"): (0.15, 0.40),
+    ("distribution", "linear"): (0.40, 0.85),
     ("distribution", "segmental"): (0.30, 0.80),
-    ("birads", "2"): (0.0, 0.03), ("birads", "3"): (0.0, 0.32), ("birads", "4"): (0.15, 0.40),
-    ("birads", "4A"): (0.02, 0.20), ("birads", "4B"): (0.10, 0.50), ("birads", "4C"): (0.45, 0.95),
-    ("birads", "5"): (0.80, 1.0), ("headline", "biopsied grouped cluster"): (0.20, 0.50),
+    ("birads", "2"): (0.0, 0.03),
+    ("birads", "3"): (0.0, 0.32),
+    ("birads", "4"): (0.15, 0.40),
+    ("birads", "4A"): (0.02, 0.20),
+    ("birads", "4B"): (0.10, 0.50),
+    ("birads", "4C"): (0.45, 0.95),
+    ("birads", "5"): (0.80, 1.0),
+    ("headline", "biopsied grouped cluster"): (0.20, 0.50),
 }
 CLINICAL_ORDERINGS: tuple[tuple[tuple[str, str], ...], ...] = (
     (("birads", "4A"), ("birads", "4B"), ("birads", "4C"), ("birads", "5")),
@@ -155,14 +166,17 @@ def check_means(params: dict, priors, sites, donors: pd.DataFrame, population: s
     """Posterior mean of every quantity the clinical checks read: the headline table's single findings and
     grouped cluster, plus single lesions with only change (stable, new) or only age (38, 72) recorded."""
     keys, draws = headline_draws(params, priors, sites, donors, population)
-    means = {("headline", "biopsied grouped cluster") if k[0] == "headline" else k: float(m)
-             for k, m in zip(keys, draws.mean(axis=1))}
+    means = {
+        ("headline", "biopsied grouped cluster") if k[0] == "headline" else k: float(m)
+        for k, m in zip(keys, draws.mean(axis=1))
+    }
     extra = blank_frame(4)
     extra["change"] = pd.array(["stable", "new", pd.NA, pd.NA], dtype=schema.DTYPES["change"])
     extra["age"] = pd.array([pd.NA, pd.NA, 38.0, 72.0], dtype=schema.DTYPES["age"])
     more = probability_draws(with_site(extra, population), params, priors, sites, donors).mean(axis=1)
-    means.update({("change", "stable"): more[0], ("change", "new"): more[1], ("age", "38"): more[2],
-                  ("age", "72"): more[3]})
+    means.update(
+        {("change", "stable"): more[0], ("change", "new"): more[1], ("age", "38"): more[2], ("age", "72"): more[3]}
+    )
     return means
 
 
@@ -174,30 +188,52 @@ def clinical_checks(means: dict) -> pd.DataFrame:
     rows = []
     for key, (low, high) in CLINICAL_RANGES.items():
         v = means[key]
-        rows.append({"check": f"{key[0]}: {key[1]}", "value": f"{v:.3f}", "low": low, "high": high,
-                     "holds": bool(low <= v <= high)})
+        rows.append(
+            {
+                "check": f"{key[0]}: {key[1]}",
+                "value": f"{v:.3f}",
+                "low": low,
+                "high": high,
+                "holds": bool(low <= v <= high),
+            }
+        )
     for chain in CLINICAL_ORDERINGS:
         values = [means[k] for k in chain]
-        rows.append({"check": " < ".join(f"{g}: {lvl}" for g, lvl in chain),
-                     "value": " < ".join(f"{v:.3f}" for v in values), "low": np.nan, "high": np.nan,
-                     "holds": bool(all(a < b for a, b in zip(values, values[1:])))})
+        rows.append(
+            {
+                "check": " < ".join(f"{g}: {lvl}" for g, lvl in chain),
+                "value": " < ".join(f"{v:.3f}" for v in values),
+                "low": np.nan,
+                "high": np.nan,
+                "holds": bool(all(a < b for a, b in zip(values, values[1:]))),
+            }
+        )
     return pd.DataFrame(rows, columns=["check", "value", "low", "high", "holds"])
 
 
-def table_from_draws(keys: list[tuple[str, str]], draws: np.ndarray, donors: pd.DataFrame,
-                     ci: float = 0.95) -> pd.DataFrame:
+def table_from_draws(
+    keys: list[tuple[str, str]], draws: np.ndarray, donors: pd.DataFrame, ci: float = 0.95
+) -> pd.DataFrame:
     """The headline table of :func:`headline_draws`' keys and draws (for callers that keep the draws)."""
     summary = summarise(draws, ci)
     rows = []
     for (group, level), r in zip(keys, summary.itertuples()):
         pub = _published(group, level)
         n, m = observed(donors, group, level)
-        rows.append({
-            "group": group, "level": level, "mean": r.p_malignant, "ci_lower": r.ci_lower, "ci_upper": r.ci_upper,
-            "published_low": pub.low if pub else np.nan, "published_high": pub.high if pub else np.nan,
-            "published_source": pub.source if pub else "",
-            "observed_n": n, "observed_malignant": m,
-        })
+        rows.append(
+            {
+                "group": group,
+                "level": level,
+                "mean": r.p_malignant,
+                "ci_lower": r.ci_lower,
+                "ci_upper": r.ci_upper,
+                "published_low": pub.low if pub else np.nan,
+                "published_high": pub.high if pub else np.nan,
+                "published_source": pub.source if pub else "",
+                "observed_n": n,
+                "observed_malignant": m,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -210,8 +246,6 @@ def format_headline(table: pd.DataFrame, ci: float = 0.95) -> str:
         for r in part.itertuples():
             pub = f"published {100 * r.published_low:.0f}–{100 * r.published_high:.0f}%" if r.published_source else ""
             seen = f"data {r.observed_malignant}/{r.observed_n}" if r.observed_n else "not in data"
-            lines.append(
-                f"  {r.level:36} {pct(r.mean)}  [{pct(r.ci_lower)}, {pct(r.ci_upper)}]  {pub:22} {seen}"
-            )
+            lines.append(f"  {r.level:36} {pct(r.mean)}  [{pct(r.ci_lower)}, {pct(r.ci_upper)}]  {pub:22} {seen}")
     lines.append(f"(posterior mean, {100 * ci:.0f}% equal-tailed credible interval)")
     return "\n".join(lines)

@@ -19,7 +19,11 @@ class PublishedRate:
     source: str
 
 
-GROUPED_CLUSTER = PublishedRate(0.20, 0.50, "biopsy series: 20–50%, about 30% in one large study (Burnside 2007 22.8% ✔; Eur J Radiol 2017 32% ✔; Menezes 2018 45% ✔)")
+GROUPED_CLUSTER = PublishedRate(
+    0.20,
+    0.50,
+    "biopsy series: 20–50%, about 30% in one large study (Burnside 2007 22.8% ✔; Eur J Radiol 2017 32% ✔; Menezes 2018 45% ✔)",
+)
 
 BIRADS: dict[str, PublishedRate] = {
     "2": PublishedRate(0.0, 0.02, "ACR BI-RADS 5th ed.: essentially 0% ✔"),
@@ -37,9 +41,20 @@ MORPHOLOGY: dict[str, PublishedRate] = {
     "amorphous": PublishedRate(0.05, 0.33, "Rominger 2012 27% (21–33) ✔; series 5–28% ✔"),
     "coarse_heterogeneous": PublishedRate(0.07, 0.20, "Rominger 2012 13% (7–20) ✔"),
     "punctate": PublishedRate(0.01, 0.13, "Rominger 2012 9% (6–13) ✔; follow-up subgroup 0.5% ✔"),
-    **{k: PublishedRate(0.0, 0.05, "typically benign: 2% (Eur J Radiol 2017 ✔)")
-       for k in ("skin", "vascular", "coarse_popcorn", "large_rodlike", "round", "rim",
-                 "dystrophic", "milk_of_calcium", "suture")},
+    **{
+        k: PublishedRate(0.0, 0.05, "typically benign: 2% (Eur J Radiol 2017 ✔)")
+        for k in (
+            "skin",
+            "vascular",
+            "coarse_popcorn",
+            "large_rodlike",
+            "round",
+            "rim",
+            "dystrophic",
+            "milk_of_calcium",
+            "suture",
+        )
+    },
 }
 
 DISTRIBUTION: dict[str, PublishedRate] = {
@@ -51,7 +66,9 @@ DISTRIBUTION: dict[str, PublishedRate] = {
 }
 
 BY_GROUP: dict[str, dict[str, PublishedRate]] = {
-    "morphology": MORPHOLOGY, "distribution": DISTRIBUTION, "birads": BIRADS,
+    "morphology": MORPHOLOGY,
+    "distribution": DISTRIBUTION,
+    "birads": BIRADS,
 }
 
 # Ranges a single-finding prediction (every other covariate blank, new site) must land in, prior

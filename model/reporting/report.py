@@ -82,6 +82,7 @@ PRIOR_ONLY_TOLERANCE = 0.15  # fallback rule: posterior mean and sd within 15% o
 
 # --- numbers -------------------------------------------------------------------------------------
 
+
 def _draws(node, var: str, coord: str | None = None) -> np.ndarray:
     """All draws (chains pooled) of one scalar entry of a posterior or prior group."""
     da = node[var]
@@ -151,14 +152,21 @@ def covariate_table(fit, ci: float = CI) -> pd.DataFrame:
         n = recorded[coefficient_column(name)]
         prior_only = (n == 0) if n is not None else _matches_prior(draws, mu, sd)
         lo, hi = _eti(np.exp(draws), ci)
-        rows.append({
-            "coefficient": name, "label": coefficient_label(name, fit.priors),
-            "odds_ratio": float(np.median(np.exp(draws))), "or_lower": lo, "or_upper": hi,
-            "prior_or": float(np.exp(mu)), "prior_or_lower": float(np.exp(mu - z * sd)),
-            "prior_or_upper": float(np.exp(mu + z * sd)),
-            "recorded": n, "prior_only": bool(prior_only),
-            "rule": "recorded count" if n is not None else "posterior equals prior",
-        })
+        rows.append(
+            {
+                "coefficient": name,
+                "label": coefficient_label(name, fit.priors),
+                "odds_ratio": float(np.median(np.exp(draws))),
+                "or_lower": lo,
+                "or_upper": hi,
+                "prior_or": float(np.exp(mu)),
+                "prior_or_lower": float(np.exp(mu - z * sd)),
+                "prior_or_upper": float(np.exp(mu + z * sd)),
+                "recorded": n,
+                "prior_only": bool(prior_only),
+                "rule": "recorded count" if n is not None else "posterior equals prior",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -176,12 +184,20 @@ def prior_posterior_table(fit, extra_coefficients: list[str] = (), ci: float = C
     rows = []
     for var, coord, label in entries:
         a, b = _draws(prior, var, coord), _draws(post, var, coord)
-        rows.append({
-            "parameter": var if coord is None else f"{var}[{coord}]", "label": label,
-            "prior_mean": a.mean(), "prior_lower": _eti(a, ci)[0], "prior_upper": _eti(a, ci)[1],
-            "post_mean": b.mean(), "post_lower": _eti(b, ci)[0], "post_upper": _eti(b, ci)[1],
-            "sd_ratio": b.std() / a.std(), "shift": (b.mean() - a.mean()) / a.std(),
-        })
+        rows.append(
+            {
+                "parameter": var if coord is None else f"{var}[{coord}]",
+                "label": label,
+                "prior_mean": a.mean(),
+                "prior_lower": _eti(a, ci)[0],
+                "prior_upper": _eti(a, ci)[1],
+                "post_mean": b.mean(),
+                "post_lower": _eti(b, ci)[0],
+                "post_upper": _eti(b, ci)[1],
+                "sd_ratio": b.std() / a.std(),
+                "shift": (b.mean() - a.mean()) / a.std(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -210,15 +226,27 @@ def site_table(fit, params: dict, ci: float = CI, new_site_draws: np.ndarray | N
         draws = new_site_draws if known else grouped_cluster_draws(fit, params, site or NEW_SITE_POPULATION)
         n, m = biopsied_counts(fit.donors, site)
         summary = fit.data_summary
-        lesions, malignant = (summary.get("by_site", {}).get(site, [0, 0]) if site
-                              else (summary.get("lesions", 0), summary.get("malignant", 0)))
+        lesions, malignant = (
+            summary.get("by_site", {}).get(site, [0, 0])
+            if site
+            else (summary.get("lesions", 0), summary.get("malignant", 0))
+        )
         odds = np.exp(_draws(fit.idata["posterior"], "site_effect", site)) if site else np.full(1, np.nan)
-        rows.append({
-            "site": site or "new site", "mean": draws.mean(), "ci_lower": _eti(draws, ci)[0],
-            "ci_upper": _eti(draws, ci)[1], "observed_n": n, "observed_malignant": m,
-            "lesions": int(lesions), "malignant": int(malignant),
-            "site_or": float(np.median(odds)), "site_or_lower": _eti(odds, ci)[0], "site_or_upper": _eti(odds, ci)[1],
-        })
+        rows.append(
+            {
+                "site": site or "new site",
+                "mean": draws.mean(),
+                "ci_lower": _eti(draws, ci)[0],
+                "ci_upper": _eti(draws, ci)[1],
+                "observed_n": n,
+                "observed_malignant": m,
+                "lesions": int(lesions),
+                "malignant": int(malignant),
+                "site_or": float(np.median(odds)),
+                "site_or_lower": _eti(odds, ci)[0],
+                "site_or_upper": _eti(odds, ci)[1],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -256,13 +284,22 @@ def further_outputs(out_dir: Path, fit_path: str | Path | None) -> list[Further]
     fit_arg = str(fit_path) if fit_path else "FIT.nc"
     specs = [
         ("Prior sensitivity", "sensitivity", f"microcalc sensitivity {fit_arg} --out {out_dir / 'sensitivity'}"),
-        ("Out-of-sample evaluation", "evaluation",
-         f"microcalc evaluate {fit_arg} TEST.csv --out {out_dir / 'evaluation'}"),
+        (
+            "Out-of-sample evaluation",
+            "evaluation",
+            f"microcalc evaluate {fit_arg} TEST.csv --out {out_dir / 'evaluation'}",
+        ),
         ("Cross-validation", "crossval", f"microcalc crossval --by case --out {out_dir / 'crossval'}"),
-        ("Value of the literature priors", "learning_curve",
-         f"microcalc learning-curve --out {out_dir / 'learning_curve'}"),
-        ("Evidence synthesis of the published series", "literature",
-         f"microcalc literature --fit {fit_arg} --out {out_dir / 'literature'}"),
+        (
+            "Value of the literature priors",
+            "learning_curve",
+            f"microcalc learning-curve --out {out_dir / 'learning_curve'}",
+        ),
+        (
+            "Evidence synthesis of the published series",
+            "literature",
+            f"microcalc literature --fit {fit_arg} --out {out_dir / 'literature'}",
+        ),
     ]
     out = []
     for title, folder, how in specs:
@@ -297,8 +334,9 @@ class ReportContent:
     population_note: str = ""
 
 
-def report_content(fit, out_dir: Path, fit_path: str | Path | None = None, ci: float = CI,
-                   population: str | None = None) -> ReportContent:
+def report_content(
+    fit, out_dir: Path, fit_path: str | Path | None = None, ci: float = CI, population: str | None = None
+) -> ReportContent:
     """Compute the report's tables from a fit (the slow part: a few seconds).
 
     ``population``: who the headline's and tables' blank-site lesions come from (None: the default,
@@ -330,7 +368,9 @@ def report_content(fit, out_dir: Path, fit_path: str | Path | None = None, ci: f
         parameters=diagnostics_table(fit),
         versions=dict(fit.versions) or None,
         further=further_outputs(out_dir, fit_path),
-        population=population, ddsm_headline=ddsm, population_note=note,
+        population=population,
+        ddsm_headline=ddsm,
+        population_note=note,
     )
 
 
@@ -340,45 +380,65 @@ def population_note(population: str) -> str:
         return f"Lesions without a site are taken to be from training site {population}."
     from microcalc.modelling.clinical import clinical_series
 
-    return (f"The *clinical population* is a new clinical biopsy series drawn from the published studies' "
-            f"distribution ({clinical_series().describe()}). Its log-odds offset replaces a DDSM site effect and is "
-            "set so that, over a clinical case mix (training lesions re-weighted to the series' BI-RADS mix, "
-            "BI-RADS 0 and 2 not biopsied), the model's average malignancy equals the series' rate, integrated "
-            "over the between-study SD; blank findings are completed from that case mix. Every single-finding "
-            "answer is then a prediction of the published rate, not fitted to it. DDSM is an archive enriched "
-            "for cancer (its sites are 14-73% malignant), so the answer at a new DDSM-like site is shown beside it.")
+    return (
+        f"The *clinical population* is a new clinical biopsy series drawn from the published studies' "
+        f"distribution ({clinical_series().describe()}). Its log-odds offset replaces a DDSM site effect and is "
+        "set so that, over a clinical case mix (training lesions re-weighted to the series' BI-RADS mix, "
+        "BI-RADS 0 and 2 not biopsied), the model's average malignancy equals the series' rate, integrated "
+        "over the between-study SD; blank findings are completed from that case mix. Every single-finding "
+        "answer is then a prediction of the published rate, not fitted to it. DDSM is an archive enriched "
+        "for cancer (its sites are 14-73% malignant), so the answer at a new DDSM-like site is shown beside it."
+    )
 
 
 # --- figures -------------------------------------------------------------------------------------
 
+
 def report_figures(fit, c: ReportContent, ci: float = CI) -> dict[str, tuple[object, str]]:
     """The report's figures by id, each with its caption (matplotlib Figures)."""
     head = c.headline.iloc[0]
-    headline_fig = figures.headline_figure(c.cluster_posterior, c.cluster_prior, head.published_low,
-                                           head.published_high, ci,
-                                           title=head.level[:1].upper() + head.level[1:])  # names the population
+    headline_fig = figures.headline_figure(
+        c.cluster_posterior,
+        c.cluster_prior,
+        head.published_low,
+        head.published_high,
+        ci,
+        title=head.level[:1].upper() + head.level[1:],
+    )  # names the population
     out = {
-        "fig-headline": (headline_fig,
-                         "Headline: blue = after the data, grey = before the data (prior only), "
-                         "amber = published range."),
+        "fig-headline": (
+            headline_fig,
+            "Headline: blue = after the data, grey = before the data (prior only), amber = published range.",
+        ),
     }
     for group, title in GROUP_TITLES.items():
         part = c.headline[c.headline["group"] == group]
-        out[f"fig-{group}"] = (figures.category_forest(part, "", ci),  # the section heading is the title
-                               f"{title}: model estimate (blue), published range (amber), raw rate in the data "
-                               "(red diamond) with its count.")
-    out["fig-covariates"] = (figures.odds_ratio_forest(c.covariates, ci),
-                             "Odds ratios; grey rows are informed by the prior alone.")
-    out["fig-prior-posterior"] = (figures.prior_posterior_intervals(c.prior_posterior, ci),
-                                  "Prior (grey) and posterior (blue) intervals of the main parameters; "
-                                  "right: posterior sd / prior sd.")
-    panels = [(label, _draws(fit.idata["prior"], v, k), _draws(fit.idata["posterior"], v, k))
-              for v, k, label in DENSITY_PANELS]
-    out["fig-densities"] = (figures.prior_posterior_densities(panels),
-                            "Prior (grey) and posterior (blue) distributions of six key parameters.")
-    out["fig-sites"] = (figures.site_forest(c.sites, ci),
-                        "Biopsied grouped cluster at each training site and at a new site; red diamond: "
-                        "raw rate among biopsied lesions at that site.")
+        out[f"fig-{group}"] = (
+            figures.category_forest(part, "", ci),  # the section heading is the title
+            f"{title}: model estimate (blue), published range (amber), raw rate in the data "
+            "(red diamond) with its count.",
+        )
+    out["fig-covariates"] = (
+        figures.odds_ratio_forest(c.covariates, ci),
+        "Odds ratios; grey rows are informed by the prior alone.",
+    )
+    out["fig-prior-posterior"] = (
+        figures.prior_posterior_intervals(c.prior_posterior, ci),
+        "Prior (grey) and posterior (blue) intervals of the main parameters; right: posterior sd / prior sd.",
+    )
+    panels = [
+        (label, _draws(fit.idata["prior"], v, k), _draws(fit.idata["posterior"], v, k))
+        for v, k, label in DENSITY_PANELS
+    ]
+    out["fig-densities"] = (
+        figures.prior_posterior_densities(panels),
+        "Prior (grey) and posterior (blue) distributions of six key parameters.",
+    )
+    out["fig-sites"] = (
+        figures.site_forest(c.sites, ci),
+        "Biopsied grouped cluster at each training site and at a new site; red diamond: "
+        "raw rate among biopsied lesions at that site.",
+    )
     return out
 
 
@@ -390,11 +450,15 @@ def svg_data_uri(fig) -> str:
 
 # --- shared text -----------------------------------------------------------------------------------
 
-NEW_SITE = ("A *new site* is a hospital or screening programme that was not in the training data. Sites "
-            "differ in case mix and referral, so the model averages over the spread between sites instead of "
-            "assuming the new site is like any one of them. This makes the interval wider.")
-EQUAL_TAILED = ("All intervals are {pc} equal-tailed credible intervals: {tail} of the probability lies below "
-                "the lower end and {tail} above the upper end.")
+NEW_SITE = (
+    "A *new site* is a hospital or screening programme that was not in the training data. Sites "
+    "differ in case mix and referral, so the model averages over the spread between sites instead of "
+    "assuming the new site is like any one of them. This makes the interval wider."
+)
+EQUAL_TAILED = (
+    "All intervals are {pc} equal-tailed credible intervals: {tail} of the probability lies below "
+    "the lower end and {tail} above the upper end."
+)
 CITATIONS = (
     "Heath M, Bowyer K, Kopans D, Moore R, Kegelmeyer P. The Digital Database for Screening Mammography. "
     "In: Proceedings of the 5th International Workshop on Digital Mammography. Medical Physics Publishing; 2001.",
@@ -418,12 +482,14 @@ def headline_sentences(c: ReportContent, ci: float = CI) -> list[str]:
     """The headline answer in three or four short sentences."""
     r = c.headline.iloc[0]
     mean = r["mean"]
-    where = ("within" if r.published_low <= mean <= r.published_high
-             else "above" if mean > r.published_high else "below") + " that range"
+    where = (
+        "within" if r.published_low <= mean <= r.published_high else "above" if mean > r.published_high else "below"
+    ) + " that range"
     if not where.startswith("within") and r.ci_lower <= r.published_high and r.ci_upper >= r.published_low:
         where += ", but its credible interval overlaps it"
     where_from = {CLINICAL: "in a clinical population", NEW_SITE_POPULATION: "at a new site"}.get(
-        c.population, f"at site {c.population}")
+        c.population, f"at site {c.population}"
+    )
     out = [
         f"Of grouped clusters of microcalcifications that go to biopsy (BI-RADS 4 or 5) {where_from}, the model "
         f"estimates that {percent(mean)} are malignant ({100 * ci:.0f}% credible interval "
@@ -432,15 +498,21 @@ def headline_sentences(c: ReportContent, ci: float = CI) -> list[str]:
         f"{where}.",
     ]
     if r.observed_n:
-        out.append(f"In the training data, {r.observed_malignant} of {r.observed_n} biopsied lesions "
-                   f"({percent(r.observed_malignant / r.observed_n)}) were malignant.")
+        out.append(
+            f"In the training data, {r.observed_malignant} of {r.observed_n} biopsied lesions "
+            f"({percent(r.observed_malignant / r.observed_n)}) were malignant."
+        )
     if c.ddsm_headline is not None:
         d = c.ddsm_headline.iloc[0]
-        out.append(f"At a new site like DDSM's (an archive enriched for cancer) it is {percent(d['mean'])} "
-                   f"({interval(d.ci_lower, d.ci_upper)}).")
+        out.append(
+            f"At a new site like DDSM's (an archive enriched for cancer) it is {percent(d['mean'])} "
+            f"({interval(d.ci_lower, d.ci_upper)})."
+        )
     p = c.prior_headline.iloc[0]
-    out.append(f"Before seeing the data (priors alone) the model said {percent(p['mean'])} "
-               f"({interval(p.ci_lower, p.ci_upper)}).")
+    out.append(
+        f"Before seeing the data (priors alone) the model said {percent(p['mean'])} "
+        f"({interval(p.ci_lower, p.ci_upper)})."
+    )
     return out
 
 
@@ -451,29 +523,42 @@ def prior_only_sentence(c: ReportContent) -> str:
         return "Every covariate was recorded in the training data, so every effect is informed by data and prior."
     columns = list(dict.fromkeys(coefficient_column(n) for n in only["coefficient"]))
     names = ", ".join(_lower_first(COVARIATE_LABELS.get(col, col)) for col in columns)
-    rule = ("no training lesion recorded them" if (only["rule"] == "recorded count").all()
-            else "their posterior equals their prior (this fit file does not store which columns were recorded)")
-    return (f"Informed by priors alone: {names}. {rule[0].upper() + rule[1:]}, so their effects are the "
-            "literature priors, unchanged by data.")
+    rule = (
+        "no training lesion recorded them"
+        if (only["rule"] == "recorded count").all()
+        else "their posterior equals their prior (this fit file does not store which columns were recorded)"
+    )
+    return (
+        f"Informed by priors alone: {names}. {rule[0].upper() + rule[1:]}, so their effects are the "
+        "literature priors, unchanged by data."
+    )
 
 
 def site_sentences(c: ReportContent) -> list[str]:
     """Plain reading of the between-site SD and the spread of site rates."""
     mean, lo, hi = c.site_sd
     known = c.sites[c.sites["site"] != "new site"]
-    out = [f"The between-site SD is {mean:.2f} on the log-odds scale (interval {lo:.2f}–{hi:.2f}): a site one SD "
-           f"above average has about {np.exp(mean):.1f} times the odds of malignancy of an average site."]
+    out = [
+        f"The between-site SD is {mean:.2f} on the log-odds scale (interval {lo:.2f}–{hi:.2f}): a site one SD "
+        f"above average has about {np.exp(mean):.1f} times the odds of malignancy of an average site."
+    ]
     if len(known) == 1:
-        return [f"There is one training site ({known.iloc[0].site}), so the between-site SD is informed by its prior "
-                f"alone (posterior mean {mean:.2f}, interval {lo:.2f}–{hi:.2f} on the log-odds scale). The answer for "
-                f"a new site averages over that prior spread, which is why its interval is wider than the interval "
-                f"at site {known.iloc[0].site}."]
+        return [
+            f"There is one training site ({known.iloc[0].site}), so the between-site SD is informed by its prior "
+            f"alone (posterior mean {mean:.2f}, interval {lo:.2f}–{hi:.2f} on the log-odds scale). The answer for "
+            f"a new site averages over that prior spread, which is why its interval is wider than the interval "
+            f"at site {known.iloc[0].site}."
+        ]
     if len(known):
         top, low = known.loc[known["mean"].idxmax()], known.loc[known["mean"].idxmin()]
-        out.append(f"For the same biopsied grouped cluster, the estimate ranges from {percent(low['mean'])} at site "
-                   f"{low.site} to {percent(top['mean'])} at site {top.site}.")
-    out.append("Differences between sites (DDSM's above all) mostly reflect case selection, not biology; a new "
-               "site gets the average over this spread.")
+        out.append(
+            f"For the same biopsied grouped cluster, the estimate ranges from {percent(low['mean'])} at site "
+            f"{low.site} to {percent(top['mean'])} at site {top.site}."
+        )
+    out.append(
+        "Differences between sites (DDSM's above all) mostly reflect case selection, not biology; a new "
+        "site gets the average over this spread."
+    )
     return out
 
 
@@ -486,9 +571,11 @@ def moved_sentence(c: ReportContent) -> str:
     """Which main parameters the data moved most and least."""
     t = c.prior_posterior.sort_values("sd_ratio")
     most, least = t.iloc[0], t.iloc[-1]
-    return (f"The data narrowed '{most.label}' most (posterior sd {most.sd_ratio:.2f} × the prior's) and "
-            f"'{least.label}' least ({least.sd_ratio:.2f} ×). "
-            "A ratio near 1 means the answer there rests on the prior.")
+    return (
+        f"The data narrowed '{most.label}' most (posterior sd {most.sd_ratio:.2f} × the prior's) and "
+        f"'{least.label}' least ({least.sd_ratio:.2f} ×). "
+        "A ratio near 1 means the answer there rests on the prior."
+    )
 
 
 # --- HTML ------------------------------------------------------------------------------------------
@@ -550,9 +637,15 @@ def _e(text) -> str:
     return html.escape(str(text))
 
 
-def _table(header: list[str], rows: list[list], numeric: set[int] = frozenset(), classes: list[str] | None = None,
-           wrap: set[int] = frozenset()) -> str:
+def _table(
+    header: list[str],
+    rows: list[list],
+    numeric: set[int] = frozenset(),
+    classes: list[str] | None = None,
+    wrap: set[int] = frozenset(),
+) -> str:
     """An HTML table; ``numeric`` columns right-aligned, ``wrap`` columns may wrap; ``classes`` per row."""
+
     def cell(tag, i, v):
         klass = "num" if i in numeric else "wrap" if i in wrap else ""
         return f"<{tag}{f' class={klass}' if klass else ''}>{v}</{tag}>"
@@ -566,8 +659,10 @@ def _table(header: list[str], rows: list[list], numeric: set[int] = frozenset(),
 
 
 def _figure_html(fig_id: str, fig, caption: str) -> str:
-    return (f"<figure id='{fig_id}'><img src='{svg_data_uri(fig)}' alt='{_e(caption)}'>"
-            f"<figcaption>{_e(caption)}</figcaption></figure>")
+    return (
+        f"<figure id='{fig_id}'><img src='{svg_data_uri(fig)}' alt='{_e(caption)}'>"
+        f"<figcaption>{_e(caption)}</figcaption></figure>"
+    )
 
 
 def _md_inline(text: str) -> str:
@@ -581,7 +676,9 @@ def _category_table(part: pd.DataFrame, prior: pd.DataFrame, ddsm: pd.DataFrame 
     others = ddsm.itertuples() if ddsm is not None else (None for _ in range(len(part)))
     for r, p, d in zip(part.itertuples(), prior.itertuples(), others):
         row = [
-            _e(figures.level_label(r.group, r.level)), percent(r.mean), interval(r.ci_lower, r.ci_upper),
+            _e(figures.level_label(r.group, r.level)),
+            percent(r.mean),
+            interval(r.ci_lower, r.ci_upper),
             f"{percent(p.mean)} ({interval(p.ci_lower, p.ci_upper)})",
             published_range(r.published_low, r.published_high) if r.published_source else "–",
             f"{r.observed_malignant}/{r.observed_n}" if r.observed_n else "none",
@@ -602,8 +699,10 @@ EMBEDDED_FOLDERS = ("evaluation", "crossval", "learning_curve")  # their PNG fig
 def _embedded_png(path: Path) -> str:
     """A PNG written by another command, embedded so the report stays one self-contained file."""
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (f"<figure><img alt='{_e(path.stem)}' style='width:100%;max-width:640px' src='data:image/png;base64,{data}'>"
-            f"<figcaption>{_e(path.name)}</figcaption></figure>")
+    return (
+        f"<figure><img alt='{_e(path.stem)}' style='width:100%;max-width:640px' src='data:image/png;base64,{data}'>"
+        f"<figcaption>{_e(path.name)}</figcaption></figure>"
+    )
 
 
 def _further_html(items: list[Further], out_dir: Path) -> str:
@@ -616,15 +715,20 @@ def _further_html(items: list[Further], out_dir: Path) -> str:
             more = f" (and {rest} more files in <code>{_e(f.folder)}/</code>)" if rest else ""
             text = f"<p><strong>{_e(f.title)}</strong>: {links}{more}</p>"
             if f.metrics:
-                keys = [k for k in ("n", "auc", "brier", "log_loss", "calibration_slope", "interval_coverage")
-                        if isinstance(f.metrics.get(k), (int, float))]
+                keys = [
+                    k
+                    for k in ("n", "auc", "brier", "log_loss", "calibration_slope", "interval_coverage")
+                    if isinstance(f.metrics.get(k), (int, float))
+                ]
                 text += "<p class='muted'>" + _e(", ".join(f"{k} {f.metrics[k]:.3g}" for k in keys)) + "</p>"
             text += "".join(f"<p>{_e(line)}</p>" for line in f.reading)
             if f.folder in EMBEDDED_FOLDERS:
                 text += "".join(_embedded_png(p) for p in f.files if p.suffix == ".png")
         else:
-            text = (f"<p><strong>{_e(f.title)}</strong>: not produced yet. Run <code>{_e(f.how)}</code> "
-                    "and rebuild this report to link it here.</p>")
+            text = (
+                f"<p><strong>{_e(f.title)}</strong>: not produced yet. Run <code>{_e(f.how)}</code> "
+                "and rebuild this report to link it here.</p>"
+            )
         parts.append(text)
     return "".join(parts)
 
@@ -633,38 +737,49 @@ def _diagnostics_html(fit, c: ReportContent, fit_path) -> str:
     conv = fit.convergence
     p = c.parameters
     bad = [("bad" if (r.r_hat > MAX_RHAT or r.ess_bulk < MIN_ESS) else "") for r in p.itertuples()]
-    rows = [[_e(name), f"{r.mean:.3f}", f"{r.sd:.3f}", f"{r.ess_bulk:.0f}", f"{r.ess_tail:.0f}", f"{r.r_hat:.3f}"]
-            for name, r in zip(p.index, p.itertuples())]
+    rows = [
+        [_e(name), f"{r.mean:.3f}", f"{r.sd:.3f}", f"{r.ess_bulk:.0f}", f"{r.ess_tail:.0f}", f"{r.r_hat:.3f}"]
+        for name, r in zip(p.index, p.itertuples())
+    ]
     s = fit.settings
     ds = fit.data_summary
     settings = [[_e(k), _e(v)] for k, v in vars(s).items()]
-    data_rows = [["lesions", ds.get("lesions")], ["malignant", ds.get("malignant")],
-                 ["patients", ds.get("patients")], ["distinct covariate patterns", ds.get("patterns")]]
+    data_rows = [
+        ["lesions", ds.get("lesions")],
+        ["malignant", ds.get("malignant")],
+        ["patients", ds.get("patients")],
+        ["distinct covariate patterns", ds.get("patterns")],
+    ]
     data_rows += [[f"site {k}", f"{v[1]}/{v[0]} malignant"] for k, v in ds.get("by_site", {}).items()]
     data_rows += [[f"BI-RADS {k}", f"{v[1]}/{v[0]} malignant"] for k, v in ds.get("by_birads", {}).items()]
     now = library_versions()
     names = list(dict.fromkeys([*(c.versions or {}), *now]))
     version_rows = [[_e(k), _e((c.versions or {}).get(k, "not recorded")), _e(now.get(k, "–"))] for k in names]
     verdict = "converged" if conv.ok else "NOT CONVERGED"
-    return "".join([
-        f"<p><strong>{verdict}.</strong> {_e(conv.text())}</p>",
-        *(f"<p><strong>Note:</strong> {_e(note)}.</p>" for note in fit.notes()),
-        f"<p>Thresholds: R-hat ≤ {MAX_RHAT}, bulk ESS ≥ {MIN_ESS}, no divergent transitions (Vehtari et al. 2021). "
-        "Rows that fail are in red.</p>",
-        "<div class='cols'><div>",
-        "<h3>Sampler settings</h3>", _table(["setting", "value"], settings),
-        "</div><div>",
-        "<h3>Training data</h3>", _table(["", "count"], [[_e(a), _e(b)] for a, b in data_rows], numeric={1}),
-        "</div></div>",
-        "<h3>Prior file and versions</h3>",
-        f"<p>Prior file <strong>{_e(fit.priors.name)}</strong> (<code>{_e(fit.priors.path)}</code>): "
-        f"{_e(fit.priors.description)} Its full text is stored inside the fit file.</p>",
-        f"<p>Fit file: <code>{_e(fit_path) if fit_path else 'not saved'}</code>.</p>",
-        _table(["library", "at fit time", "this report"], version_rows),
-        "<h3>Every free parameter</h3>",
-        _table(["parameter", "mean", "sd", "ESS bulk", "ESS tail", "R-hat"], rows, numeric={1, 2, 3, 4, 5},
-               classes=bad),
-    ])
+    return "".join(
+        [
+            f"<p><strong>{verdict}.</strong> {_e(conv.text())}</p>",
+            *(f"<p><strong>Note:</strong> {_e(note)}.</p>" for note in fit.notes()),
+            f"<p>Thresholds: R-hat ≤ {MAX_RHAT}, bulk ESS ≥ {MIN_ESS}, no divergent transitions (Vehtari et al. 2021). "
+            "Rows that fail are in red.</p>",
+            "<div class='cols'><div>",
+            "<h3>Sampler settings</h3>",
+            _table(["setting", "value"], settings),
+            "</div><div>",
+            "<h3>Training data</h3>",
+            _table(["", "count"], [[_e(a), _e(b)] for a, b in data_rows], numeric={1}),
+            "</div></div>",
+            "<h3>Prior file and versions</h3>",
+            f"<p>Prior file <strong>{_e(fit.priors.name)}</strong> (<code>{_e(fit.priors.path)}</code>): "
+            f"{_e(fit.priors.description)} Its full text is stored inside the fit file.</p>",
+            f"<p>Fit file: <code>{_e(fit_path) if fit_path else 'not saved'}</code>.</p>",
+            _table(["library", "at fit time", "this report"], version_rows),
+            "<h3>Every free parameter</h3>",
+            _table(
+                ["parameter", "mean", "sd", "ESS bulk", "ESS tail", "R-hat"], rows, numeric={1, 2, 3, 4, 5}, classes=bad
+            ),
+        ]
+    )
 
 
 def render_html(fit, c: ReportContent, figs: dict, out_dir: Path, fit_path=None, ci: float = CI) -> str:
@@ -672,43 +787,81 @@ def render_html(fit, c: ReportContent, figs: dict, out_dir: Path, fit_path=None,
     conv = fit.convergence
     pc, tail = f"{100 * ci:.0f}%", f"{100 * (1 - ci) / 2:.1f}%"
     head, prior_head = c.headline.iloc[0], c.prior_headline.iloc[0]
-    banner = "" if conv.ok else (
-        "<div class='banner' id='not-converged'>NOT CONVERGED: do not use these numbers."
-        f"<span>{_e('; '.join(conv.problems()))}. Refit with more draws and tuning steps "
-        "(<code>microcalc fit --draws 2000 --tune 2000</code>).</span></div>")
+    banner = (
+        ""
+        if conv.ok
+        else (
+            "<div class='banner' id='not-converged'>NOT CONVERGED: do not use these numbers."
+            f"<span>{_e('; '.join(conv.problems()))}. Refit with more draws and tuning steps "
+            "(<code>microcalc fit --draws 2000 --tune 2000</code>).</span></div>"
+        )
+    )
     fig = lambda key: _figure_html(key, *figs[key])  # noqa: E731
-    ddsm_line = "" if c.ddsm_headline is None else (
-        "<div class='muted' id='headline-ddsm'>new DDSM-like site: "
-        f"{percent(c.ddsm_headline.iloc[0]['mean'])} ({interval(c.ddsm_headline.iloc[0].ci_lower, c.ddsm_headline.iloc[0].ci_upper)})</div>")
-    case_mix = (", re-weighted to the clinical series' case mix, for a clinical population (the column 'new DDSM-like "
-                "site' gives the answer at a new site like the training sites)" if c.population == CLINICAL
-                else ", and the site is new" if c.population == NEW_SITE_POPULATION else f", at site {c.population}")
+    ddsm_line = (
+        ""
+        if c.ddsm_headline is None
+        else (
+            "<div class='muted' id='headline-ddsm'>new DDSM-like site: "
+            f"{percent(c.ddsm_headline.iloc[0]['mean'])} ({interval(c.ddsm_headline.iloc[0].ci_lower, c.ddsm_headline.iloc[0].ci_upper)})</div>"
+        )
+    )
+    case_mix = (
+        ", re-weighted to the clinical series' case mix, for a clinical population (the column 'new DDSM-like "
+        "site' gives the answer at a new site like the training sites)"
+        if c.population == CLINICAL
+        else ", and the site is new"
+        if c.population == NEW_SITE_POPULATION
+        else f", at site {c.population}"
+    )
     categories = []
     for group, title in GROUP_TITLES.items():
         part = c.headline[c.headline["group"] == group]
         prior_part = c.prior_headline[c.prior_headline["group"] == group]
         ddsm_part = None if c.ddsm_headline is None else c.ddsm_headline[c.ddsm_headline["group"] == group]
-        categories += [f"<h3 id='{group}'>{_e(title)}</h3>", fig(f"fig-{group}"),
-                       _category_table(part, prior_part, ddsm_part)]
+        categories += [
+            f"<h3 id='{group}'>{_e(title)}</h3>",
+            fig(f"fig-{group}"),
+            _category_table(part, prior_part, ddsm_part),
+        ]
     cov = c.covariates
-    cov_rows = [[_e(r.label), f"{r.odds_ratio:.2f}", f"{r.or_lower:.2f}–{r.or_upper:.2f}",
-                 f"{r.prior_or:.2f} ({r.prior_or_lower:.2f}–{r.prior_or_upper:.2f})",
-                 "–" if r.recorded is None or pd.isna(r.recorded) else f"{int(r.recorded)}",
-                 "prior only" if r.prior_only else "data and prior"] for r in cov.itertuples()]
+    cov_rows = [
+        [
+            _e(r.label),
+            f"{r.odds_ratio:.2f}",
+            f"{r.or_lower:.2f}–{r.or_upper:.2f}",
+            f"{r.prior_or:.2f} ({r.prior_or_lower:.2f}–{r.prior_or_upper:.2f})",
+            "–" if r.recorded is None or pd.isna(r.recorded) else f"{int(r.recorded)}",
+            "prior only" if r.prior_only else "data and prior",
+        ]
+        for r in cov.itertuples()
+    ]
     pp = c.prior_posterior
-    pp_rows = [[_e(r.label), f"{r.prior_mean:.2f} ({r.prior_lower:.2f} to {r.prior_upper:.2f})",
-                f"{r.post_mean:.2f} ({r.post_lower:.2f} to {r.post_upper:.2f})", f"{r.sd_ratio:.2f}",
-                f"{r.shift:+.2f}"] for r in pp.itertuples()]
-    site_rows = [[_e(r.site), f"{r.malignant}/{r.lesions}",
-                  f"{percent(r.mean)} ({interval(r.ci_lower, r.ci_upper)})",
-                  "averaged over sites" if r.site == "new site"
-                  else f"{r.site_or:.2f} ({r.site_or_lower:.2f}–{r.site_or_upper:.2f})"]
-                 for r in c.sites.itertuples()]
+    pp_rows = [
+        [
+            _e(r.label),
+            f"{r.prior_mean:.2f} ({r.prior_lower:.2f} to {r.prior_upper:.2f})",
+            f"{r.post_mean:.2f} ({r.post_lower:.2f} to {r.post_upper:.2f})",
+            f"{r.sd_ratio:.2f}",
+            f"{r.shift:+.2f}",
+        ]
+        for r in pp.itertuples()
+    ]
+    site_rows = [
+        [
+            _e(r.site),
+            f"{r.malignant}/{r.lesions}",
+            f"{percent(r.mean)} ({interval(r.ci_lower, r.ci_upper)})",
+            "averaged over sites"
+            if r.site == "new site"
+            else f"{r.site_or:.2f} ({r.site_or_lower:.2f}–{r.site_or_upper:.2f})",
+        ]
+        for r in c.sites.itertuples()
+    ]
     body = f"""
 <h1>microcalc posterior report</h1>
 <p class='sub'>How likely is a cluster of breast microcalcifications to be malignant? Hierarchical Bayesian model,
-microcalc {_e(__version__)}; fit <code>{_e(Path(fit_path).name) if fit_path else 'in memory'}</code>;
-{fit.data_summary.get('lesions', '?')} training lesions; prior file “{_e(fit.priors.name)}”.</p>
+microcalc {_e(__version__)}; fit <code>{_e(Path(fit_path).name) if fit_path else "in memory"}</code>;
+{fit.data_summary.get("lesions", "?")} training lesions; prior file “{_e(fit.priors.name)}”.</p>
 {banner}
 <div class='disclaimer' id='disclaimer'>{_disclaimer_html()}</div>
 <nav><a href='#headline'>Headline</a><a href='#categories'>By finding</a><a href='#covariates'>Covariates</a>
@@ -717,16 +870,16 @@ microcalc {_e(__version__)}; fit <code>{_e(Path(fit_path).name) if fit_path else
 
 <section id='headline'>
 <h2>Headline: what share of clustered microcalcifications is malignant?</h2>
-<div class='answer'><div class='big' id='headline-mean'>{percent(head['mean'])}</div>
+<div class='answer'><div class='big' id='headline-mean'>{percent(head["mean"])}</div>
 <div><div class='ci'>{pc} credible interval
 <strong id='headline-ci'>{interval(head.ci_lower, head.ci_upper)}</strong></div>
 <div class='pub'>published: {published_range(head.published_low, head.published_high)}</div>
 <div class='muted'>{_e(head.level)}</div>{ddsm_line}</div></div>
-{''.join(f'<p>{_e(s)}</p>' for s in headline_sentences(c, ci))}
-{fig('fig-headline')}
-{f"<p id='population'>{_md_inline(c.population_note)}</p>" if c.population_note else ''}
+{"".join(f"<p>{_e(s)}</p>" for s in headline_sentences(c, ci))}
+{fig("fig-headline")}
+{f"<p id='population'>{_md_inline(c.population_note)}</p>" if c.population_note else ""}
 <p>{_md_inline(NEW_SITE)} {_e(EQUAL_TAILED.format(pc=pc, tail=tail))}</p>
-<p class='muted'>Published range: {_e(head.published_source)}. Prior alone: {percent(prior_head['mean'])}
+<p class='muted'>Published range: {_e(head.published_source)}. Prior alone: {percent(prior_head["mean"])}
 ({interval(prior_head.ci_lower, prior_head.ci_upper)}).</p>
 </section>
 
@@ -736,7 +889,7 @@ microcalc {_e(__version__)}; fit <code>{_e(Path(fit_path).name) if fit_path else
 else is averaged over what similar training lesions show{case_mix}. The amber band is the published
 range the prior came from. The red diamond is the raw rate in the training data, with its count on the right. Raw
 rates mix in everything else about those lesions, so they need not match the model.</p>
-{''.join(categories)}
+{"".join(categories)}
 </section>
 
 <section id='covariates'>
@@ -745,9 +898,16 @@ rates mix in everything else about those lesions, so they need not match the mod
 exp(coefficient) with its {pc} equal-tailed interval, compared with the stated reference level, holding the other
 findings fixed.</p>
 <p><strong>{_e(prior_only_sentence(c))}</strong></p>
-{fig('fig-covariates')}
-{_table(['covariate', 'odds ratio', f'{pc} CrI', f'prior OR ({pc})', 'lesions recorded', 'informed by'],
-        cov_rows, numeric={1, 4}, classes=['prior-only' if v else '' for v in cov['prior_only']], wrap={0})}
+{fig("fig-covariates")}
+{
+        _table(
+            ["covariate", "odds ratio", f"{pc} CrI", f"prior OR ({pc})", "lesions recorded", "informed by"],
+            cov_rows,
+            numeric={1, 4},
+            classes=["prior-only" if v else "" for v in cov["prior_only"]],
+            wrap={0},
+        )
+    }
 </section>
 
 <section id='prior-posterior'>
@@ -756,19 +916,29 @@ findings fixed.</p>
 1 means the data added nothing; 0.3 means the data cut the uncertainty to a third. The shift is how far the mean
 moved, in prior sds. Covariates informed by priors alone are left out (their ratio is 1 by construction).</p>
 <p>{_e(moved_sentence(c))}</p>
-{fig('fig-prior-posterior')}
-{fig('fig-densities')}
-{_table(['parameter (log-odds scale)', f'prior mean ({pc})', f'posterior mean ({pc})', 'sd ratio', 'shift'],
-        pp_rows, numeric={3, 4})}
+{fig("fig-prior-posterior")}
+{fig("fig-densities")}
+{
+        _table(
+            ["parameter (log-odds scale)", f"prior mean ({pc})", f"posterior mean ({pc})", "sd ratio", "shift"],
+            pp_rows,
+            numeric={3, 4},
+        )
+    }
 <p>The same comparison on the probability scale is the “prior alone” column of the tables above.</p>
 </section>
 
 <section id='sites'>
 <h2>Site-level variation</h2>
-{''.join(f'<p>{_e(s)}</p>' for s in site_sentences(c))}
-{fig('fig-sites')}
-{_table(['site', 'malignant / lesions (all)', f'biopsied grouped cluster ({pc} CrI)', 'site odds ratio vs average'],
-        site_rows, numeric={1})}
+{"".join(f"<p>{_e(s)}</p>" for s in site_sentences(c))}
+{fig("fig-sites")}
+{
+        _table(
+            ["site", "malignant / lesions (all)", f"biopsied grouped cluster ({pc} CrI)", "site odds ratio vs average"],
+            site_rows,
+            numeric={1},
+        )
+    }
 </section>
 
 <section id='diagnostics'>
@@ -794,16 +964,19 @@ calculation with prior draws (a prior predictive check).</li>
 <li>{_e(prior_only_sentence(c))}</li>
 </ul>
 <h3>Data citations</h3>
-<ul id='citations'>{''.join(f'<li>{_e(t)}</li>' for t in CITATIONS)}</ul>
+<ul id='citations'>{"".join(f"<li>{_e(t)}</li>" for t in CITATIONS)}</ul>
 <p>Prior sources are cited in the prior file, stored in the fit.</p>
 </section>
 """
-    return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
-            f"<title>microcalc posterior report</title><style>{CSS}</style></head><body>{body}</body></html>\n")
+    return (
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>microcalc posterior report</title><style>{CSS}</style></head><body>{body}</body></html>\n"
+    )
 
 
 # --- Markdown --------------------------------------------------------------------------------------
+
 
 def _md_table(header: list[str], rows: list[list]) -> str:
     esc = lambda v: str(v).replace("|", "\\|")  # noqa: E731
@@ -819,8 +992,7 @@ def render_markdown(fit, c: ReportContent, out_dir: Path, fit_path=None, ci: flo
     out = ["# microcalc posterior report", ""]
     if not conv.ok:
         out += [f"> **NOT CONVERGED: do not use these numbers.** {'; '.join(conv.problems())}.", ""]
-    out += [f"> **{DISCLAIMER}**", "",
-            "Figures are in report.html beside this file.", "", "## Headline", ""]
+    out += [f"> **{DISCLAIMER}**", "", "Figures are in report.html beside this file.", "", "## Headline", ""]
     out += [*headline_sentences(c, ci), ""]
     if c.population_note:
         out += [_plain(c.population_note), ""]
@@ -829,11 +1001,17 @@ def render_markdown(fit, c: ReportContent, out_dir: Path, fit_path=None, ci: flo
     for group, title in GROUP_TITLES.items():
         part = c.headline[c.headline["group"] == group]
         prior = c.prior_headline[c.prior_headline["group"] == group]
-        rows = [[figures.level_label(r.group, r.level), percent(r.mean), interval(r.ci_lower, r.ci_upper),
-                 interval(p.ci_lower, p.ci_upper),
-                 published_range(r.published_low, r.published_high) if r.published_source else "–",
-                 f"{r.observed_malignant}/{r.observed_n}" if r.observed_n else "none"]
-                for r, p in zip(part.itertuples(), prior.itertuples())]
+        rows = [
+            [
+                figures.level_label(r.group, r.level),
+                percent(r.mean),
+                interval(r.ci_lower, r.ci_upper),
+                interval(p.ci_lower, p.ci_upper),
+                published_range(r.published_low, r.published_high) if r.published_source else "–",
+                f"{r.observed_malignant}/{r.observed_n}" if r.observed_n else "none",
+            ]
+            for r, p in zip(part.itertuples(), prior.itertuples())
+        ]
         head = ["finding", "model", f"{pc} CrI", "prior alone CrI", "published", "data"]
         if c.ddsm_headline is not None:
             ddsm = c.ddsm_headline[c.ddsm_headline["group"] == group]
@@ -842,22 +1020,62 @@ def render_markdown(fit, c: ReportContent, out_dir: Path, fit_path=None, ci: flo
             head.insert(4, "new DDSM-like site")
         out += [f"### {title}", "", _md_table(head, rows), ""]
     out += ["## Covariate effects (odds ratios)", "", prior_only_sentence(c), ""]
-    out += [_md_table(["covariate", "odds ratio", f"{pc} CrI", "informed by"],
-                      [[r.label, f"{r.odds_ratio:.2f}", f"{r.or_lower:.2f}–{r.or_upper:.2f}",
-                        "prior only" if r.prior_only else "data and prior"] for r in c.covariates.itertuples()]), ""]
-    out += ["## Prior vs posterior", "", moved_sentence(c), "",
-            _md_table(["parameter", "prior mean", "posterior mean", "sd ratio"],
-                      [[r.label, f"{r.prior_mean:.2f}", f"{r.post_mean:.2f}", f"{r.sd_ratio:.2f}"]
-                       for r in c.prior_posterior.itertuples()]), ""]
-    out += ["## Sites", "", *site_sentences(c), "",
-            _md_table(["site", "malignant / lesions", f"biopsied grouped cluster ({pc} CrI)"],
-                      [[r.site, f"{r.malignant}/{r.lesions}", f"{percent(r.mean)} ({interval(r.ci_lower, r.ci_upper)})"]
-                       for r in c.sites.itertuples()]), ""]
-    out += ["## Diagnostics", "", conv.text(), "", *(f"Note: {note}." for note in fit.notes()), "",
-            "Sampler: " + ", ".join(f"{k}={v}" for k, v in vars(fit.settings).items()),
-            f"Prior file: {fit.priors.name} ({fit.priors.path})",
-            "Versions at fit time: " + (", ".join(f"{k} {v}" for k, v in c.versions.items()) if c.versions
-                                        else "not recorded"), ""]
+    out += [
+        _md_table(
+            ["covariate", "odds ratio", f"{pc} CrI", "informed by"],
+            [
+                [
+                    r.label,
+                    f"{r.odds_ratio:.2f}",
+                    f"{r.or_lower:.2f}–{r.or_upper:.2f}",
+                    "prior only" if r.prior_only else "data and prior",
+                ]
+                for r in c.covariates.itertuples()
+            ],
+        ),
+        "",
+    ]
+    out += [
+        "## Prior vs posterior",
+        "",
+        moved_sentence(c),
+        "",
+        _md_table(
+            ["parameter", "prior mean", "posterior mean", "sd ratio"],
+            [
+                [r.label, f"{r.prior_mean:.2f}", f"{r.post_mean:.2f}", f"{r.sd_ratio:.2f}"]
+                for r in c.prior_posterior.itertuples()
+            ],
+        ),
+        "",
+    ]
+    out += [
+        "## Sites",
+        "",
+        *site_sentences(c),
+        "",
+        _md_table(
+            ["site", "malignant / lesions", f"biopsied grouped cluster ({pc} CrI)"],
+            [
+                [r.site, f"{r.malignant}/{r.lesions}", f"{percent(r.mean)} ({interval(r.ci_lower, r.ci_upper)})"]
+                for r in c.sites.itertuples()
+            ],
+        ),
+        "",
+    ]
+    out += [
+        "## Diagnostics",
+        "",
+        conv.text(),
+        "",
+        *(f"Note: {note}." for note in fit.notes()),
+        "",
+        "Sampler: " + ", ".join(f"{k}={v}" for k, v in vars(fit.settings).items()),
+        f"Prior file: {fit.priors.name} ({fit.priors.path})",
+        "Versions at fit time: "
+        + (", ".join(f"{k} {v}" for k, v in c.versions.items()) if c.versions else "not recorded"),
+        "",
+    ]
     out += ["## Sensitivity and evaluation", ""]
     for f in c.further:
         if f.files:
@@ -871,8 +1089,10 @@ def render_markdown(fit, c: ReportContent, out_dir: Path, fit_path=None, ci: flo
 
 # --- entry point -----------------------------------------------------------------------------------
 
-def write_report(fit, out_dir: str | Path, fmt: str = "both", fit_path: str | Path | None = None,
-                 population: str | None = None) -> list[Path]:
+
+def write_report(
+    fit, out_dir: str | Path, fmt: str = "both", fit_path: str | Path | None = None, population: str | None = None
+) -> list[Path]:
     """Write report.html and/or report.md for ``fit`` into ``out_dir`` (atomic); returns the paths.
 
     ``population``: who the headline's and tables' blank-site lesions come from (see :func:`report_content`).

@@ -70,8 +70,15 @@ def _element_rows(prior, likelihood) -> list[dict]:
         flat_p = p.values.reshape(-1)
         flat_l = likelihood[name].transpose(*dims).values.reshape(-1)
         for label, ps, ls in zip(element_labels(p, dims), flat_p, flat_l):
-            rows.append({"parameter": name, "element": label, "prior_sensitivity": float(ps),
-                         "likelihood_sensitivity": float(ls), "diagnosis": diagnose(ps, ls)})
+            rows.append(
+                {
+                    "parameter": name,
+                    "element": label,
+                    "prior_sensitivity": float(ps),
+                    "likelihood_sensitivity": float(ls),
+                    "diagnosis": diagnose(ps, ls),
+                }
+            )
     return rows
 
 
@@ -94,11 +101,16 @@ def group_sensitivity(elements: pd.DataFrame) -> pd.DataFrame:
         ranked = part.assign(severity=part["diagnosis"].map(SEVERITY))
         worst = ranked.sort_values(["severity", "prior_sensitivity"], ascending=False).iloc[0]
         flagged = int((part["diagnosis"] != FINE).sum())
-        rows.append({
-            "parameter": name, "prior_sensitivity": worst["prior_sensitivity"],
-            "likelihood_sensitivity": worst["likelihood_sensitivity"], "diagnosis": worst["diagnosis"],
-            "element": worst["element"], "flagged": f"{flagged} of {len(part)}",
-        })
+        rows.append(
+            {
+                "parameter": name,
+                "prior_sensitivity": worst["prior_sensitivity"],
+                "likelihood_sensitivity": worst["likelihood_sensitivity"],
+                "diagnosis": worst["diagnosis"],
+                "element": worst["element"],
+                "flagged": f"{flagged} of {len(part)}",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -108,13 +120,17 @@ def quantity_sensitivity(idata, names: list[str], draws: np.ndarray) -> pd.DataF
 
     posterior = idata["posterior"]
     shape = (posterior.sizes["chain"], posterior.sizes["draw"])
-    data = xr.Dataset({"quantity": (("quantity_index", *SAMPLE_DIMS), draws.reshape(len(names), *shape))},
-                      coords={"quantity_index": np.arange(len(names))})
-    tree = xr.DataTree.from_dict({
-        "posterior": data.transpose(*SAMPLE_DIMS, "quantity_index"),
-        "log_prior": idata["log_prior"].to_dataset(),
-        "log_likelihood": idata["log_likelihood"].to_dataset(),
-    })
+    data = xr.Dataset(
+        {"quantity": (("quantity_index", *SAMPLE_DIMS), draws.reshape(len(names), *shape))},
+        coords={"quantity_index": np.arange(len(names))},
+    )
+    tree = xr.DataTree.from_dict(
+        {
+            "posterior": data.transpose(*SAMPLE_DIMS, "quantity_index"),
+            "log_prior": idata["log_prior"].to_dataset(),
+            "log_likelihood": idata["log_likelihood"].to_dataset(),
+        }
+    )
     table = element_sensitivity(tree, ["quantity"])
     return table.assign(parameter=names).drop(columns="element").rename(columns={"parameter": "quantity"})
 
@@ -148,8 +164,16 @@ def power_scaling_curve(idata, element: str, alphas: tuple[float, ...] = CURVE_A
         for alpha in alphas:
             w, k = psis_weights((alpha - 1.0) * log_c)
             mean = float(w @ x)
-            rows.append({"element": element, "component": component, "alpha": float(alpha), "mean": mean,
-                         "sd": float(np.sqrt(w @ (x - mean) ** 2)), "pareto_k": k})
+            rows.append(
+                {
+                    "element": element,
+                    "component": component,
+                    "alpha": float(alpha),
+                    "mean": mean,
+                    "sd": float(np.sqrt(w @ (x - mean) ** 2)),
+                    "pareto_k": k,
+                }
+            )
     return pd.DataFrame(rows)
 
 

@@ -216,8 +216,14 @@ def _level_sd(posterior, priors: PriorSet, descriptor: str) -> np.ndarray:
     return level_scale(sd, scale, u) if u.any() else sd + 0.0 * u
 
 
-def log_prior(posterior, priors: PriorSet, sites: tuple[str, ...], patterns,
-              informed: dict[str, np.ndarray] | None = None, exclude: tuple[str, ...] = ()) -> np.ndarray:
+def log_prior(
+    posterior,
+    priors: PriorSet,
+    sites: tuple[str, ...],
+    patterns,
+    informed: dict[str, np.ndarray] | None = None,
+    exclude: tuple[str, ...] = (),
+) -> np.ndarray:
     """Log prior density of ``priors`` at every posterior draw (chain-major, like ``Fit.params``).
 
     Only the elements in ``informed`` (see :func:`likelihood_elements`) are summed; None sums all.
@@ -260,8 +266,7 @@ def scenario_params(params: dict, posterior, priors: PriorSet, informed: dict[st
             continue
         centre, group = _centre_and_group(posterior, priors, d)
         centre = centre[:, None] if centre.ndim == 1 else sample_last(centre, ("chain", "draw", d))
-        z, shift = (sample_last(posterior[f"{d}_{v}"].values, posterior[f"{d}_{v}"].dims)
-                    for v in ("z", "group_shift"))
+        z, shift = (sample_last(posterior[f"{d}_{v}"].values, posterior[f"{d}_{v}"].dims) for v in ("z", "group_shift"))
         sd = sample_last(_level_sd(posterior, priors, d), ("chain", "draw", d))
         effect = np.array(params[f"{d}_effect"], copy=True)
         redrawn = centre + shift[group] + sd * z
@@ -332,13 +337,15 @@ def headline_keys_table(keys: list[tuple[str, str]], summary: pd.DataFrame) -> p
     return pd.concat([pd.DataFrame(keys, columns=["group", "level"]), summary.reset_index(drop=True)], axis=1)
 
 
-def refit_headline(frame: pd.DataFrame, priors: PriorSet, donors: pd.DataFrame,
-                   settings: RefitSettings) -> tuple[pd.DataFrame, object]:
+def refit_headline(
+    frame: pd.DataFrame, priors: PriorSet, donors: pd.DataFrame, settings: RefitSettings
+) -> tuple[pd.DataFrame, object]:
     """Refit with ``priors`` and return the headline table (quantities defined by ``donors``) and the fit."""
     from microcalc.modelling.fitting import fit
 
-    refit = fit(frame, priors=priors, draws=settings.draws, tune=settings.tune, chains=settings.chains,
-                seed=settings.seed)
+    refit = fit(
+        frame, priors=priors, draws=settings.draws, tune=settings.tune, chains=settings.chains, seed=settings.seed
+    )
     return headline_table(refit.params(), refit.priors, refit.sites, donors, ci=CI), refit
 
 
@@ -361,8 +368,9 @@ class Reweighter:
     population: str | None = None  # of the headline's blank-site lesions (None: the default population)
 
     @classmethod
-    def of(cls, fit, frame: pd.DataFrame | None, donors: pd.DataFrame | None = None,
-           population: str | None = None) -> Reweighter:
+    def of(
+        cls, fit, frame: pd.DataFrame | None, donors: pd.DataFrame | None = None, population: str | None = None
+    ) -> Reweighter:
         """``frame`` = the training data, or None if it could not be rebuilt (then every element counts)."""
         source = frame if frame is not None else training_frame(fit.donors)
         patterns = aggregate(encode(source, fit.priors, fit.sites), source[schema.OUTCOME].to_numpy(dtype=float))
@@ -374,8 +382,11 @@ class Reweighter:
     def weights(self, priors: PriorSet) -> tuple[np.ndarray, float]:
         """PSIS weights from the fit's priors to ``priors`` and their Pareto k-hat."""
         posterior, exclude = with_scale(self.posterior, self.fit.priors, priors)
-        base = self.base if not exclude else log_prior(self.posterior, self.fit.priors, self.fit.sites,
-                                                       self.patterns, self.informed, exclude)
+        base = (
+            self.base
+            if not exclude
+            else log_prior(self.posterior, self.fit.priors, self.fit.sites, self.patterns, self.informed, exclude)
+        )
         return psis_weights(log_prior(posterior, priors, self.fit.sites, self.patterns, self.informed, exclude) - base)
 
     def headline(self, priors: PriorSet, w: np.ndarray) -> pd.DataFrame:
@@ -388,8 +399,9 @@ class Reweighter:
         return headline_keys_table(keys, weighted_summary(draws, w))
 
 
-def scenario_result(rw: Reweighter, sc: Scenario, frame: pd.DataFrame | None, refit: RefitSettings | None,
-                    say=print) -> ScenarioResult:
+def scenario_result(
+    rw: Reweighter, sc: Scenario, frame: pd.DataFrame | None, refit: RefitSettings | None, say=print
+) -> ScenarioResult:
     """One scenario's headline answers: PSIS where k < 0.7, else a refit.
 
     Without training data (``frame`` None) or with refits switched off (``refit`` None) a large k
@@ -397,25 +409,36 @@ def scenario_result(rw: Reweighter, sc: Scenario, frame: pd.DataFrame | None, re
     """
     reason = design_difference(rw.fit.priors, sc.priors)
     w, k = rw.weights(sc.priors) if reason is None else (None, float("inf"))
-    no_refit = ("training data not in the fit file" if frame is None else
-                "refits switched off" if refit is None else None)
+    no_refit = (
+        "training data not in the fit file" if frame is None else "refits switched off" if refit is None else None
+    )
     if w is not None and (np.isnan(k) or k < PARETO_K_MAX or no_refit):
         method = "psis (identical priors)" if np.isnan(k) else f"psis (k={k:.2f})"
         if k >= PARETO_K_MAX:
             method = f"psis (k={k:.2f}; UNRELIABLE: {no_refit})"
         return ScenarioResult(sc.name, rw.headline(sc.priors, w), method, k, effective_sample_size(w))
     if no_refit:
-        raise LesionInputError(sc.priors.path, f"this prior file encodes lesions differently ({reason}), so "
-                               f"it needs a refit, which is not possible here ({no_refit})")
+        raise LesionInputError(
+            sc.priors.path,
+            f"this prior file encodes lesions differently ({reason}), so "
+            f"it needs a refit, which is not possible here ({no_refit})",
+        )
     why = f"k={k:.2f}" if reason is None else reason
     say(f"  {sc.name}: Pareto k too large ({why}); refitting ({refit.text()})")
     table, new = refit_headline(frame, sc.priors, rw.donors, refit)
-    return ScenarioResult(sc.name, table, f"refit ({why}), {refit_note(new, refit)}", k,
-                          float(new.convergence.min_ess_bulk))
+    return ScenarioResult(
+        sc.name, table, f"refit ({why}), {refit_note(new, refit)}", k, float(new.convergence.min_ess_bulk)
+    )
 
 
-def scenario_results(rw: Reweighter, scenarios: list[Scenario], frame: pd.DataFrame | None, *,
-                     refit: RefitSettings | None = RefitSettings(), say=print) -> list[ScenarioResult]:
+def scenario_results(
+    rw: Reweighter,
+    scenarios: list[Scenario],
+    frame: pd.DataFrame | None,
+    *,
+    refit: RefitSettings | None = RefitSettings(),
+    say=print,
+) -> list[ScenarioResult]:
     """Headline answers per scenario: PSIS reweighting of ``rw``'s fit where k < 0.7, else a refit.
 
     ``frame`` is the training data (None: refits impossible, PSIS is reported whatever k is, flagged;
@@ -433,8 +456,16 @@ def scenarios_frame(results: list[ScenarioResult]) -> pd.DataFrame:
     rows = []
     for r in results:
         for t in r.table.itertuples():
-            rows.append({"scenario": r.scenario, "quantity": quantity_name(t.group, t.level), "mean": t.mean,
-                         "ci_lower": t.ci_lower, "ci_upper": t.ci_upper, "method": r.method})
+            rows.append(
+                {
+                    "scenario": r.scenario,
+                    "quantity": quantity_name(t.group, t.level),
+                    "mean": t.mean,
+                    "ci_lower": t.ci_lower,
+                    "ci_upper": t.ci_upper,
+                    "method": r.method,
+                }
+            )
     return pd.DataFrame(rows, columns=["scenario", "quantity", "mean", "ci_lower", "ci_upper", "method"])
 
 

@@ -60,8 +60,14 @@ from microcalc.robustness.scenarios import (
 
 # Quantities drawn in the data-size figure (all are in data_size.csv).
 DATA_SIZE_FIGURE = (
-    "biopsied grouped cluster, new site", "morphology: amorphous", "morphology: fine_pleomorphic",
-    "morphology: punctate", "distribution: grouped", "birads: 3", "birads: 4", "birads: 5",
+    "biopsied grouped cluster, new site",
+    "morphology: amorphous",
+    "morphology: fine_pleomorphic",
+    "morphology: punctate",
+    "distribution: grouped",
+    "birads: 3",
+    "birads: 4",
+    "birads: 5",
 )
 
 
@@ -94,8 +100,9 @@ class SensitivityResult:
 
 
 # --------------------------------------------------------------------------------------------- compute
-def baseline_result(rw: Reweighter, scenarios: list[Scenario], results: list[ScenarioResult], frame, settings,
-                    say) -> tuple[str, list[Scenario], list[ScenarioResult]]:
+def baseline_result(
+    rw: Reweighter, scenarios: list[Scenario], results: list[ScenarioResult], frame, settings, say
+) -> tuple[str, list[Scenario], list[ScenarioResult]]:
     """Name of the scenario equal to the fit's priors; adds one if no prior file matches the fit's."""
     same = [r.scenario for r in results if r.method == "psis (identical priors)"]
     if same:
@@ -111,8 +118,15 @@ def subsample(frame: pd.DataFrame, fraction: float, seed: int) -> pd.DataFrame:
     return frame.iloc[np.sort(order[: max(1, round(fraction * len(frame)))])].reset_index(drop=True)
 
 
-def data_size_view(fit, frame: pd.DataFrame, scenarios: list[Scenario], full: list[ScenarioResult],
-                   baseline: str, settings: SensitivitySettings, say=print) -> pd.DataFrame:
+def data_size_view(
+    fit,
+    frame: pd.DataFrame,
+    scenarios: list[Scenario],
+    full: list[ScenarioResult],
+    baseline: str,
+    settings: SensitivitySettings,
+    say=print,
+) -> pd.DataFrame:
     """Headline answers under the fit's priors and the compared scenarios at each data fraction."""
     compare = [s for s in scenarios if s.name in settings.data_size_scenarios and s.name != baseline]
     keep = {baseline, *(s.name for s in compare)}
@@ -120,17 +134,28 @@ def data_size_view(fit, frame: pd.DataFrame, scenarios: list[Scenario], full: li
     for fraction in sorted(settings.fractions):
         if fraction >= 1.0:
             sub = frame
-            results = [replace(r, method="the fit itself") if r.scenario == baseline else r
-                       for r in full if r.scenario in keep]
+            results = [
+                replace(r, method="the fit itself") if r.scenario == baseline else r for r in full if r.scenario in keep
+            ]
         else:
             sub = subsample(frame, fraction, settings.seed)
-            say(f"  {fraction:.0%} of the data ({len(sub)} lesions): refitting with the fit's priors "
-                f"({settings.refit.text()})")
+            say(
+                f"  {fraction:.0%} of the data ({len(sub)} lesions): refitting with the fit's priors "
+                f"({settings.refit.text()})"
+            )
             table, sub_fit = refit_headline(sub, fit.priors, fit.donors, settings.refit)
-            results = [ScenarioResult(baseline, table, f"refit, {refit_note(sub_fit, settings.refit)}",
-                                      float("nan"), float(sub_fit.convergence.min_ess_bulk))]
-            results += scenario_results(Reweighter.of(sub_fit, sub, donors=fit.donors), compare, sub,
-                                        refit=settings.refit, say=say)
+            results = [
+                ScenarioResult(
+                    baseline,
+                    table,
+                    f"refit, {refit_note(sub_fit, settings.refit)}",
+                    float("nan"),
+                    float(sub_fit.convergence.min_ess_bulk),
+                )
+            ]
+            results += scenario_results(
+                Reweighter.of(sub_fit, sub, donors=fit.donors), compare, sub, refit=settings.refit, say=say
+            )
         part = scenarios_frame(results)
         part.insert(0, "malignant", int(sub["malignant"].sum()))
         part.insert(0, "lesions", len(sub))
@@ -139,29 +164,35 @@ def data_size_view(fit, frame: pd.DataFrame, scenarios: list[Scenario], full: li
     return pd.concat(parts, ignore_index=True)
 
 
-def compute_sensitivity(fit, extra_scenarios=None, say=print,
-                        settings: SensitivitySettings = SensitivitySettings()) -> SensitivityResult:
+def compute_sensitivity(
+    fit, extra_scenarios=None, say=print, settings: SensitivitySettings = SensitivitySettings()
+) -> SensitivityResult:
     """All three views for a fit (no files written)."""
     scenarios = load_scenarios(extra_scenarios)  # a bad prior file stops the command before any work
     notes = []
     frame = training_frame(fit.donors)
     problem = rebuild_problem(fit, frame)
     if problem:
-        notes.append(f"The training data could not be rebuilt from the fit file ({problem}): no refits and "
-                     "no data-size view; scenarios with Pareto k >= 0.7 are marked UNRELIABLE.")
+        notes.append(
+            f"The training data could not be rebuilt from the fit file ({problem}): no refits and "
+            "no data-size view; scenarios with Pareto k >= 0.7 are marked UNRELIABLE."
+        )
         say("  " + notes[-1])
         frame = None
 
     if settings.refit is None:
-        notes.append("Refits were switched off: scenarios with Pareto k >= 0.7 are marked UNRELIABLE and "
-                     "there is no data-size view.")
+        notes.append(
+            "Refits were switched off: scenarios with Pareto k >= 0.7 are marked UNRELIABLE and "
+            "there is no data-size view."
+        )
     say("Power-scaling sensitivity (prior and likelihood raised to 0.99 and 1.01)")
     elements = element_sensitivity(fit.idata)
     keys, draws = headline_draws(fit.params(), fit.priors, fit.sites, fit.donors)
     names = [quantity_name(*k) for k in keys]
     quantities = quantity_sensitivity(fit.idata, names, draws)
-    curves = pd.concat([power_scaling_curve(fit.idata, e) for e in most_sensitive(elements, settings.curves)],
-                       ignore_index=True)
+    curves = pd.concat(
+        [power_scaling_curve(fit.idata, e) for e in most_sensitive(elements, settings.curves)], ignore_index=True
+    )
 
     say("Literature scenarios (PSIS reweighting where Pareto k < 0.7, else a refit)")
     rw = Reweighter.of(fit, frame)
@@ -172,15 +203,40 @@ def compute_sensitivity(fit, extra_scenarios=None, say=print,
         say("Data-size view")
         sizes = data_size_view(fit, frame, scenarios, results, baseline, settings, say)
     else:
-        sizes = pd.DataFrame(columns=["fraction", "lesions", "malignant", "scenario", "quantity", "mean",
-                                      "ci_lower", "ci_upper", "method"])
+        sizes = pd.DataFrame(
+            columns=[
+                "fraction",
+                "lesions",
+                "malignant",
+                "scenario",
+                "quantity",
+                "mean",
+                "ci_lower",
+                "ci_upper",
+                "method",
+            ]
+        )
     table = table_from_draws(keys, draws, fit.donors)
-    reference = pd.DataFrame({"quantity": names, "published_low": table["published_low"],
-                              "published_high": table["published_high"], "observed_n": table["observed_n"]})
+    reference = pd.DataFrame(
+        {
+            "quantity": names,
+            "published_low": table["published_low"],
+            "published_high": table["published_high"],
+            "observed_n": table["observed_n"],
+        }
+    )
     return SensitivityResult(
-        groups=group_sensitivity(elements), elements=elements, quantities=quantities, curves=curves,
-        scenarios=results, scenario_table=scenarios_frame(results), data_size=sizes, baseline=baseline,
-        notes=notes, descriptions={s.name: s.priors.description for s in scenarios}, reference=reference,
+        groups=group_sensitivity(elements),
+        elements=elements,
+        quantities=quantities,
+        curves=curves,
+        scenarios=results,
+        scenario_table=scenarios_frame(results),
+        data_size=sizes,
+        baseline=baseline,
+        notes=notes,
+        descriptions={s.name: s.priors.description for s in scenarios},
+        reference=reference,
     )
 
 
@@ -229,13 +285,29 @@ def scenario_figure(table: pd.DataFrame, reference: pd.DataFrame) -> bytes:
         fig, (ax,) = _axes_grid(1, 1, 8.5, 0.34 * len(quantities) + 1.2)
         for i, q in enumerate(quantities):
             if q in ref.index and np.isfinite(ref.loc[q, "published_low"]):
-                ax.fill_betweenx([i - 0.42, i + 0.42], 100 * ref.loc[q, "published_low"],
-                                 100 * ref.loc[q, "published_high"], color=PUBLISHED, alpha=0.45, lw=0, zorder=0)
+                ax.fill_betweenx(
+                    [i - 0.42, i + 0.42],
+                    100 * ref.loc[q, "published_low"],
+                    100 * ref.loc[q, "published_high"],
+                    color=PUBLISHED,
+                    alpha=0.45,
+                    lw=0,
+                    zorder=0,
+                )
         for j, name in enumerate(names):
             part = table[table["scenario"] == name].set_index("quantity").loc[quantities]
             y = np.arange(len(quantities)) + (j - (len(names) - 1) / 2) * step
-            ax.errorbar(100 * part["mean"], y, xerr=_error_bars(part),
-                        fmt="o", ms=3.5, lw=1, capsize=0, label=name, color=f"C{j}")
+            ax.errorbar(
+                100 * part["mean"],
+                y,
+                xerr=_error_bars(part),
+                fmt="o",
+                ms=3.5,
+                lw=1,
+                capsize=0,
+                label=name,
+                color=f"C{j}",
+            )
         ax.set_yticks(range(len(quantities)), quantities)
         ax.set_ylim(len(quantities) - 0.5, -0.5)
         ax.set_xlim(0, 100)
@@ -253,11 +325,22 @@ def power_scaling_figure(elements: pd.DataFrame) -> bytes:
     with report_style():
         fig, (ax,) = _axes_grid(1, 1, 7.0, 4.8)
         for diagnosis, part in elements.groupby("diagnosis"):
-            ax.scatter(part["prior_sensitivity"], part["likelihood_sensitivity"], s=14, alpha=0.8,
-                       color=colours.get(diagnosis, "C0"), label=f"{diagnosis} ({len(part)})")
+            ax.scatter(
+                part["prior_sensitivity"],
+                part["likelihood_sensitivity"],
+                s=14,
+                alpha=0.8,
+                color=colours.get(diagnosis, "C0"),
+                label=f"{diagnosis} ({len(part)})",
+            )
         for r in elements.nlargest(6, "prior_sensitivity").itertuples():
-            ax.annotate(r.element, (r.prior_sensitivity, r.likelihood_sensitivity), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
+            ax.annotate(
+                r.element,
+                (r.prior_sensitivity, r.likelihood_sensitivity),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
         ax.axvline(THRESHOLD, color="0.5", ls=":")
         ax.axhline(THRESHOLD, color="0.5", ls=":")
         ax.set_xlabel("prior sensitivity")
@@ -278,8 +361,9 @@ def curves_figure(curves: pd.DataFrame) -> bytes:
             for component, colour in (("prior", "C0"), ("likelihood", "C1")):
                 part = curves[(curves["element"] == element) & (curves["component"] == component)]
                 ax.plot(part["alpha"], part["mean"], color=colour, label=component)
-                ax.fill_between(part["alpha"], part["mean"] - part["sd"], part["mean"] + part["sd"],
-                                color=colour, alpha=0.15)
+                ax.fill_between(
+                    part["alpha"], part["mean"] - part["sd"], part["mean"] + part["sd"], color=colour, alpha=0.15
+                )
                 bad = part[part["pareto_k"] >= PARETO_K_MAX]
                 ax.scatter(bad["alpha"], bad["mean"], facecolors="none", edgecolors=colour, s=25)
             ax.set_xscale("log")
@@ -288,8 +372,7 @@ def curves_figure(curves: pd.DataFrame) -> bytes:
             ax.set_title(element, fontsize=9)
             ax.set_xlabel("power-scaling α")
         axes[0].legend()
-        fig.suptitle("Posterior mean ± SD under power-scaling (open circles: Pareto k ≥ 0.7, unreliable)",
-                     fontsize=10)
+        fig.suptitle("Posterior mean ± SD under power-scaling (open circles: Pareto k ≥ 0.7, unreliable)", fontsize=10)
     return _png(fig)
 
 
@@ -305,8 +388,17 @@ def data_size_figure(sizes: pd.DataFrame) -> bytes:
             for j, name in enumerate(names):
                 part = sizes[(sizes["quantity"] == q) & (sizes["scenario"] == name)].sort_values("fraction")
                 x = 100 * part["fraction"] * (1 + 0.04 * (j - (len(names) - 1) / 2))
-                ax.errorbar(x, 100 * part["mean"], yerr=_error_bars(part),
-                            fmt="o-", ms=4, lw=1, capsize=2, color=f"C{j}", label=name)
+                ax.errorbar(
+                    x,
+                    100 * part["mean"],
+                    yerr=_error_bars(part),
+                    fmt="o-",
+                    ms=4,
+                    lw=1,
+                    capsize=2,
+                    color=f"C{j}",
+                    label=name,
+                )
             ax.set_xscale("log")
             ax.set_xticks([10, 30, 100], ["10%", "30%", "100%"])
             ax.xaxis.set_minor_formatter(NullFormatter())
@@ -328,8 +420,14 @@ def spread_table(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for q, part in table.groupby("quantity", sort=False):
         lo, hi = part.loc[part["mean"].idxmin()], part.loc[part["mean"].idxmax()]
-        rows.append({"quantity": q, "lowest": f"{_pct(lo['mean'])} ({lo['scenario']})",
-                     "highest": f"{_pct(hi['mean'])} ({hi['scenario']})", "spread": hi["mean"] - lo["mean"]})
+        rows.append(
+            {
+                "quantity": q,
+                "lowest": f"{_pct(lo['mean'])} ({lo['scenario']})",
+                "highest": f"{_pct(hi['mean'])} ({hi['scenario']})",
+                "spread": hi["mean"] - lo["mean"],
+            }
+        )
     return pd.DataFrame(rows).sort_values("spread", ascending=False, kind="stable")
 
 
@@ -358,19 +456,24 @@ def reading(res: SensitivityResult) -> list[str]:
     base = t[(t["scenario"] == res.baseline) & (t["quantity"] == first)].iloc[0]
     row = spread[spread["quantity"] == first].iloc[0]
     how = {
-        f"obtained by importance reweighting (Pareto k < {PARETO_K_MAX})":
-            [r.scenario for r in res.scenarios if r.method.startswith("psis") and "UNRELIABLE" not in r.method],
-        f"refitted because the Pareto k was ≥ {PARETO_K_MAX}": [r.scenario for r in res.scenarios
-                                                              if r.method.startswith("refit")],
-        f"UNRELIABLE (Pareto k ≥ {PARETO_K_MAX}, no refit)": [r.scenario for r in res.scenarios
-                                                            if "UNRELIABLE" in r.method],
+        f"obtained by importance reweighting (Pareto k < {PARETO_K_MAX})": [
+            r.scenario for r in res.scenarios if r.method.startswith("psis") and "UNRELIABLE" not in r.method
+        ],
+        f"refitted because the Pareto k was ≥ {PARETO_K_MAX}": [
+            r.scenario for r in res.scenarios if r.method.startswith("refit")
+        ],
+        f"UNRELIABLE (Pareto k ≥ {PARETO_K_MAX}, no refit)": [
+            r.scenario for r in res.scenarios if "UNRELIABLE" in r.method
+        ],
     }
     out.append(
         f"Scenarios: the {first} rate is {_pct(base['mean'])} under the fit's priors ({res.baseline}); across "
         f"{t['scenario'].nunique()} prior files it ranges from {row['lowest']} to {row['highest']}. The answers "
-        f"that move most are " + "; ".join(
-            f"{r.quantity} ({r.lowest} to {r.highest})" for r in spread.head(3).itertuples()) + ". Prior files "
-        + "; ".join(f"{label}: {', '.join(names)}" for label, names in how.items() if names) + "."
+        f"that move most are "
+        + "; ".join(f"{r.quantity} ({r.lowest} to {r.highest})" for r in spread.head(3).itertuples())
+        + ". Prior files "
+        + "; ".join(f"{label}: {', '.join(names)}" for label, names in how.items() if names)
+        + "."
     )
     if len(res.data_size) and res.data_size["scenario"].nunique() > 1:
         out.append(data_size_reading(res.data_size, res.baseline, res.reference))
@@ -390,21 +493,28 @@ def data_size_reading(sizes: pd.DataFrame, baseline: str, reference: pd.DataFram
     lo, hi = gap["fraction"].min(), gap["fraction"].max()
     others = ", ".join(sorted(set(sizes["scenario"]) - {baseline}))
     sentences = []
-    for label, part in (("findings the training data contain", gap[gap["observed_n"] > 0]),
-                        ("findings absent from the data (prior only)", gap[gap["observed_n"] == 0])):
+    for label, part in (
+        ("findings the training data contain", gap[gap["observed_n"] > 0]),
+        ("findings absent from the data (prior only)", gap[gap["observed_n"] == 0]),
+    ):
         if part.empty:
             continue
         n = part["quantity"].nunique()
         a = 100 * part.loc[part["fraction"] == lo, "gap"].mean()
         b = 100 * part.loc[part["fraction"] == hi, "gap"].mean()
         trend = "shrinks" if b < 0.75 * a else "grows" if b > 1.25 * a else "stays about the same"
-        sentences.append(f"for the {n} {label} the mean gap is {a:.1f} points with {lo:.0%} of the data and "
-                         f"{b:.1f} points with {hi:.0%} ({trend})")
+        sentences.append(
+            f"for the {n} {label} the mean gap is {a:.1f} points with {lo:.0%} of the data and "
+            f"{b:.1f} points with {hi:.0%} ({trend})"
+        )
     head = sizes[sizes["quantity"] == sizes["quantity"].iloc[0]]
     width = head.assign(w=head["ci_upper"] - head["ci_lower"]).groupby("fraction")["w"].mean()
-    return (f"Data size ({baseline} vs {others}): " + "; ".join(sentences) + ". The 95% interval of the "
-            f"{head['quantity'].iloc[0]} is " + ", ".join(f"{100 * w:.0f} points wide at {f:.0%}" for f, w in width.items())
-            + " of the data.")
+    return (
+        f"Data size ({baseline} vs {others}): " + "; ".join(sentences) + ". The 95% interval of the "
+        f"{head['quantity'].iloc[0]} is "
+        + ", ".join(f"{100 * w:.0f} points wide at {f:.0%}" for f, w in width.items())
+        + " of the data."
+    )
 
 
 # --------------------------------------------------------------------------------------------- page
@@ -421,10 +531,17 @@ def _table(df: pd.DataFrame, percent: tuple[str, ...] = ()) -> str:
 
 def sensitivity_html(res: SensitivityResult, figures: dict[str, bytes], settings: SensitivitySettings) -> str:
     """The self-contained sensitivity page (figures inline as base64 PNG; no network)."""
-    methods = pd.DataFrame([{
-        "scenario": r.scenario, "method": r.method, "effective draws": round(r.ess),
-        "description": res.descriptions.get(r.scenario, ""),
-    } for r in res.scenarios])
+    methods = pd.DataFrame(
+        [
+            {
+                "scenario": r.scenario,
+                "method": r.method,
+                "effective draws": round(r.ess),
+                "description": res.descriptions.get(r.scenario, ""),
+            }
+            for r in res.scenarios
+        ]
+    )
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>microcalc: prior sensitivity</title>",
         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;line-height:1.45}"
@@ -433,7 +550,8 @@ def sensitivity_html(res: SensitivityResult, figures: dict[str, bytes], settings
         "border-left:4px solid #e0a800}</style></head><body>",
         "<h1>How much do the answers depend on the priors?</h1>",
         f"<p class='warn'><strong>{html.escape(DISCLAIMER)}</strong></p>",
-        "<h2>Reading</h2>", *(f"<p>{html.escape(p)}</p>" for p in reading(res)),
+        "<h2>Reading</h2>",
+        *(f"<p>{html.escape(p)}</p>" for p in reading(res)),
         *(f"<p class='warn'>{html.escape(n)}</p>" for n in res.notes),
         "<h2>1. Power-scaling sensitivity</h2>",
         "<p>The prior (or the likelihood) is raised to a power α near 1 and the change of each posterior is "
@@ -441,18 +559,26 @@ def sensitivity_html(res: SensitivityResult, figures: dict[str, bytes], settings
         f"all priors scaled together). Threshold {THRESHOLD}: both sensitivities above it = potential "
         "prior–data conflict; only the prior = weak likelihood (the answer rests on the prior). Each group row "
         "shows its most serious element (<code>sensitivity_elements.csv</code> has every element).</p>",
-        _table(res.groups), _img(figures["power_scaling"], "power-scaling scatter"),
-        "<h3>Headline quantities</h3>", _table(res.quantities),
+        _table(res.groups),
+        _img(figures["power_scaling"], "power-scaling scatter"),
+        "<h3>Headline quantities</h3>",
+        _table(res.quantities),
         "<h3>Power-scaling curves of the most sensitive elements</h3>",
         _img(figures["curves"], "power-scaling curves"),
         "<h2>2. Literature scenarios</h2>",
         "<p>Each prior file is compared with the fit's by Pareto-smoothed importance sampling of the fit's "
         f"draws (weights = scenario prior / fit prior); where the Pareto k is ≥ {PARETO_K_MAX} the weights "
         "cannot be trusted and the model is refitted with that prior file "
-        + (f"({settings.refit.text()}, {settings.refit.tune} tuning steps per chain)." if settings.refit else
-           "(refits were switched off for this run: such rows are marked UNRELIABLE).") + "</p>",
-        _table(methods), _img(figures["scenarios"], "headline quantities across scenarios"),
-        "<h3>Which answers move most</h3>", _table(spread_table(res.scenario_table), ("spread",)),
+        + (
+            f"({settings.refit.text()}, {settings.refit.tune} tuning steps per chain)."
+            if settings.refit
+            else "(refits were switched off for this run: such rows are marked UNRELIABLE)."
+        )
+        + "</p>",
+        _table(methods),
+        _img(figures["scenarios"], "headline quantities across scenarios"),
+        "<h3>Which answers move most</h3>",
+        _table(spread_table(res.scenario_table), ("spread",)),
         "<h2>3. Data size</h2>",
     ]
     if len(res.data_size):
@@ -475,9 +601,17 @@ def sensitivity_html(res: SensitivityResult, figures: dict[str, bytes], settings
 
 
 OUTPUT_FILES = (
-    "sensitivity.csv", "sensitivity_elements.csv", "sensitivity_quantities.csv", "scenarios.csv",
-    "data_size.csv", "power_scaling.png", "curves.png", "scenarios.png", "data_size.png",
-    "sensitivity_summary.json", "sensitivity.html",
+    "sensitivity.csv",
+    "sensitivity_elements.csv",
+    "sensitivity_quantities.csv",
+    "scenarios.csv",
+    "data_size.csv",
+    "power_scaling.png",
+    "curves.png",
+    "scenarios.png",
+    "data_size.png",
+    "sensitivity_summary.json",
+    "sensitivity.html",
 )
 
 
@@ -494,13 +628,15 @@ def figures_of(res: SensitivityResult) -> dict[str, bytes]:
     return figures
 
 
-def write_sensitivity(res: SensitivityResult, out_dir: str | Path,
-                      settings: SensitivitySettings = SensitivitySettings()) -> list[Path]:
+def write_sensitivity(
+    res: SensitivityResult, out_dir: str | Path, settings: SensitivitySettings = SensitivitySettings()
+) -> list[Path]:
     """Write the CSV files, the figures (PNG) and sensitivity.html; returns the paths written."""
     out = Path(out_dir)
     tables = {
-        "sensitivity.csv": res.groups[["parameter", "prior_sensitivity", "likelihood_sensitivity", "diagnosis",
-                                       "element", "flagged"]],
+        "sensitivity.csv": res.groups[
+            ["parameter", "prior_sensitivity", "likelihood_sensitivity", "diagnosis", "element", "flagged"]
+        ],
         "sensitivity_elements.csv": res.elements,
         "sensitivity_quantities.csv": res.quantities,
         "scenarios.csv": res.scenario_table,
@@ -522,14 +658,21 @@ def summary(res: SensitivityResult) -> dict:
         "baseline": res.baseline,
         "diagnosis_by_group": dict(zip(res.groups["parameter"], res.groups["diagnosis"])),
         "headline_quantity": str(head["quantity"].iloc[0]),
-        "headline_by_scenario": {r.scenario: {"mean": r.mean, "ci_lower": r.ci_lower, "ci_upper": r.ci_upper,
-                                              "method": r.method} for r in head.itertuples()},
+        "headline_by_scenario": {
+            r.scenario: {"mean": r.mean, "ci_lower": r.ci_lower, "ci_upper": r.ci_upper, "method": r.method}
+            for r in head.itertuples()
+        },
         "disclaimer": DISCLAIMER,
     }
 
 
-def run_sensitivity(fit, out_dir: str | Path, extra_scenarios: list[str | Path] | None = None, say=print,
-                    settings: SensitivitySettings = SensitivitySettings()) -> list[Path]:
+def run_sensitivity(
+    fit,
+    out_dir: str | Path,
+    extra_scenarios: list[str | Path] | None = None,
+    say=print,
+    settings: SensitivitySettings = SensitivitySettings(),
+) -> list[Path]:
     """The ``microcalc sensitivity`` command: compute all three views and write them to ``out_dir``."""
     res = compute_sensitivity(fit, extra_scenarios, say=say, settings=settings)
     paths = write_sensitivity(res, out_dir, settings)

@@ -11,8 +11,17 @@ from microcalc.synthesis.mixture import MixturePrior, fit_mixture
 from microcalc.synthesis.studies import bundled_studies_path, load_studies
 
 __all__ = [
-    "MixturePrior", "fit_mixture", "Conflict", "ess_elir", "prior_data_conflict",
-    "load_studies", "bundled_studies_path", "MetaSpec", "SynthesisPrior", "level_priors", "synthesise",
+    "MixturePrior",
+    "fit_mixture",
+    "Conflict",
+    "ess_elir",
+    "prior_data_conflict",
+    "load_studies",
+    "bundled_studies_path",
+    "MetaSpec",
+    "SynthesisPrior",
+    "level_priors",
+    "synthesise",
     "run_literature",
 ]
 

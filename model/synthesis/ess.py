@@ -70,8 +70,8 @@ class Conflict:
 
     malignant: int
     total: int
-    p_value: float                    # two-sided prior predictive tail probability of the count (MAP part)
-    robust_posterior_weight: float    # posterior weight of the robust component (nan if none)
+    p_value: float  # two-sided prior predictive tail probability of the count (MAP part)
+    robust_posterior_weight: float  # posterior weight of the robust component (nan if none)
     robust_prior_weight: float
 
 

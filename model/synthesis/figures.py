@@ -28,14 +28,22 @@ ROMINGER_2012: dict[str, tuple[float, float, float]] = {
     "punctate": (0.09, 0.06, 0.13),
 }
 _TICKS = (0.005, 0.02, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.98, 0.995)
-_SHORT = {"fine_pleomorphic": "FP", "fine_linear": "FL", "coarse_heterogeneous": "CH", "amorphous": "amorph.",
-          "fine_pleomorphic_or_fine_linear": "FP or FL", "typically_malignant_pooled": "typ. malignant",
-          "indeterminate_pooled": "indeterminate"}
+_SHORT = {
+    "fine_pleomorphic": "FP",
+    "fine_linear": "FL",
+    "coarse_heterogeneous": "CH",
+    "amorphous": "amorph.",
+    "fine_pleomorphic_or_fine_linear": "FP or FL",
+    "typically_malignant_pooled": "typ. malignant",
+    "indeterminate_pooled": "indeterminate",
+}
 _CLIP = (logit(0.002), logit(0.998))
-_TITLES = {"overall": "Published biopsy series: overall malignancy rate",
-           "morphology": "Published biopsy series by morphology",
-           "distribution": "Published biopsy series by distribution",
-           "birads": "Published biopsy series by BI-RADS category"}
+_TITLES = {
+    "overall": "Published biopsy series: overall malignancy rate",
+    "morphology": "Published biopsy series by morphology",
+    "distribution": "Published biopsy series by distribution",
+    "birads": "Published biopsy series by BI-RADS category",
+}
 
 
 def jeffreys_interval(malignant: int, total: int, mass: float = 0.95) -> tuple[float, float]:
@@ -67,8 +75,7 @@ def _new_study_pooled_interval(syn: meta.Synthesis, row, mass: float = 0.9) -> t
     return float(q[0]), float(q[1])
 
 
-def forest_plot(syn: meta.Synthesis, summaries: dict, finding: str, path: str | Path,
-                title: str | None = None) -> Path:
+def forest_plot(syn: meta.Synthesis, summaries: dict, finding: str, path: str | Path, title: str | None = None) -> Path:
     """Draw the forest plot of one finding (overall, morphology, distribution or birads) to a PNG."""
     import matplotlib
 
@@ -76,7 +83,9 @@ def forest_plot(syn: meta.Synthesis, summaries: dict, finding: str, path: str | 
     import matplotlib.pyplot as plt
 
     units = [u for u in summaries if u[0] == finding]
-    order = {lvl: i for i, lvl in enumerate(meta.st.MODEL_LEVELS.get(finding, ()) + meta.st.GROUP_UNITS.get(finding, ()))}
+    order = {
+        lvl: i for i, lvl in enumerate(meta.st.MODEL_LEVELS.get(finding, ()) + meta.st.GROUP_UNITS.get(finding, ()))
+    }
     units.sort(key=lambda u: order.get(u[1], 99))
     lines: list[tuple] = []  # (kind, label, payload)
     for u in units:
@@ -84,8 +93,9 @@ def forest_plot(syn: meta.Synthesis, summaries: dict, finding: str, path: str | 
         s = summaries[u]
         plain = len({r.study_id for r in post.rows if not r.pooled})
         extra = f", + {len(post.pooled_rows)} pooled rows" if post.pooled_rows else ""
-        lines.append(("header", f"{u[1]}  ({plain} stud{'y' if plain == 1 else 'ies'}, {post.lesions} lesions{extra})",
-                      None))
+        lines.append(
+            ("header", f"{u[1]}  ({plain} stud{'y' if plain == 1 else 'ies'}, {post.lesions} lesions{extra})", None)
+        )
         for r in sorted((r for r in post.rows if not r.pooled), key=lambda r: -r.total):
             tag = f"  [within {r.restriction[1]}]" if r.restriction is not None else ""
             lines.append(("study", f"{r.study_id}  {r.malignant}/{r.total}{tag}", r))
@@ -99,7 +109,9 @@ def forest_plot(syn: meta.Synthesis, summaries: dict, finding: str, path: str | 
         for r in pooled_rows:
             comp = " + ".join(f"{w:.2f} {_SHORT.get(lvl, lvl)}" for lvl, w in r.components)
             tag = f"  [within {r.restriction[1]}]" if r.restriction is not None else ""
-            lines.append(("pooledrow", f"{r.study_id} {_SHORT.get(r.level, r.level)} {r.malignant}/{r.total} = {comp}{tag}", r))
+            lines.append(
+                ("pooledrow", f"{r.study_id} {_SHORT.get(r.level, r.level)} {r.malignant}/{r.total} = {comp}{tag}", r)
+            )
 
     height = 0.9 + 0.24 * len(lines)
     fig, ax = plt.subplots(figsize=(11.0, height + 0.3))
@@ -115,8 +127,14 @@ def forest_plot(syn: meta.Synthesis, summaries: dict, finding: str, path: str | 
             r = payload
             lo, hi = jeffreys_interval(r.malignant, r.total)
             ax.plot([_x(lo), _x(hi)], [y, y], color="0.3", lw=1.2)
-            ax.plot(_x(r.observed), y, "s", ms=3 + 4 * np.sqrt(r.total / 1000),
-                    mfc="white" if r.restriction is not None else "0.2", mec="0.2")
+            ax.plot(
+                _x(r.observed),
+                y,
+                "s",
+                ms=3 + 4 * np.sqrt(r.total / 1000),
+                mfc="white" if r.restriction is not None else "0.2",
+                mec="0.2",
+            )
         elif kind == "pooled":
             s = payload
             xs = _x(np.array([s.pooled_lower_95, s.pooled_rate, s.pooled_upper_95, s.pooled_rate]))
@@ -124,8 +142,13 @@ def forest_plot(syn: meta.Synthesis, summaries: dict, finding: str, path: str | 
         elif kind == "predictive":
             s = payload
             ax.plot([_x(s.predictive_lower_95), _x(s.predictive_upper_95)], [y, y], color="tab:orange", lw=1.2)
-            ax.plot([_x(s.predictive_lower_90), _x(s.predictive_upper_90)], [y, y], color="tab:orange", lw=4,
-                    solid_capstyle="butt")
+            ax.plot(
+                [_x(s.predictive_lower_90), _x(s.predictive_upper_90)],
+                [y, y],
+                color="tab:orange",
+                lw=4,
+                solid_capstyle="butt",
+            )
         elif kind == "rominger":
             rate, lo, hi = payload
             ax.plot([_x(lo), _x(hi)], [y, y], color="tab:red", lw=1.0)
@@ -148,13 +171,20 @@ def forest_plot(syn: meta.Synthesis, summaries: dict, finding: str, path: str | 
     ax.set_xlim(*_CLIP)
     ax.set_ylim(-0.8, len(lines) - 0.2)
     ax.grid(axis="x", color="0.92", lw=0.6)
-    ax.set_xlabel("malignancy rate (logit axis). Squares: studies, 95% Jeffreys (open: restricted sample).\n"
-                  "Diamond: pooled rate, 95%. Orange: new study, 90% (thick) / 95%.", fontsize=7.5)
+    ax.set_xlabel(
+        "malignancy rate (logit axis). Squares: studies, 95% Jeffreys (open: restricted sample).\n"
+        "Diamond: pooled rate, 95%. Orange: new study, 90% (thick) / 95%.",
+        fontsize=7.5,
+    )
     ax.set_title(title or _TITLES.get(finding, finding), fontsize=10)
     # fixed margins (tight_layout measures every label: a second per figure on a slow machine)
     longest = max(len(label) for label in labels)
-    fig.subplots_adjust(left=min(0.035 + 0.0054 * longest, 0.5), right=0.98,
-                        top=1 - 0.45 / fig.get_figheight(), bottom=0.75 / fig.get_figheight())
+    fig.subplots_adjust(
+        left=min(0.035 + 0.0054 * longest, 0.5),
+        right=0.98,
+        top=1 - 0.45 / fig.get_figheight(),
+        bottom=0.75 / fig.get_figheight(),
+    )
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)

@@ -19,8 +19,15 @@ from microcalc.synthesis import meta
 from microcalc.synthesis._numerics import binomial_pmf_mixture, pmf_interval
 
 LOSO_COLUMNS: tuple[str, ...] = (
-    "study_id", "finding", "level", "malignant", "total", "observed_ppv",
-    "predicted_lower_90", "predicted_upper_90", "covered",
+    "study_id",
+    "finding",
+    "level",
+    "malignant",
+    "total",
+    "observed_ppv",
+    "predicted_lower_90",
+    "predicted_upper_90",
+    "covered",
 )
 
 
@@ -65,9 +72,19 @@ def leave_one_study_out(rows, spec: meta.MetaSpec = meta.MetaSpec()) -> LosoResu
             pred = predict_row(syn, r)
             lo, hi = (np.nan, np.nan) if pred is None else pred[:2]
             covered = pd.NA if pred is None else bool(lo <= r.observed <= hi)
-            records.append(dict(study_id=r.study_id, finding=r.finding, level=r.level, malignant=r.malignant,
-                                total=r.total, observed_ppv=r.observed, predicted_lower_90=lo,
-                                predicted_upper_90=hi, covered=covered))
+            records.append(
+                dict(
+                    study_id=r.study_id,
+                    finding=r.finding,
+                    level=r.level,
+                    malignant=r.malignant,
+                    total=r.total,
+                    observed_ppv=r.observed,
+                    predicted_lower_90=lo,
+                    predicted_upper_90=hi,
+                    covered=covered,
+                )
+            )
     table = pd.DataFrame.from_records(records, columns=list(LOSO_COLUMNS))
     table["covered"] = table["covered"].astype("boolean")
     judged = table["covered"].dropna()

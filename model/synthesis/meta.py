@@ -98,18 +98,39 @@ class HandSet:
     source: str
 
 
-_BENIGN_FORMS_SOURCE = ("hand-set: ACR BI-RADS atlas, typically benign; Eur J Radiol 2017;86:221 4th-edition "
-                        "typically benign group 2% (1/55; SE of the logit 0.83), the form not reported separately")
+_BENIGN_FORMS_SOURCE = (
+    "hand-set: ACR BI-RADS atlas, typically benign; Eur J Radiol 2017;86:221 4th-edition "
+    "typically benign group 2% (1/55; SE of the logit 0.83), the form not reported separately"
+)
 HAND_SET: dict[Unit, HandSet] = {
-    ("morphology", "punctate"): HandSet(0.09, 0.217, "hand-set: Rominger 2012 meta-analysis, round/punctate 9% (6-13%), "
-                                        "40 studies; no lesion counts, so not a row"),
-    ("distribution", "diffuse"): HandSet(0.03, 0.7, "hand-set: Choi 2021 diffuse amorphous 2.6% (reader-averaged, n not "
-                                          "given), Kim D 2023 diffuse 0%; ACR atlas typically benign; SE judgement"),
-    ("birads", "2"): HandSet(0.005, 1.0, "hand-set: ACR BI-RADS 5th ed., category 2 essentially 0% malignant; "
-                              "centre 0.5%, SE judgement"),
-    **{("morphology", form): HandSet(0.02, 0.83, _BENIGN_FORMS_SOURCE)
-       for form in ("skin", "vascular", "coarse_popcorn", "large_rodlike", "round", "rim",
-                    "dystrophic", "milk_of_calcium", "suture")},
+    ("morphology", "punctate"): HandSet(
+        0.09,
+        0.217,
+        "hand-set: Rominger 2012 meta-analysis, round/punctate 9% (6-13%), 40 studies; no lesion counts, so not a row",
+    ),
+    ("distribution", "diffuse"): HandSet(
+        0.03,
+        0.7,
+        "hand-set: Choi 2021 diffuse amorphous 2.6% (reader-averaged, n not "
+        "given), Kim D 2023 diffuse 0%; ACR atlas typically benign; SE judgement",
+    ),
+    ("birads", "2"): HandSet(
+        0.005, 1.0, "hand-set: ACR BI-RADS 5th ed., category 2 essentially 0% malignant; centre 0.5%, SE judgement"
+    ),
+    **{
+        ("morphology", form): HandSet(0.02, 0.83, _BENIGN_FORMS_SOURCE)
+        for form in (
+            "skin",
+            "vascular",
+            "coarse_popcorn",
+            "large_rodlike",
+            "round",
+            "rim",
+            "dystrophic",
+            "milk_of_calcium",
+            "suture",
+        )
+    },
 }
 
 
@@ -202,7 +223,7 @@ def _base_table(y: int, n: int) -> tuple[np.ndarray, float]:
         half = int(min(np.ceil(8 * t / _THETA_STEP) + 1, len(_THETA_FINE) - 1))
         off = np.arange(-half, half + 1) * _THETA_STEP
         kern = np.diff(ndtr(np.append(off - _THETA_STEP / 2, off[-1] + _THETA_STEP / 2) / t))
-        table[j] = np.fft.irfft(f_like * np.fft.rfft(kern[::-1], size), size)[half: half + len(_THETA_FINE)]
+        table[j] = np.fft.irfft(f_like * np.fft.rfft(kern[::-1], size), size)[half : half + len(_THETA_FINE)]
     table = np.log(np.maximum(table, _FLOOR))
     table.setflags(write=False)
     return table, top
@@ -303,6 +324,7 @@ def _row_loglik_from_rates(row, log_p: np.ndarray, log_q: np.ndarray) -> np.ndar
 # ------------------------------------------------------------------------------------------------
 # fitting
 
+
 def _blocks(rows, extra_units) -> list[tuple[Unit, ...]]:
     """Connected groups of units linked by pooled rows (union-find), each sorted."""
     parent: dict[Unit, Unit] = {}
@@ -339,10 +361,18 @@ _BLOCK_CACHE_SIZE = 512
 def _fit_block(block: tuple[Unit, ...], rows, spec: MetaSpec, shifts) -> dict[Unit, UnitPosterior]:
     """Posterior draws of a block's units; memoised on (block, its rows, their shifts, spec), which makes
     leave-one-out refits cheap (a study without rows in a block leaves the block's fit unchanged)."""
-    mine = tuple(sorted((r for r in rows if (r.finding, r.units[0]) in block),
-                        key=lambda r: (r.study_id, r.level, r.lines)))
-    used_shifts = tuple(sorted({r.restriction[:2]: tuple(round(v, 9) for v in shifts[r.restriction[:2]])
-                                for r in mine if r.restriction is not None}.items()))
+    mine = tuple(
+        sorted((r for r in rows if (r.finding, r.units[0]) in block), key=lambda r: (r.study_id, r.level, r.lines))
+    )
+    used_shifts = tuple(
+        sorted(
+            {
+                r.restriction[:2]: tuple(round(v, 9) for v in shifts[r.restriction[:2]])
+                for r in mine
+                if r.restriction is not None
+            }.items()
+        )
+    )
     key = (block, mine, used_shifts, spec)
     if key not in _BLOCK_CACHE:
         if len(_BLOCK_CACHE) >= _BLOCK_CACHE_SIZE:
@@ -364,8 +394,9 @@ def _fit_block_uncached(block: tuple[Unit, ...], rows, spec: MetaSpec, shifts) -
         key = (r.components, _row_shift(r, shifts))
         if key not in rates:
             units = [(r.finding, lvl) for lvl in r.units]
-            rates[key] = _log_rates([draws[u][0] for u in units], [draws[u][1] for u in units],
-                                    [w for _, w in r.components], key[1])
+            rates[key] = _log_rates(
+                [draws[u][0] for u in units], [draws[u][1] for u in units], [w for _, w in r.components], key[1]
+            )
         logw += _row_loglik_from_rates(r, *rates[key])
     w = np.exp(logw - logw.max())
     w /= w.sum()
@@ -436,6 +467,7 @@ def synthesise(rows, spec: MetaSpec = MetaSpec()) -> Synthesis:
 # ------------------------------------------------------------------------------------------------
 # summaries and the MAP prior
 
+
 def weighted_quantiles(x: np.ndarray, w: np.ndarray, q) -> np.ndarray:
     order = np.argsort(x)
     cw = np.cumsum(w[order])
@@ -486,8 +518,15 @@ def summarise(post: UnitPosterior, spec: MetaSpec) -> UnitSummary:
     centres = THETA_CENTRES.reshape(-1, 2).mean(axis=1)
     mix, kl = fit_mixture(centres, coarse, spec.max_components)
     return UnitSummary(
-        post.unit[0], post.unit[1], *map(float, pr), *map(float, tq),
-        float(masses @ expit(THETA_CENTRES)), *map(float, expit(q)), mix, kl, post.is_ess,
+        post.unit[0],
+        post.unit[1],
+        *map(float, pr),
+        *map(float, tq),
+        float(masses @ expit(THETA_CENTRES)),
+        *map(float, expit(q)),
+        mix,
+        kl,
+        post.is_ess,
     )
 
 
@@ -529,8 +568,9 @@ def model_units() -> list[Unit]:
     return out
 
 
-def build_priors(syn: Synthesis, spec: MetaSpec | None = None,
-                 summaries: dict[Unit, UnitSummary] | None = None) -> dict[str, SynthesisPrior]:
+def build_priors(
+    syn: Synthesis, spec: MetaSpec | None = None, summaries: dict[Unit, UnitSummary] | None = None
+) -> dict[str, SynthesisPrior]:
     """Robust MAP priors for every model level (and group units), keyed 'finding.level'."""
     spec = spec or syn.spec
     if summaries is None:
@@ -547,8 +587,10 @@ def build_priors(syn: Synthesis, spec: MetaSpec | None = None,
         if post is not None and u in summaries:
             s = summaries[u]
             n_studies = len(post.studies)
-            prov = (f"meta-analysis of {n_studies} stud{'y' if n_studies == 1 else 'ies'} "
-                    f"({', '.join(post.studies)}; {post.lesions} lesions in rows of this level)")
+            prov = (
+                f"meta-analysis of {n_studies} stud{'y' if n_studies == 1 else 'ies'} "
+                f"({', '.join(post.studies)}; {post.lesions} lesions in rows of this level)"
+            )
             pooled = post.pooled_rows
             if pooled:
                 prov += "; pooled rows " + ", ".join(f"{r.study_id} {r.level} ({r.total} lesions)" for r in pooled)
@@ -558,16 +600,27 @@ def build_priors(syn: Synthesis, spec: MetaSpec | None = None,
             if n_studies == 1:
                 prov += "; single study: between-study SD from its prior only"
             mp = s.mixture
-            out[name] = SynthesisPrior(name, u[0], u[1], "meta-analysis", mp,
-                                       mp.robustify(spec.robust_weight, sd=spec.robust_sd), prov,
-                                       post.studies, post.lesions, post.malignant, s)
+            out[name] = SynthesisPrior(
+                name,
+                u[0],
+                u[1],
+                "meta-analysis",
+                mp,
+                mp.robustify(spec.robust_weight, sd=spec.robust_sd),
+                prov,
+                post.studies,
+                post.lesions,
+                post.malignant,
+                s,
+            )
         elif u in HAND_SET:
             h = HAND_SET[u]
             sd = float(np.sqrt(h.se**2 + tau_ref[u[0]] ** 2))
             mp = MixturePrior.normal(float(logit(h.rate)), sd)
             prov = f"{h.source}; SD = sqrt(SE^2 + tau_ref^2), tau_ref = {tau_ref[u[0]]:.2f} ({u[0]} median)"
-            out[name] = SynthesisPrior(name, u[0], u[1], "hand-set", mp,
-                                       mp.robustify(spec.robust_weight, sd=spec.robust_sd), prov)
+            out[name] = SynthesisPrior(
+                name, u[0], u[1], "hand-set", mp, mp.robustify(spec.robust_weight, sd=spec.robust_sd), prov
+            )
     return out
 
 
@@ -598,7 +651,20 @@ def without(syn_rows, cohort: str):
 
 
 __all__ = [
-    "MetaSpec", "HandSet", "HAND_SET", "UnitPosterior", "Synthesis", "UnitSummary", "SynthesisPrior",
-    "synthesise", "summarise", "build_priors", "level_priors", "model_units", "predictive_masses",
-    "pooled_rate", "grid_posterior", "weighted_quantiles",
+    "MetaSpec",
+    "HandSet",
+    "HAND_SET",
+    "UnitPosterior",
+    "Synthesis",
+    "UnitSummary",
+    "SynthesisPrior",
+    "synthesise",
+    "summarise",
+    "build_priors",
+    "level_priors",
+    "model_units",
+    "predictive_masses",
+    "pooled_rate",
+    "grid_posterior",
+    "weighted_quantiles",
 ]

@@ -173,8 +173,9 @@ class MixturePrior:
         return 0.5 * (edges[1:] + edges[:-1]), mass / mass.sum()
 
     # -- robustification and ESS ----------------------------------------------------------------
-    def robustify(self, weight: float = ROBUST_WEIGHT, mean: float | None = None,
-                  sd: float = UNIT_INFORMATION_SD) -> MixturePrior:
+    def robustify(
+        self, weight: float = ROBUST_WEIGHT, mean: float | None = None, sd: float = UNIT_INFORMATION_SD
+    ) -> MixturePrior:
         """Add a weakly informative component N(mean, sd) with weight ``weight`` (Schmidli et al. 2014).
 
         ``mean`` defaults to the mixture mean (as RBesT's ``robustify`` does for normal mixtures);
@@ -216,8 +217,9 @@ class MixturePrior:
         return " + ".join(parts)
 
 
-def fit_mixture(theta: np.ndarray, mass: np.ndarray, max_components: int = 3,
-                tolerance: float = 0.005, iterations: int = 2000) -> tuple[MixturePrior, float]:
+def fit_mixture(
+    theta: np.ndarray, mass: np.ndarray, max_components: int = 3, tolerance: float = 0.005, iterations: int = 2000
+) -> tuple[MixturePrior, float]:
     """Approximate a tabulated density on the logit scale by a mixture of 1..``max_components`` normals.
 
     Weighted EM on the grid points ``theta`` with probability masses ``mass``, for K = 1, 2, ...; the

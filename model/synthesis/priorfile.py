@@ -104,7 +104,8 @@ def within_study_contrasts(rows) -> dict[tuple[str, str], list[StudyContrast]]:
             d = math.log((r.malignant + 0.5) / (r.total - r.malignant + 0.5)) - ref
             v = 1.0 / (r.malignant + 0.5) + 1.0 / (r.total - r.malignant + 0.5)
             out.setdefault((finding, r.level), []).append(
-                StudyContrast(study, r.malignant, r.total, y_all, n_all, d, v))
+                StudyContrast(study, r.malignant, r.total, y_all, n_all, d, v)
+            )
     return out
 
 
@@ -120,8 +121,9 @@ def random_effects(d, v) -> tuple[float, float, float]:
     return float(ws @ d / ws.sum()), float(math.sqrt(1.0 / ws.sum())), float(math.sqrt(tau2))
 
 
-def derived_centres(studies_path: str | Path | None = None, spec: MetaSpec = MetaSpec()
-                    ) -> tuple[DerivedCentre, dict[tuple[str, str], DerivedCentre]]:
+def derived_centres(
+    studies_path: str | Path | None = None, spec: MetaSpec = MetaSpec()
+) -> tuple[DerivedCentre, dict[tuple[str, str], DerivedCentre]]:
     """The reference rate (MAP of the overall rows) and every level with within-study contrasts from
     >= ``MIN_STUDIES`` studies: ppv = expit(MAP overall logit mean + pooled contrast), centre_sd = its SE.
 
@@ -138,19 +140,29 @@ def derived_centres(studies_path: str | Path | None = None, spec: MetaSpec = Met
     overall = build_priors(synthesise([r for r in rows if r.finding == "overall"], spec), spec)["overall.all"]
     mu = overall.map_prior.mean()
     lo, hi = overall.map_prior.rate_interval(0.9)
-    reference = DerivedCentre("overall", "all", round(float(expit(mu)), PPV_DIGITS), overall.studies,
-                              f"MAP prior of a new series' overall rate, logit mean {mu:.3f} (90% predictive "
-                              f"{100 * lo:.0f}-{100 * hi:.0f}%): {overall.provenance}")
+    reference = DerivedCentre(
+        "overall",
+        "all",
+        round(float(expit(mu)), PPV_DIGITS),
+        overall.studies,
+        f"MAP prior of a new series' overall rate, logit mean {mu:.3f} (90% predictive "
+        f"{100 * lo:.0f}-{100 * hi:.0f}%): {overall.provenance}",
+    )
     levels = {}
     for (d, lvl), cs in within_study_contrasts(rows).items():
         if len(cs) < MIN_STUDIES:
             continue
         c, se, tau = random_effects([x.contrast for x in cs], [x.variance for x in cs])
-        parts = ", ".join(f"{x.study_id} {x.malignant}/{x.total} vs {x.finding_malignant}/{x.finding_total}" for x in cs)
-        text = (f"within-study contrast {c:+.3f} (SE {se:.3f}, tau {tau:.2f}; DerSimonian-Laird, {len(cs)} studies: "
-                f"{parts}) added to the overall MAP logit mean {mu:.3f}")
-        levels[(d, lvl)] = DerivedCentre(d, lvl, round(float(expit(mu + c)), PPV_DIGITS),
-                                         tuple(x.study_id for x in cs), text, round(se, 3))
+        parts = ", ".join(
+            f"{x.study_id} {x.malignant}/{x.total} vs {x.finding_malignant}/{x.finding_total}" for x in cs
+        )
+        text = (
+            f"within-study contrast {c:+.3f} (SE {se:.3f}, tau {tau:.2f}; DerSimonian-Laird, {len(cs)} studies: "
+            f"{parts}) added to the overall MAP logit mean {mu:.3f}"
+        )
+        levels[(d, lvl)] = DerivedCentre(
+            d, lvl, round(float(expit(mu + c)), PPV_DIGITS), tuple(x.study_id for x in cs), text, round(se, 3)
+        )
     return reference, levels
 
 

@@ -25,21 +25,63 @@ from microcalc.synthesis.figures import ROMINGER_2012, forest_plot
 from microcalc.synthesis.loso import LOSO_COLUMNS, leave_one_study_out, predict_row
 
 SYNTHESIS_COLUMNS: tuple[str, ...] = (
-    "finding", "level", "kind", "n_studies", "studies", "lesions", "malignant", "pooled_rows", "pooled_lesions",
-    "pooled_rate", "pooled_lower_95", "pooled_upper_95", "tau", "tau_lower_95", "tau_upper_95",
-    "predictive_mean", "predictive_lower_90", "predictive_upper_90", "predictive_lower_95", "predictive_upper_95",
-    "mixture", "mixture_components", "mixture_kl", "importance_ess", "rominger_2012", "provenance",
+    "finding",
+    "level",
+    "kind",
+    "n_studies",
+    "studies",
+    "lesions",
+    "malignant",
+    "pooled_rows",
+    "pooled_lesions",
+    "pooled_rate",
+    "pooled_lower_95",
+    "pooled_upper_95",
+    "tau",
+    "tau_lower_95",
+    "tau_upper_95",
+    "predictive_mean",
+    "predictive_lower_90",
+    "predictive_upper_90",
+    "predictive_lower_95",
+    "predictive_upper_95",
+    "mixture",
+    "mixture_components",
+    "mixture_kl",
+    "importance_ess",
+    "rominger_2012",
+    "provenance",
 )
 ESS_COLUMNS: tuple[str, ...] = (
-    "parameter", "ess", "ess_map", "robust_weight", "robust_mean", "robust_sd", "source", "n_components",
-    "prior", "prior_mean_rate", "prior_lower_90", "prior_upper_90", "studies", "lesions",
-    "conflict_malignant", "conflict_total", "conflict_p_value", "robust_posterior_weight", "provenance",
+    "parameter",
+    "ess",
+    "ess_map",
+    "robust_weight",
+    "robust_mean",
+    "robust_sd",
+    "source",
+    "n_components",
+    "prior",
+    "prior_mean_rate",
+    "prior_lower_90",
+    "prior_upper_90",
+    "studies",
+    "lesions",
+    "conflict_malignant",
+    "conflict_total",
+    "conflict_p_value",
+    "robust_posterior_weight",
+    "provenance",
 )
-CONFLICT_NOTE = ("conflict columns are filled at the model-fit stage from the training data's counts per level "
-                 "(microcalc.synthesis.prior_data_conflict), or here when counts are passed")
-CONFLICT_FILLED = ("conflict columns: the marginal counts per level of {} (a lesion counts under each of its words); "
-                   "conflict_p_value is the two-sided prior predictive p-value of the count under the MAP part, "
-                   "robust_posterior_weight the posterior weight of the robust component given the count")
+CONFLICT_NOTE = (
+    "conflict columns are filled at the model-fit stage from the training data's counts per level "
+    "(microcalc.synthesis.prior_data_conflict), or here when counts are passed"
+)
+CONFLICT_FILLED = (
+    "conflict columns: the marginal counts per level of {} (a lesion counts under each of its words); "
+    "conflict_p_value is the two-sided prior predictive p-value of the count under the MAP part, "
+    "robust_posterior_weight the posterior weight of the robust component given the count"
+)
 LINKAGE = (
     "Published rates are marginal: P(malignant | level) averaged over the other findings of that series. "
     "The model's descriptor effects are conditional on BI-RADS, the other descriptor and covariates. "
@@ -71,7 +113,7 @@ def _fmt(x, digits: int = 4):
 def synthesis_table(syn: meta.Synthesis, summaries: dict, priors: dict) -> pd.DataFrame:
     """One row per synthesised unit and per hand-set level (see :data:`SYNTHESIS_COLUMNS`)."""
     records = []
-    for name, pr in priors.items():
+    for pr in priors.values():
         u = (pr.finding, pr.level)
         rom = ROMINGER_2012.get(pr.level) if pr.finding == "morphology" else None
         rom_text = f"{rom[0]:.2f} ({rom[1]:.2f}-{rom[2]:.2f})" if rom else ""
@@ -79,27 +121,62 @@ def synthesis_table(syn: meta.Synthesis, summaries: dict, priors: dict) -> pd.Da
             s = summaries[u]
             post = syn.posteriors[u]
             kind = "group" if pr.level in st.GROUP_UNITS.get(pr.finding, ()) else "meta-analysis"
-            records.append(dict(
-                finding=pr.finding, level=pr.level, kind=kind, n_studies=len(post.studies),
-                studies=" ".join(post.studies), lesions=post.lesions, malignant=post.malignant,
-                pooled_rows=" ".join(f"{r.study_id}:{r.level}" for r in post.pooled_rows),
-                pooled_lesions=post.pooled_lesions,
-                pooled_rate=s.pooled_rate, pooled_lower_95=s.pooled_lower_95, pooled_upper_95=s.pooled_upper_95,
-                tau=s.tau, tau_lower_95=s.tau_lower_95, tau_upper_95=s.tau_upper_95,
-                predictive_mean=s.predictive_mean, predictive_lower_90=s.predictive_lower_90,
-                predictive_upper_90=s.predictive_upper_90, predictive_lower_95=s.predictive_lower_95,
-                predictive_upper_95=s.predictive_upper_95, mixture=s.mixture.describe(),
-                mixture_components=s.mixture.n_components, mixture_kl=s.mixture_kl,
-                importance_ess=s.is_ess, rominger_2012=rom_text, provenance=pr.provenance))
+            records.append(
+                dict(
+                    finding=pr.finding,
+                    level=pr.level,
+                    kind=kind,
+                    n_studies=len(post.studies),
+                    studies=" ".join(post.studies),
+                    lesions=post.lesions,
+                    malignant=post.malignant,
+                    pooled_rows=" ".join(f"{r.study_id}:{r.level}" for r in post.pooled_rows),
+                    pooled_lesions=post.pooled_lesions,
+                    pooled_rate=s.pooled_rate,
+                    pooled_lower_95=s.pooled_lower_95,
+                    pooled_upper_95=s.pooled_upper_95,
+                    tau=s.tau,
+                    tau_lower_95=s.tau_lower_95,
+                    tau_upper_95=s.tau_upper_95,
+                    predictive_mean=s.predictive_mean,
+                    predictive_lower_90=s.predictive_lower_90,
+                    predictive_upper_90=s.predictive_upper_90,
+                    predictive_lower_95=s.predictive_lower_95,
+                    predictive_upper_95=s.predictive_upper_95,
+                    mixture=s.mixture.describe(),
+                    mixture_components=s.mixture.n_components,
+                    mixture_kl=s.mixture_kl,
+                    importance_ess=s.is_ess,
+                    rominger_2012=rom_text,
+                    provenance=pr.provenance,
+                )
+            )
         else:
             mp = pr.map_prior
             lo90, hi90 = mp.rate_interval(0.9)
             lo95, hi95 = mp.rate_interval(0.95)
-            records.append(dict(
-                finding=pr.finding, level=pr.level, kind="hand-set", n_studies=0, studies="", lesions=0,
-                malignant=0, pooled_rows="", pooled_lesions=0, predictive_mean=mp.rate_mean(), predictive_lower_90=lo90, predictive_upper_90=hi90,
-                predictive_lower_95=lo95, predictive_upper_95=hi95, mixture=mp.describe(),
-                mixture_components=mp.n_components, rominger_2012=rom_text, provenance=pr.provenance))
+            records.append(
+                dict(
+                    finding=pr.finding,
+                    level=pr.level,
+                    kind="hand-set",
+                    n_studies=0,
+                    studies="",
+                    lesions=0,
+                    malignant=0,
+                    pooled_rows="",
+                    pooled_lesions=0,
+                    predictive_mean=mp.rate_mean(),
+                    predictive_lower_90=lo90,
+                    predictive_upper_90=hi90,
+                    predictive_lower_95=lo95,
+                    predictive_upper_95=hi95,
+                    mixture=mp.describe(),
+                    mixture_components=mp.n_components,
+                    rominger_2012=rom_text,
+                    provenance=pr.provenance,
+                )
+            )
     df = pd.DataFrame.from_records(records, columns=list(SYNTHESIS_COLUMNS))
     for c in df.columns:
         if df[c].dtype.kind == "f":
@@ -107,8 +184,9 @@ def synthesis_table(syn: meta.Synthesis, summaries: dict, priors: dict) -> pd.Da
     return df
 
 
-def pooled_conflict(syn: meta.Synthesis, table: pd.DataFrame, finding: str, level: str, malignant: int,
-                    total: int) -> dict | None:
+def pooled_conflict(
+    syn: meta.Synthesis, table: pd.DataFrame, finding: str, level: str, malignant: int, total: int
+) -> dict | None:
     """Conflict of counts at a pooled table level (e.g. undivided BI-RADS 4) with the synthesis' prediction.
 
     The prediction is the count's predictive pmf for ``total`` lesions of a new study at the lesion-weighted
@@ -117,24 +195,38 @@ def pooled_conflict(syn: meta.Synthesis, table: pd.DataFrame, finding: str, leve
     robust prior of its own, so there is no robust posterior weight. None if a component has no synthesis.
     """
     units, why = st.POOLED_LEVELS[(finding, level)]
-    row = st.StudyRow("data", "data", finding, level, int(malignant), int(total),
-                      st.component_weights(table, finding, units))
+    row = st.StudyRow(
+        "data", "data", finding, level, int(malignant), int(total), st.component_weights(table, finding, units)
+    )
     pred = predict_row(syn, row)
     if pred is None:
         return None
     pmf = pred[2]
     p_value = min(1.0, 2.0 * min(float(pmf[: malignant + 1].sum()), float(pmf[malignant:].sum())))
     y = np.arange(total + 1)
-    return dict(parameter=f"{finding}.{level}", source="meta-analysis (pooled level)",
-                prior_mean_rate=float(pmf @ y) / total, prior_lower_90=pred[0], prior_upper_90=pred[1],
-                conflict_malignant=int(malignant), conflict_total=int(total), conflict_p_value=p_value,
-                provenance=(f"{why}: predictive of {total} lesions of a new study, components weighted "
-                            f"{', '.join(f'{u} {w:.3f}' for u, w in row.components)}; prior_lower/upper_90 are "
-                            "the 90% predictive interval of the observed rate; no robust prior of its own"))
+    return dict(
+        parameter=f"{finding}.{level}",
+        source="meta-analysis (pooled level)",
+        prior_mean_rate=float(pmf @ y) / total,
+        prior_lower_90=pred[0],
+        prior_upper_90=pred[1],
+        conflict_malignant=int(malignant),
+        conflict_total=int(total),
+        conflict_p_value=p_value,
+        provenance=(
+            f"{why}: predictive of {total} lesions of a new study, components weighted "
+            f"{', '.join(f'{u} {w:.3f}' for u, w in row.components)}; prior_lower/upper_90 are "
+            "the 90% predictive interval of the observed rate; no robust prior of its own"
+        ),
+    )
 
 
-def ess_table(priors: dict, counts: pd.DataFrame | None = None, syn: meta.Synthesis | None = None,
-              table: pd.DataFrame | None = None) -> pd.DataFrame:
+def ess_table(
+    priors: dict,
+    counts: pd.DataFrame | None = None,
+    syn: meta.Synthesis | None = None,
+    table: pd.DataFrame | None = None,
+) -> pd.DataFrame:
     """Per prior: ELIR ESS of the robust and the MAP prior, robust component, optional conflict with counts.
 
     ``counts`` (optional) has columns finding, level, malignant, total: the data the model will be fitted
@@ -151,18 +243,37 @@ def ess_table(priors: dict, counts: pd.DataFrame | None = None, syn: meta.Synthe
         p = pr.prior
         lo, hi = p.rate_interval(0.9)
         ri = p.robust_index
-        rec = dict(parameter=name, ess=p.ess_elir(), ess_map=pr.map_prior.ess_elir(),
-                   robust_weight=p.robust_weight, robust_mean=p.means[ri], robust_sd=p.sds[ri], source=pr.source,
-                   n_components=p.n_components, prior=p.describe(), prior_mean_rate=p.rate_mean(),
-                   prior_lower_90=lo, prior_upper_90=hi, studies=" ".join(pr.studies), lesions=pr.lesions,
-                   conflict_malignant=pd.NA, conflict_total=pd.NA, conflict_p_value=np.nan,
-                   robust_posterior_weight=np.nan, provenance=pr.provenance)
+        rec = dict(
+            parameter=name,
+            ess=p.ess_elir(),
+            ess_map=pr.map_prior.ess_elir(),
+            robust_weight=p.robust_weight,
+            robust_mean=p.means[ri],
+            robust_sd=p.sds[ri],
+            source=pr.source,
+            n_components=p.n_components,
+            prior=p.describe(),
+            prior_mean_rate=p.rate_mean(),
+            prior_lower_90=lo,
+            prior_upper_90=hi,
+            studies=" ".join(pr.studies),
+            lesions=pr.lesions,
+            conflict_malignant=pd.NA,
+            conflict_total=pd.NA,
+            conflict_p_value=np.nan,
+            robust_posterior_weight=np.nan,
+            provenance=pr.provenance,
+        )
         key = (pr.finding, pr.level)
         if key in lookup:
             y, n = lookup[key]
             c = prior_data_conflict(p, y, n)
-            rec.update(conflict_malignant=y, conflict_total=n, conflict_p_value=c.p_value,
-                       robust_posterior_weight=c.robust_posterior_weight)
+            rec.update(
+                conflict_malignant=y,
+                conflict_total=n,
+                conflict_p_value=c.p_value,
+                robust_posterior_weight=c.robust_posterior_weight,
+            )
         records.append(rec)
     if syn is not None and table is not None:
         for key, (y, n) in lookup.items():
@@ -172,8 +283,18 @@ def ess_table(priors: dict, counts: pd.DataFrame | None = None, syn: meta.Synthe
                     records.append(rec)
     df = pd.DataFrame.from_records(records, columns=list(ESS_COLUMNS))
     df[["conflict_malignant", "conflict_total"]] = df[["conflict_malignant", "conflict_total"]].astype("Int64")
-    for c in ("ess", "ess_map", "robust_weight", "robust_mean", "robust_sd", "prior_mean_rate",
-              "prior_lower_90", "prior_upper_90", "conflict_p_value", "robust_posterior_weight"):
+    for c in (
+        "ess",
+        "ess_map",
+        "robust_weight",
+        "robust_mean",
+        "robust_sd",
+        "prior_mean_rate",
+        "prior_lower_90",
+        "prior_upper_90",
+        "conflict_p_value",
+        "robust_posterior_weight",
+    ):
         df[c] = df[c].map(_fmt)
     return df
 
@@ -200,14 +321,24 @@ def _table_html(df: pd.DataFrame, columns: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def _html(synthesis: pd.DataFrame, loso, ess: pd.DataFrame, uses: pd.DataFrame, pngs: dict[str, Path],
-          studies_file: str, n_rows: int, n_studies: int, counts_source: str | None = None) -> str:
+def _html(
+    synthesis: pd.DataFrame,
+    loso,
+    ess: pd.DataFrame,
+    uses: pd.DataFrame,
+    pngs: dict[str, Path],
+    studies_file: str,
+    n_rows: int,
+    n_studies: int,
+    counts_source: str | None = None,
+) -> str:
     from microcalc import DISCLAIMER
 
     figs = "".join(
         f"<h3>{html.escape(f.capitalize())}</h3><img alt='forest plot, {html.escape(f)}' "
         f"src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}'>"
-        for f, p in pngs.items())
+        for f, p in pngs.items()
+    )
     unused = uses[~uses["used"]]
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>microcalc literature synthesis</title>
@@ -235,13 +366,50 @@ per study, so no lesion enters a likelihood twice. Re-splits of a row (Kim D 202
 <p>{html.escape(loso.describe())} (target 85-95% of at least 40 rows). Rows whose level has no other study
 are not predicted.</p>
 <h2>Per finding level</h2>
-{_table_html(synthesis, ["finding", "level", "kind", "n_studies", "lesions", "pooled_lesions", "pooled_rate", "pooled_lower_95",
-                         "pooled_upper_95", "tau", "predictive_lower_90", "predictive_upper_90",
-                         "predictive_lower_95", "predictive_upper_95", "mixture_components", "rominger_2012"])}
+{
+        _table_html(
+            synthesis,
+            [
+                "finding",
+                "level",
+                "kind",
+                "n_studies",
+                "lesions",
+                "pooled_lesions",
+                "pooled_rate",
+                "pooled_lower_95",
+                "pooled_upper_95",
+                "tau",
+                "predictive_lower_90",
+                "predictive_upper_90",
+                "predictive_lower_95",
+                "predictive_upper_95",
+                "mixture_components",
+                "rominger_2012",
+            ],
+        )
+    }
 <h2>Priors: effective sample size and conflict</h2>
 <p>{html.escape(CONFLICT_NOTE if counts_source is None else CONFLICT_FILLED.format(counts_source))}.</p>
-{_table_html(ess, ["parameter", "source", "ess", "ess_map", "robust_weight", "prior_lower_90", "prior_upper_90",
-                   "conflict_malignant", "conflict_total", "conflict_p_value", "robust_posterior_weight", "provenance"])}
+{
+        _table_html(
+            ess,
+            [
+                "parameter",
+                "source",
+                "ess",
+                "ess_map",
+                "robust_weight",
+                "prior_lower_90",
+                "prior_upper_90",
+                "conflict_malignant",
+                "conflict_total",
+                "conflict_p_value",
+                "robust_posterior_weight",
+                "provenance",
+            ],
+        )
+    }
 <h2>Forest plots</h2>{figs}
 <h2>Leave-one-study-out rows</h2>{_table_html(loso.table, list(LOSO_COLUMNS))}
 <h2>Table rows not used</h2>{_table_html(unused, ["line", "study_id", "finding", "level", "reason"])}
@@ -251,9 +419,15 @@ Neuenschwander B et al., Biometrics 2020;76:578-587. Rominger M et al., RöFo 20
 """
 
 
-def run_literature(out_dir: str | Path, studies_path: str | Path | None = None, *,
-                   spec: meta.MetaSpec = meta.MetaSpec(), counts: pd.DataFrame | None = None,
-                   counts_source: str | None = None, say=None) -> list[Path]:
+def run_literature(
+    out_dir: str | Path,
+    studies_path: str | Path | None = None,
+    *,
+    spec: meta.MetaSpec = meta.MetaSpec(),
+    counts: pd.DataFrame | None = None,
+    counts_source: str | None = None,
+    say=None,
+) -> list[Path]:
     """Run the synthesis and its checks; write the files listed in the module docstring to ``out_dir``.
 
     Parameters
@@ -304,9 +478,12 @@ def run_literature(out_dir: str | Path, studies_path: str | Path | None = None, 
             pngs[finding] = forest_plot(syn, summaries, finding, out / f"forest_{finding}.png")
     written += list(pngs.values())
     name = str(studies_path) if studies_path is not None else "bundled priors/studies.csv"
-    written.append(write_text_atomic(out / "literature.html",
-                                     _html(synthesis, loso, ess, use_df, pngs, name, len(table),
-                                           table["study_id"].nunique(), counts_source)))
+    written.append(
+        write_text_atomic(
+            out / "literature.html",
+            _html(synthesis, loso, ess, use_df, pngs, name, len(table), table["study_id"].nunique(), counts_source),
+        )
+    )
     if say is not None:
         say(summary_text(synthesis, loso, ess, counts_source))
     return written
@@ -317,9 +494,11 @@ def summary_text(synthesis: pd.DataFrame, loso, ess: pd.DataFrame, counts_source
     the leave-one-study-out coverage; and, with counts, the priors the data conflict with (p < 0.05)."""
     lines = ["Per finding level (meta-analysis): pooled rate, between-study SD (logit), 90% interval for a new study"]
     for r in synthesis[synthesis["kind"] != "hand-set"].itertuples():
-        lines.append(f"  {r.finding:12} {r.level:22} {100 * r.pooled_rate:5.1f}%  tau {r.tau:4.2f}  "
-                     f"[{100 * r.predictive_lower_90:5.1f}%, {100 * r.predictive_upper_90:5.1f}%]  "
-                     f"{r.n_studies} stud{'y' if r.n_studies == 1 else 'ies'}, {r.lesions} lesions")
+        lines.append(
+            f"  {r.finding:12} {r.level:22} {100 * r.pooled_rate:5.1f}%  tau {r.tau:4.2f}  "
+            f"[{100 * r.predictive_lower_90:5.1f}%, {100 * r.predictive_upper_90:5.1f}%]  "
+            f"{r.n_studies} stud{'y' if r.n_studies == 1 else 'ies'}, {r.lesions} lesions"
+        )
     hand = synthesis.loc[synthesis["kind"] == "hand-set", "level"].tolist()
     if hand:
         lines.append(f"  hand-set (no rows): {', '.join(hand)}")
@@ -327,8 +506,17 @@ def summary_text(synthesis: pd.DataFrame, loso, ess: pd.DataFrame, counts_source
     if counts_source is not None:
         judged = ess.dropna(subset=["conflict_p_value"])
         flagged = judged[judged["conflict_p_value"] < 0.05]
-        lines.append(f"Prior-data conflict with {counts_source}: {len(flagged)} of {len(judged)} priors at p < 0.05"
-                     + (": " + ", ".join(f"{r.parameter} {r.conflict_malignant}/{r.conflict_total} (p {r.conflict_p_value:.2g}, "
-                                         f"robust weight {r.robust_posterior_weight:.2f})" for r in flagged.itertuples())
-                        if len(flagged) else ""))
+        lines.append(
+            f"Prior-data conflict with {counts_source}: {len(flagged)} of {len(judged)} priors at p < 0.05"
+            + (
+                ": "
+                + ", ".join(
+                    f"{r.parameter} {r.conflict_malignant}/{r.conflict_total} (p {r.conflict_p_value:.2g}, "
+                    f"robust weight {r.robust_posterior_weight:.2f})"
+                    for r in flagged.itertuples()
+                )
+                if len(flagged)
+                else ""
+            )
+        )
     return "\n".join(lines)

@@ -61,12 +61,18 @@ GROUP_UNITS: dict[str, tuple[str, ...]] = {"morphology": ("typically_benign",)}
 POOLED_LEVELS: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("birads", "4"): (("4A", "4B", "4C"), "undivided BI-RADS 4 = 4A + 4B + 4C"),
     ("birads", "4BC"): (("4B", "4C"), "4B and 4C reported together"),
-    ("morphology", "fine_pleomorphic_or_fine_linear"): (("fine_pleomorphic", "fine_linear"),
-                                                        "fine pleomorphic and fine linear pooled"),
-    ("morphology", "typically_malignant_pooled"): (("fine_pleomorphic", "fine_linear"),
-                                                   "4th-edition 'higher probability of malignancy' group"),
-    ("morphology", "indeterminate_pooled"): (("amorphous", "coarse_heterogeneous"),
-                                             "4th-edition 'intermediate concern' group"),
+    ("morphology", "fine_pleomorphic_or_fine_linear"): (
+        ("fine_pleomorphic", "fine_linear"),
+        "fine pleomorphic and fine linear pooled",
+    ),
+    ("morphology", "typically_malignant_pooled"): (
+        ("fine_pleomorphic", "fine_linear"),
+        "4th-edition 'higher probability of malignancy' group",
+    ),
+    ("morphology", "indeterminate_pooled"): (
+        ("amorphous", "coarse_heterogeneous"),
+        "4th-edition 'intermediate concern' group",
+    ),
     ("distribution", "linear_or_segmental"): (("linear", "segmental"), "linear and segmental pooled"),
 }
 # Table levels added to a model level of the same study (disjoint lesions of the same partition).
@@ -167,17 +173,29 @@ def load_studies(path: str | Path | None = None) -> pd.DataFrame:
         raise LesionInputError(name, "the table has no rows")
     table = table.apply(lambda col: col.str.strip())
     table["line"] = np.arange(len(table)) + 2
-    for i, rec in table.iterrows():
+    for _, rec in table.iterrows():
         line = int(rec["line"])
         for col in ("study_id", "finding", "level"):
             if rec[col] == "":
                 raise LesionInputError(name, f"empty {col}", row=line, column=col)
         if rec["finding"] not in FINDINGS:
-            raise LesionInputError(name, "unknown finding", row=line, column="finding",
-                                   value=_cut(rec["finding"]), allowed=", ".join(FINDINGS))
+            raise LesionInputError(
+                name,
+                "unknown finding",
+                row=line,
+                column="finding",
+                value=_cut(rec["finding"]),
+                allowed=", ".join(FINDINGS),
+            )
         if rec["finding"] != "covariate" and rec["level"] not in allowed_levels(rec["finding"]):
-            raise LesionInputError(name, f"unknown {rec['finding']} level", row=line, column="level",
-                                   value=_cut(rec["level"]), allowed=_cut(", ".join(allowed_levels(rec["finding"])), 400))
+            raise LesionInputError(
+                name,
+                f"unknown {rec['finding']} level",
+                row=line,
+                column="level",
+                value=_cut(rec["level"]),
+                allowed=_cut(", ".join(allowed_levels(rec["finding"])), 400),
+            )
         counts = {}
         for col in ("malignant", "total"):
             text = rec[col]
@@ -186,24 +204,47 @@ def load_studies(path: str | Path | None = None) -> pd.DataFrame:
             except ValueError:
                 number = float("nan")
             if not np.isfinite(number) or number != int(number):
-                raise LesionInputError(name, "count must be a whole number", row=line, column=col,
-                                       value=_cut(text), allowed="integers 0, 1, 2, ...")
+                raise LesionInputError(
+                    name,
+                    "count must be a whole number",
+                    row=line,
+                    column=col,
+                    value=_cut(text),
+                    allowed="integers 0, 1, 2, ...",
+                )
             counts[col] = int(number)
         if counts["total"] < 1:
             raise LesionInputError(name, "total must be at least 1", row=line, column="total", value=counts["total"])
         if not 0 <= counts["malignant"] <= counts["total"]:
-            raise LesionInputError(name, "malignant must lie between 0 and total", row=line, column="malignant",
-                                   value=counts["malignant"], allowed=f"0..{counts['total']}")
+            raise LesionInputError(
+                name,
+                "malignant must lie between 0 and total",
+                row=line,
+                column="malignant",
+                value=counts["malignant"],
+                allowed=f"0..{counts['total']}",
+            )
         if rec["checked"] not in ("", CHECKED_MARK):
-            raise LesionInputError(name, "checked must be empty or the check mark", row=line, column="checked",
-                                   value=_cut(rec["checked"]), allowed=f"'{CHECKED_MARK}' or empty")
+            raise LesionInputError(
+                name,
+                "checked must be empty or the check mark",
+                row=line,
+                column="checked",
+                value=_cut(rec["checked"]),
+                allowed=f"'{CHECKED_MARK}' or empty",
+            )
     table["malignant"] = table["malignant"].astype(float).astype(int)
     table["total"] = table["total"].astype(float).astype(int)
     dup = table.duplicated(["study_id", "finding", "level"], keep="first")
     if dup.any():
         rec = table[dup].iloc[0]
-        raise LesionInputError(name, "study, finding and level repeat an earlier row", row=int(rec["line"]),
-                               column="level", value=_cut(f"{rec['study_id']} {rec['finding']} {rec['level']}"))
+        raise LesionInputError(
+            name,
+            "study, finding and level repeat an earlier row",
+            row=int(rec["line"]),
+            column="level",
+            value=_cut(f"{rec['study_id']} {rec['finding']} {rec['level']}"),
+        )
     if "cohort" not in table.columns or (table["cohort"] == "").all():
         table["cohort"] = [SAME_COHORT.get(s, s) for s in table["study_id"]]
     else:
@@ -227,8 +268,13 @@ def _check_partitions(table: pd.DataFrame, name: str) -> None:
             for u in units:
                 if u in seen and (pooled or seen[u] == 1):
                     raise LesionInputError(
-                        name, f"rows of one study and finding must partition its lesions, but this row overlaps "
-                        f"another row of {study} in level {u}", row=int(rec["line"]), column="level", value=rec["level"])
+                        name,
+                        f"rows of one study and finding must partition its lesions, but this row overlaps "
+                        f"another row of {study} in level {u}",
+                        row=int(rec["line"]),
+                        column="level",
+                        value=rec["level"],
+                    )
                 seen[u] = 1 if pooled else seen.get(u, 0)
 
 
@@ -238,8 +284,12 @@ def component_weights(table: pd.DataFrame, finding: str, units: tuple[str, ...])
     These are the weights of a pooled row's components (the study's pooled rate is the lesion-weighted
     mean of its component rates). Falls back to equal weights when no study reports them all.
     """
-    sub = table[(table["finding"] == finding) & table["level"].isin(units)
-                & ~table["study_id"].isin(EXCLUDED_STUDIES) & (table["checked"] == CHECKED_MARK)]
+    sub = table[
+        (table["finding"] == finding)
+        & table["level"].isin(units)
+        & ~table["study_id"].isin(EXCLUDED_STUDIES)
+        & (table["checked"] == CHECKED_MARK)
+    ]
     complete = sub.groupby("study_id")["level"].nunique()
     studies = complete[complete == len(units)].index
     totals = sub[sub["study_id"].isin(studies)].groupby("level")["total"].sum()
@@ -250,8 +300,12 @@ def component_weights(table: pd.DataFrame, finding: str, units: tuple[str, ...])
 
 def weights_source(table: pd.DataFrame, finding: str, units: tuple[str, ...]) -> str:
     """Text naming the studies and lesion counts behind :func:`component_weights`."""
-    sub = table[(table["finding"] == finding) & table["level"].isin(units)
-                & ~table["study_id"].isin(EXCLUDED_STUDIES) & (table["checked"] == CHECKED_MARK)]
+    sub = table[
+        (table["finding"] == finding)
+        & table["level"].isin(units)
+        & ~table["study_id"].isin(EXCLUDED_STUDIES)
+        & (table["checked"] == CHECKED_MARK)
+    ]
     complete = sub.groupby("study_id")["level"].nunique()
     studies = list(complete[complete == len(units)].index)
     if not studies:
@@ -267,7 +321,9 @@ def _restrictions(table: pd.DataFrame) -> dict[str, tuple[str, str]]:
     for study, srows in rows.groupby("study_id"):
         if (srows["finding"] == "overall").any():
             continue
-        sizes = srows[~srows.apply(lambda r: (r["finding"], r["level"]) in RESPLIT_LEVELS, axis=1)].groupby("finding")["total"]
+        sizes = srows[~srows.apply(lambda r: (r["finding"], r["level"]) in RESPLIT_LEVELS, axis=1)].groupby("finding")[
+            "total"
+        ]
         counts, sums = sizes.count(), sizes.sum()
         singles = [f for f in counts.index if counts[f] == 1 and sums[f] >= sums.max()]
         if len(singles) == 1 and len(counts) > 1:
@@ -305,7 +361,7 @@ def likelihood_rows(table: pd.DataFrame) -> tuple[list[StudyRow], list[RowUse]]:
         study, finding, level, line = rec["study_id"], rec["finding"], rec["level"], int(rec["line"])
         key = (finding, level)
 
-        def skip(reason: str) -> None:
+        def skip(reason: str, line=line, study=study, finding=finding, level=level) -> None:
             uses.append(RowUse(line, study, finding, level, False, reason))
 
         if finding == "covariate":
@@ -335,8 +391,11 @@ def likelihood_rows(table: pd.DataFrame) -> tuple[list[StudyRow], list[RowUse]]:
             restriction = None
         if restriction is not None:
             rkey = restriction
-            rcomps = (component_weights(table, rkey[0], POOLED_LEVELS[rkey][0]) if rkey in POOLED_LEVELS
-                      else ((rkey[1], 1.0),))
+            rcomps = (
+                component_weights(table, rkey[0], POOLED_LEVELS[rkey][0])
+                if rkey in POOLED_LEVELS
+                else ((rkey[1], 1.0),)
+            )
             restriction = (rkey[0], rkey[1], rcomps)
             note += f"; sample restricted to {rkey[0]} {rkey[1]} (study-level shift)"
         uses.append(RowUse(line, study, finding, level, True, note))
@@ -347,7 +406,15 @@ def likelihood_rows(table: pd.DataFrame) -> tuple[list[StudyRow], list[RowUse]]:
             merged[mkey]["lines"] += (line,)
             merged[mkey]["level"] = comps[0][0]
         else:
-            merged[mkey] = dict(study_id=study, cohort=rec["cohort"], finding=finding, level=level,
-                                malignant=int(rec["malignant"]), total=int(rec["total"]), components=comps,
-                                restriction=restriction, lines=(line,))
+            merged[mkey] = dict(
+                study_id=study,
+                cohort=rec["cohort"],
+                finding=finding,
+                level=level,
+                malignant=int(rec["malignant"]),
+                total=int(rec["total"]),
+                components=comps,
+                restriction=restriction,
+                lines=(line,),
+            )
     return [StudyRow(**v) for v in merged.values()], uses

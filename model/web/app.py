@@ -128,8 +128,12 @@ class Service:
             return default_population(self.model.populations)
         choice = self.model.population(population) if isinstance(population, str) else None
         if choice is None:
-            raise LesionInputError(inputs.REQUEST, "unknown population", value=population,
-                                   allowed=", ".join(p.key for p in self.model.populations))
+            raise LesionInputError(
+                inputs.REQUEST,
+                "unknown population",
+                value=population,
+                allowed=", ".join(p.key for p in self.model.populations),
+            )
         return choice
 
     def site(self, population: object) -> str:
@@ -149,8 +153,9 @@ class Service:
         if table is None:
             m = self.model
             with self.lock:  # a fresh scorer: every pattern computed in this request, as the CLI computes a file
-                scored = PatternScorer(params=m.params, priors=m.priors, sites=m.sites, donors=m.donors, ci=ci,
-                                       site=site).score(frame)
+                scored = PatternScorer(
+                    params=m.params, priors=m.priors, sites=m.sites, donors=m.donors, ci=ci, site=site
+                ).score(frame)
             table = scored[list(SUMMARY_COLUMNS)].to_numpy(dtype=float)
             if key:
                 self.predictions.put((ci, site, key), table)
@@ -170,16 +175,21 @@ class Service:
                 answer, draws = explain(self.model, frame, self.ci)
             main = next((p for p in answer["published"] if p["main"]), None)
             answer["plot_svg"] = posterior_svg(
-                draws, answer["p_malignant"], answer["ci_lower"], answer["ci_upper"],
+                draws,
+                answer["p_malignant"],
+                answer["ci_lower"],
+                answer["ci_upper"],
                 band=(main["low"], main["high"]) if main else None,
                 label=f"posterior of the probability of malignancy: mean {answer['text']['mean']}, "
-                      f"{answer['text']['ci_mass']} credible interval {answer['text']['ci']}")
+                f"{answer['text']['ci_mass']} credible interval {answer['text']['ci']}",
+            )
             answer["population"] = choice.label
             self.cases.put(key, answer)
         return {**answer, "lesion_id": str(frame["lesion_id"].iloc[0]), "warnings": notes}
 
-    def batch(self, upload: Path, display: str, output: str, ci: float,
-              population: str | None = None) -> tuple[Path, int, list[str]]:
+    def batch(
+        self, upload: Path, display: str, output: str, ci: float, population: str | None = None
+    ) -> tuple[Path, int, list[str]]:
         """Predict an uploaded file with ``predict_file`` (the CLI's code path); returns the output path, count and
         warnings. Messages name the upload by ``display``, never by its temporary path."""
         from microcalc.batch.scoring import predict_file
@@ -231,9 +241,12 @@ def media_type(request: Request) -> str:
 
 def require_type(request: Request, allowed: tuple[str, ...]) -> None:
     if media_type(request) not in allowed:
-        raise HTTPException(415, f"request: send the body with the header 'Content-Type: {allowed[0]}'"
-                                 + (f" (or {', '.join(allowed[1:])})" if len(allowed) > 1 else "")
-                            + f"; got {media_type(request) or 'none'!r}")
+        raise HTTPException(
+            415,
+            f"request: send the body with the header 'Content-Type: {allowed[0]}'"
+            + (f" (or {', '.join(allowed[1:])})" if len(allowed) > 1 else "")
+            + f"; got {media_type(request) or 'none'!r}",
+        )
 
 
 async def json_document(request: Request, keys: tuple[str, ...]) -> dict:
@@ -243,11 +256,13 @@ async def json_document(request: Request, keys: tuple[str, ...]) -> dict:
 
 def handled(endpoint: Callable) -> Callable:
     """An endpoint whose LesionInputError becomes a 400 answer with the CLI's message."""
+
     async def run(request: Request) -> Response:
         try:
             return await endpoint(request)
         except LesionInputError as err:
             return error_response(err)
+
     run.__name__ = endpoint.__name__
     return run
 
@@ -262,15 +277,21 @@ def routes(service: Service, page: str) -> list[Route]:
         import microcalc
 
         conv = service.convergence
-        return JSONResponse({"version": microcalc.__version__, "disclaimer": DISCLAIMER,
-                             "converged": bool(conv.ok), "diagnostics": conv.text(),
-                             "populations": [{"key": p.key, "label": p.label} for p in service.model.populations]})
+        return JSONResponse(
+            {
+                "version": microcalc.__version__,
+                "disclaimer": DISCLAIMER,
+                "converged": bool(conv.ok),
+                "diagnostics": conv.text(),
+                "populations": [{"key": p.key, "label": p.label} for p in service.model.populations],
+            }
+        )
 
     @handled
     async def api_predict(request: Request) -> Response:
         document = await json_document(request, ("lesions", "ci", "population"))
         if "lesions" not in document:
-            raise LesionInputError(inputs.REQUEST, "no 'lesions' key; send {\"lesions\": [{\"lesion_id\": ...}, ...]}")
+            raise LesionInputError(inputs.REQUEST, 'no \'lesions\' key; send {"lesions": [{"lesion_id": ...}, ...]}')
         ci = inputs.json_float(document["ci"], "ci", 0.0, 1.0) if "ci" in document else service.ci
         cells = inputs.lesion_cells(document["lesions"])
         population = document.get("population")
@@ -311,10 +332,17 @@ def routes(service: Service, page: str) -> list[Route]:
             raise
         import json
 
-        headers = {"x-microcalc-lesions": str(n),
-                   "x-microcalc-warnings": json.dumps(notes[:MAX_WARNINGS], ensure_ascii=True)}
-        return FileResponse(out, media_type=OUTPUTS[output][1], filename=download_name(display, output),
-                            headers=headers, background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
+        headers = {
+            "x-microcalc-lesions": str(n),
+            "x-microcalc-warnings": json.dumps(notes[:MAX_WARNINGS], ensure_ascii=True),
+        }
+        return FileResponse(
+            out,
+            media_type=OUTPUTS[output][1],
+            filename=download_name(display, output),
+            headers=headers,
+            background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True),
+        )
 
     return [
         Route("/", index, methods=["GET"]),
@@ -342,12 +370,24 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    return JSONResponse({"error": "internal error: the server could not answer this request "
-                                  f"({type(exc).__name__}); see the server's terminal"}, 500)
+    return JSONResponse(
+        {
+            "error": "internal error: the server could not answer this request "
+            f"({type(exc).__name__}); see the server's terminal"
+        },
+        500,
+    )
 
 
-def create_app(fit, fit_path: str | Path, *, ci: float = DEFAULT_CI, max_json_bytes: int = MAX_JSON_BYTES,
-               max_upload_bytes: int = MAX_UPLOAD_BYTES, allowed_hosts: list[str] | None = None) -> Starlette:
+def create_app(
+    fit,
+    fit_path: str | Path,
+    *,
+    ci: float = DEFAULT_CI,
+    max_json_bytes: int = MAX_JSON_BYTES,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    allowed_hosts: list[str] | None = None,
+) -> Starlette:
     """The ASGI application serving ``fit`` (a :class:`microcalc.modelling.fitting.Fit`; ``fit_path`` is its file).
 
     ``allowed_hosts`` (Host header names) guards against DNS rebinding when serving on a loopback
@@ -358,12 +398,16 @@ def create_app(fit, fit_path: str | Path, *, ci: float = DEFAULT_CI, max_json_by
     model = Model.from_fit(fit)
     service = Service(model, Path(fit_path), ci, fit.convergence)
     page = render_page(fit, model, ci, max_upload_bytes)
-    middleware = [Middleware(SecurityHeaders),
-                  Middleware(BodyLimit, limit_for=lambda path: max_upload_bytes if path == "/api/batch"
-                             else max_json_bytes)]
+    middleware = [
+        Middleware(SecurityHeaders),
+        Middleware(BodyLimit, limit_for=lambda path: max_upload_bytes if path == "/api/batch" else max_json_bytes),
+    ]
     if allowed_hosts is not None:
         middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
-    app = Starlette(routes=routes(service, page), middleware=middleware,
-                    exception_handlers={HTTPException: _http_error, Exception: _server_error})
+    app = Starlette(
+        routes=routes(service, page),
+        middleware=middleware,
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+    )
     app.state.service = service
     return app

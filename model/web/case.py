@@ -45,11 +45,27 @@ from microcalc.reporting.report import COVARIATE_LABELS, coefficient_column, cov
 
 # Form fields that are findings, in the page's order.
 FINDINGS: tuple[str, ...] = (
-    "morphology", "distribution", "birads", "cluster_density", "size_variability", "calc_count", "change",
-    "breast_density", "age", "brca", "tp53", "family_history", "postmenopausal", "hrt",
+    "morphology",
+    "distribution",
+    "birads",
+    "cluster_density",
+    "size_variability",
+    "calc_count",
+    "change",
+    "breast_density",
+    "age",
+    "brca",
+    "tp53",
+    "family_history",
+    "postmenopausal",
+    "hrt",
 )
-LABELS: dict[str, str] = {"morphology": "Morphology", "distribution": "Distribution", "birads": "BI-RADS",
-                          **COVARIATE_LABELS}
+LABELS: dict[str, str] = {
+    "morphology": "Morphology",
+    "distribution": "Distribution",
+    "birads": "BI-RADS",
+    **COVARIATE_LABELS,
+}
 ODDS_CLIP = 1e-12  # probabilities are kept this far from 0 and 1 so that every draw has finite odds
 
 
@@ -90,8 +106,14 @@ class Model:
 
     @classmethod
     def from_fit(cls, fit) -> Model:
-        return cls(fit.params(), fit.priors, tuple(fit.sites), fit.donors, prior_only_columns(fit),
-                   populations(tuple(fit.sites)))
+        return cls(
+            fit.params(),
+            fit.priors,
+            tuple(fit.sites),
+            fit.donors,
+            prior_only_columns(fit),
+            populations(tuple(fit.sites)),
+        )
 
     def population(self, key: str) -> Population | None:
         return next((p for p in self.populations if p.key == key), None)
@@ -185,14 +207,22 @@ def published_rows(row: pd.Series) -> list[dict]:
     main = main_finding(row)
     keys = [main] if main else []
     for group in ("morphology", "distribution", "birads"):
-        keys += [(group, w) for w in recorded_words(row, group)
-                 if w in literature.BY_GROUP[group] and (group, w) not in keys]
+        keys += [
+            (group, w) for w in recorded_words(row, group) if w in literature.BY_GROUP[group] and (group, w) not in keys
+        ]
     out = []
     for group, level in keys:
         rate = published_rate(group, level)
-        out.append({"finding": published_label(group, level), "low": rate.low, "high": rate.high,
-                    "text": f"{100 * rate.low:.0f}–{100 * rate.high:.0f}%", "source": rate.source,
-                    "main": (group, level) == main})
+        out.append(
+            {
+                "finding": published_label(group, level),
+                "low": rate.low,
+                "high": rate.high,
+                "text": f"{100 * rate.low:.0f}–{100 * rate.high:.0f}%",
+                "source": rate.source,
+                "main": (group, level) == main,
+            }
+        )
     return out
 
 
@@ -227,25 +257,37 @@ def explain(model: Model, frame: pd.DataFrame, ci: float = 0.95) -> tuple[dict, 
         mean_without = others.mean(axis=1)
         for i, column in enumerate(columns):
             ratio = odds_ratio_summary(draws[0], others[i], ci)
-            effects.append({
-                "column": column, "finding": finding_text(column, frame[column].iloc[0]),
-                **ratio, "p_without": float(mean_without[i]), "p_without_text": percent(float(mean_without[i])),
-                "or_text": f"{ratio_text(ratio['or_median'])} ({ratio_text(ratio['or_lower'])}–"
-                           f"{ratio_text(ratio['or_upper'])})",
-                "prior_only": column in model.prior_only,
-            })
+            effects.append(
+                {
+                    "column": column,
+                    "finding": finding_text(column, frame[column].iloc[0]),
+                    **ratio,
+                    "p_without": float(mean_without[i]),
+                    "p_without_text": percent(float(mean_without[i])),
+                    "or_text": f"{ratio_text(ratio['or_median'])} ({ratio_text(ratio['or_lower'])}–"
+                    f"{ratio_text(ratio['or_upper'])})",
+                    "prior_only": column in model.prior_only,
+                }
+            )
         effects.sort(key=lambda e: -abs(np.log(e["or_median"])))
     answer = {
         "lesion_id": str(frame["lesion_id"].iloc[0]),
-        "p_malignant": float(summary.p_malignant), "ci_lower": float(summary.ci_lower),
-        "ci_upper": float(summary.ci_upper), "p_above_2pct": float(summary.p_above_2pct), "ci": ci,
-        "text": {"mean": percent(float(summary.p_malignant)),
-                 "ci": interval(float(summary.ci_lower), float(summary.ci_upper)),
-                 "above": share_text(float(summary.p_above_2pct)), "ci_mass": f"{100 * ci:.0f}%",
-                 "threshold": f"{100 * BIOPSY_THRESHOLD:g}%"},
+        "p_malignant": float(summary.p_malignant),
+        "ci_lower": float(summary.ci_lower),
+        "ci_upper": float(summary.ci_upper),
+        "p_above_2pct": float(summary.p_above_2pct),
+        "ci": ci,
+        "text": {
+            "mean": percent(float(summary.p_malignant)),
+            "ci": interval(float(summary.ci_lower), float(summary.ci_upper)),
+            "above": share_text(float(summary.p_above_2pct)),
+            "ci_mass": f"{100 * ci:.0f}%",
+            "threshold": f"{100 * BIOPSY_THRESHOLD:g}%",
+        },
         "effects": effects,
         "published": published_rows(frame.iloc[0]),
-        "prior_only": [{"column": c, "finding": finding_text(c, frame[c].iloc[0])}
-                       for c in columns if c in model.prior_only],
+        "prior_only": [
+            {"column": c, "finding": finding_text(c, frame[c].iloc[0])} for c in columns if c in model.prior_only
+        ],
     }
     return answer, draws[0]

@@ -55,8 +55,11 @@ def _refuse_constant(name: str) -> float:
 def request_object(document: object, allowed_keys: Sequence[str]) -> Mapping:
     """The top-level JSON object, refusing any other type or an unknown key."""
     if not isinstance(document, dict):
-        raise LesionInputError(REQUEST, f"expected a JSON object, got {_json_type(document)}",
-                               allowed=", ".join(repr(k) for k in allowed_keys))
+        raise LesionInputError(
+            REQUEST,
+            f"expected a JSON object, got {_json_type(document)}",
+            allowed=", ".join(repr(k) for k in allowed_keys),
+        )
     for key in document:
         if key not in allowed_keys:
             raise LesionInputError(REQUEST, "unknown key", value=key, allowed=", ".join(allowed_keys))
@@ -85,8 +88,9 @@ def lesion_row(lesion: object, index: int) -> dict[str, str | None]:
     out = {}
     for column, value in lesion.items():
         if column not in schema.COLUMNS:
-            raise LesionInputError(REQUEST, "unknown lesion field", row=row, value=column,
-                                   allowed=", ".join(schema.COLUMNS))
+            raise LesionInputError(
+                REQUEST, "unknown lesion field", row=row, value=column, allowed=", ".join(schema.COLUMNS)
+            )
         out[column] = cell_text(value, column, row)
     return out
 
@@ -107,23 +111,36 @@ def cell_text(value: object, column: str, row: int) -> str | None:
         return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
     if isinstance(value, list) and column in schema.MULTI_VALUED:
         if not all(isinstance(word, str) for word in value):
-            raise LesionInputError(REQUEST, f"a list of {column} words must hold only strings", row=row,
-                                   column=column, value=value)
+            raise LesionInputError(
+                REQUEST, f"a list of {column} words must hold only strings", row=row, column=column, value=value
+            )
         return schema.MULTI_SEPARATOR.join(value)
     raise _wrong_type(value, column, row)
 
 
 def _wrong_type(value: object, column: str, row: int) -> LesionInputError:
     several = " or a list of words" if column in schema.MULTI_VALUED else ""
-    return LesionInputError(REQUEST, f"wrong type: {_json_type(value)}", row=row, column=column,
-                            value=value if isinstance(value, (int, float)) else None,
-                            allowed=f"a string, a number, true/false{several} or null")
+    return LesionInputError(
+        REQUEST,
+        f"wrong type: {_json_type(value)}",
+        row=row,
+        column=column,
+        value=value if isinstance(value, (int, float)) else None,
+        allowed=f"a string, a number, true/false{several} or null",
+    )
 
 
 def _json_type(value: object) -> str:
     """The JSON name of a parsed value's type, for messages."""
-    names = {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number",
-             float: "a number", type(None): "null"}
+    names = {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -142,6 +159,5 @@ def validated_lesions(cells: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
 def json_float(value: object, name: str, low: float, high: float) -> float:
     """A number from a request (e.g. ``ci``) strictly between ``low`` and ``high``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value < high:
-        raise LesionInputError(REQUEST, f"'{name}' must be a number strictly between {low:g} and {high:g}",
-                               value=value)
+        raise LesionInputError(REQUEST, f"'{name}' must be a number strictly between {low:g} and {high:g}", value=value)
     return float(value)

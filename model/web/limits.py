@@ -19,9 +19,12 @@ MAX_UPLOAD_BYTES = 256 * 2**20  # a lesion file of ~2 million rows (written to a
 
 # No external resources: scripts, styles and images are inline or data: URIs; fetch only this server.
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
-    (b"content-security-policy", b"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-                                 b"img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
-                                 b"frame-ancestors 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        b"img-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+        b"frame-ancestors 'none'",
+    ),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"cache-control", b"no-store"),
@@ -67,7 +70,8 @@ class BodyLimit:
         declared = declared_length(scope)
         if declared == -1:
             await JSONResponse({"error": "request: the Content-Length header is not a number"}, 400)(
-                scope, receive, send)
+                scope, receive, send
+            )
             return
         if declared is not None and declared > limit:
             await JSONResponse({"error": BodyTooLarge(limit).detail}, 413)(scope, receive, send)

@@ -34,15 +34,30 @@ FINDING_FIELDS: tuple[tuple[str, tuple[str, ...] | None], ...] = (
     ("age", None),
 )
 YES_NO_LABELS: dict[str, str] = {
-    "brca": "BRCA1/2 carrier", "tp53": "TP53 carrier", "family_history": "Family history of breast cancer",
-    "postmenopausal": "Postmenopausal", "hrt": "Hormone therapy (HRT)",
+    "brca": "BRCA1/2 carrier",
+    "tp53": "TP53 carrier",
+    "family_history": "Family history of breast cancer",
+    "postmenopausal": "Postmenopausal",
+    "hrt": "Hormone therapy (HRT)",
 }
 OPTION_LABELS: dict[str, dict[str, str]] = {
-    "birads": {"0": "0 (incomplete)", "1": "1 (negative)", "2": "2 (benign)", "3": "3 (probably benign)",
-               "4": "4 (not subdivided)", "4A": "4A (low suspicion)", "4B": "4B (moderate suspicion)",
-               "4C": "4C (high suspicion)", "5": "5 (highly suggestive)"},
-    "breast_density": {"a": "a (almost entirely fatty)", "b": "b (scattered fibroglandular)",
-                       "c": "c (heterogeneously dense)", "d": "d (extremely dense)"},
+    "birads": {
+        "0": "0 (incomplete)",
+        "1": "1 (negative)",
+        "2": "2 (benign)",
+        "3": "3 (probably benign)",
+        "4": "4 (not subdivided)",
+        "4A": "4A (low suspicion)",
+        "4B": "4B (moderate suspicion)",
+        "4C": "4C (high suspicion)",
+        "5": "5 (highly suggestive)",
+    },
+    "breast_density": {
+        "a": "a (almost entirely fatty)",
+        "b": "b (scattered fibroglandular)",
+        "c": "c (heterogeneously dense)",
+        "d": "d (extremely dense)",
+    },
 }
 NOT_RECORDED = "not recorded"
 
@@ -59,47 +74,62 @@ def prior_tag(column: str, model: Model) -> str:
     """A grey 'prior only' tag for an input whose effect the training data did not inform."""
     if column not in model.prior_only:
         return ""
-    return (" <span class='tag' title='No training lesion recorded this: its effect is the literature prior'>"
-            "prior only</span>")
+    return (
+        " <span class='tag' title='No training lesion recorded this: its effect is the literature prior'>"
+        "prior only</span>"
+    )
 
 
 def select_html(column: str, options: tuple[str, ...], model: Model, label: str | None = None) -> str:
     """A labelled <select> whose first, default option is blank (not recorded)."""
     names = OPTION_LABELS.get(column, {})
     items = "".join(f"<option value='{_e(v)}'>{_e(names.get(v, words(v)))}</option>" for v in options)
-    return (f"<label class='field' for='f-{column}'><span>{_e(label or LABELS.get(column, words(column)))}"
-            f"{prior_tag(column, model)}</span><select id='f-{column}' data-field='{column}'>"
-            f"<option value=''>{NOT_RECORDED}</option>{items}</select></label>")
+    return (
+        f"<label class='field' for='f-{column}'><span>{_e(label or LABELS.get(column, words(column)))}"
+        f"{prior_tag(column, model)}</span><select id='f-{column}' data-field='{column}'>"
+        f"<option value=''>{NOT_RECORDED}</option>{items}</select></label>"
+    )
 
 
 def text_html(column: str, model: Model) -> str:
     """A labelled text box for a number (the server validates it, with the CLI's message)."""
     hint = FIELD_HINTS.get(column, "")
-    return (f"<label class='field' for='f-{column}'><span>{_e(LABELS.get(column, words(column)))}"
-            f"{prior_tag(column, model)} <small class='muted'>{_e(hint)}</small></span>"
-            f"<input id='f-{column}' data-field='{column}' type='text' inputmode='numeric' autocomplete='off' "
-            f"placeholder='{NOT_RECORDED}'></label>")
+    return (
+        f"<label class='field' for='f-{column}'><span>{_e(LABELS.get(column, words(column)))}"
+        f"{prior_tag(column, model)} <small class='muted'>{_e(hint)}</small></span>"
+        f"<input id='f-{column}' data-field='{column}' type='text' inputmode='numeric' autocomplete='off' "
+        f"placeholder='{NOT_RECORDED}'></label>"
+    )
 
 
 def morphology_html(model: Model) -> str:
     """Checkboxes for the morphology words (several allowed), in the atlas's two groups."""
+
     def group(title: str, items: tuple[str, ...]) -> str:
-        boxes = "".join(f"<label class='check'><input type='checkbox' name='morphology' value='{_e(w)}'> "
-                        f"{_e(words(w))}</label>" for w in items)
+        boxes = "".join(
+            f"<label class='check'><input type='checkbox' name='morphology' value='{_e(w)}'> {_e(words(w))}</label>"
+            for w in items
+        )
         return f"<div class='words'><div class='muted group'>{_e(title)}</div>{boxes}</div>"
-    return (f"<fieldset id='f-morphology'><legend>Morphology <small class='muted'>several allowed; none ticked = "
-            f"not recorded</small></legend>{group('suspicious', schema.MORPHOLOGY_SUSPICIOUS)}"
-            f"{group('typically benign', schema.MORPHOLOGY_BENIGN)}</fieldset>")
+
+    return (
+        f"<fieldset id='f-morphology'><legend>Morphology <small class='muted'>several allowed; none ticked = "
+        f"not recorded</small></legend>{group('suspicious', schema.MORPHOLOGY_SUSPICIOUS)}"
+        f"{group('typically benign', schema.MORPHOLOGY_BENIGN)}</fieldset>"
+    )
 
 
 def form_html(model: Model) -> str:
     """The case form: morphology, the other findings, risk factors and the population."""
-    findings = "".join(text_html(c, model) if options is None else select_html(c, options, model)
-                       for c, options in FINDING_FIELDS)
+    findings = "".join(
+        text_html(c, model) if options is None else select_html(c, options, model) for c, options in FINDING_FIELDS
+    )
     risks = "".join(select_html(c, ("yes", "no"), model, label) for c, label in YES_NO_LABELS.items())
     default = default_population(model.populations)
-    populations = "".join(f"<option value='{_e(p.key)}'{' selected' if p == default else ''}>{_e(p.label)}</option>"
-                          for p in model.populations)
+    populations = "".join(
+        f"<option value='{_e(p.key)}'{' selected' if p == default else ''}>{_e(p.label)}</option>"
+        for p in model.populations
+    )
     return (
         f"{morphology_html(model)}"
         f"<fieldset><legend>Findings</legend><div class='grid'>{findings}</div></fieldset>"
@@ -126,8 +156,10 @@ def prior_only_sentence(model: Model) -> str:
     order = list(LABELS)
     columns = sorted(model.prior_only, key=lambda c: order.index(c) if c in order else len(order))
     names = ", ".join(lower_first(LABELS.get(c, words(c))) for c in columns)
-    return (f"Informed by priors alone: {names}. No training lesion recorded them, so their effects are the "
-            "literature priors, unchanged by data (marked “prior only”).")
+    return (
+        f"Informed by priors alone: {names}. No training lesion recorded them, so their effects are the "
+        "literature priors, unchanged by data (marked “prior only”)."
+    )
 
 
 def banner_html(fit) -> str:
@@ -135,9 +167,11 @@ def banner_html(fit) -> str:
     conv = fit.convergence
     if conv.ok:
         return ""
-    return ("<div class='banner' id='not-converged'>NOT CONVERGED: do not use these numbers."
-            f"<span>{_e('; '.join(conv.problems()))}. Refit with more draws and tuning steps "
-            "(<code>microcalc fit --draws 2000 --tune 2000</code>) and serve that fit.</span></div>")
+    return (
+        "<div class='banner' id='not-converged'>NOT CONVERGED: do not use these numbers."
+        f"<span>{_e('; '.join(conv.problems()))}. Refit with more draws and tuning steps "
+        "(<code>microcalc fit --draws 2000 --tune 2000</code>) and serve that fit.</span></div>"
+    )
 
 
 def script_json(value: object) -> str:
@@ -153,7 +187,7 @@ def fill(template: str, values: dict[str, str]) -> str:
             raise KeyError(f"page template has no {marker}")
         template = template.replace(marker, value)
     if "{{" in template:
-        raise KeyError(f"page template placeholder not filled: {template[template.index('{{'):][:40]}")
+        raise KeyError(f"page template placeholder not filled: {template[template.index('{{') :][:40]}")
     return template
 
 
@@ -169,17 +203,20 @@ def render_page(fit, model: Model, ci: float, max_upload_bytes: int | None = Non
     summary = fit.data_summary or {}
     notes = getattr(fit, "notes", list)()
     config = {"ci": ci, "maxUploadBytes": max_upload_bytes or MAX_UPLOAD_BYTES, "disclaimer": DISCLAIMER}
-    return fill(template(), {
-        "CSS": CSS,
-        "VERSION": _e(microcalc.__version__),
-        "LESIONS": _e(summary.get("lesions", "?")),
-        "PRIORS": _e(fit.priors.name),
-        "BANNER": banner_html(fit),
-        "DISCLAIMER": _disclaimer_html(),
-        "FORM": form_html(model),
-        "CI": f"{100 * ci:.0f}%",
-        "PRIOR_ONLY": _e(prior_only_sentence(model)),
-        "DIAGNOSTICS": _e(fit.convergence.text()),
-        "NOTES": "".join(f"<p class='muted'>{_e(n)}</p>" for n in notes),
-        "CONFIG": script_json(config),
-    })
+    return fill(
+        template(),
+        {
+            "CSS": CSS,
+            "VERSION": _e(microcalc.__version__),
+            "LESIONS": _e(summary.get("lesions", "?")),
+            "PRIORS": _e(fit.priors.name),
+            "BANNER": banner_html(fit),
+            "DISCLAIMER": _disclaimer_html(),
+            "FORM": form_html(model),
+            "CI": f"{100 * ci:.0f}%",
+            "PRIOR_ONLY": _e(prior_only_sentence(model)),
+            "DIAGNOSTICS": _e(fit.convergence.text()),
+            "NOTES": "".join(f"<p class='muted'>{_e(n)}</p>" for n in notes),
+            "CONFIG": script_json(config),
+        },
+    )

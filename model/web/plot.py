@@ -40,8 +40,15 @@ def tick_label(p: float) -> str:
     return f"{round(100 * p, 6):g}%"
 
 
-def posterior_svg(draws: np.ndarray, mean: float, lower: float, upper: float,
-                  band: tuple[float, float] | None = None, threshold: float = 0.02, label: str = "") -> str:
+def posterior_svg(
+    draws: np.ndarray,
+    mean: float,
+    lower: float,
+    upper: float,
+    band: tuple[float, float] | None = None,
+    threshold: float = 0.02,
+    label: str = "",
+) -> str:
     """Histogram of the draws with the mean, the credible interval, the published band and the 2% line.
 
     ``band`` is the published range of the lesion's main finding (None: none shown); ``label`` the
@@ -54,33 +61,47 @@ def posterior_svg(draws: np.ndarray, mean: float, lower: float, upper: float,
     counts, edges = np.histogram(np.clip(draws, 0.0, top), bins=BINS, range=(0.0, top))
     tallest = max(int(counts.max()) if counts.size else 0, 1)
     base = TOP + plot_h
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {WIDTH} {HEIGHT}' role='img' "
-             f"class='posterior-plot' aria-label='{html.escape(label)}'>"]
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {WIDTH} {HEIGHT}' role='img' "
+        f"class='posterior-plot' aria-label='{html.escape(label)}'>"
+    ]
     if band is not None:
         lo, hi = x(band[0]), x(band[1])
-        parts.append(f"<rect class='band' x='{lo:.1f}' y='{TOP}' width='{max(hi - lo, 1.5):.1f}' height='{plot_h}' "
-                     f"fill='{PUBLISHED}' fill-opacity='0.45'><title>published range</title></rect>")
+        parts.append(
+            f"<rect class='band' x='{lo:.1f}' y='{TOP}' width='{max(hi - lo, 1.5):.1f}' height='{plot_h}' "
+            f"fill='{PUBLISHED}' fill-opacity='0.45'><title>published range</title></rect>"
+        )
     bar_w = plot_w / BINS
     for count, left in zip(counts, edges[:-1]):
         if count:
             h = plot_h * count / tallest
-            parts.append(f"<rect class='bar' x='{x(left):.1f}' y='{base - h:.1f}' width='{bar_w * 0.92:.1f}' "
-                         f"height='{h:.1f}' fill='{POSTERIOR}' fill-opacity='0.8'/>")
+            parts.append(
+                f"<rect class='bar' x='{x(left):.1f}' y='{base - h:.1f}' width='{bar_w * 0.92:.1f}' "
+                f"height='{h:.1f}' fill='{POSTERIOR}' fill-opacity='0.8'/>"
+            )
     if threshold <= top:
-        parts.append(f"<line class='threshold' x1='{x(threshold):.1f}' x2='{x(threshold):.1f}' y1='{TOP - 6}' "
-                     f"y2='{base}' stroke='{OBSERVED}' stroke-dasharray='4 3' stroke-width='1.3'/>"
-                     f"<text x='{x(threshold) + 3:.1f}' y='{TOP - 8}' font-size='11' fill='{OBSERVED}'>2%</text>")
+        parts.append(
+            f"<line class='threshold' x1='{x(threshold):.1f}' x2='{x(threshold):.1f}' y1='{TOP - 6}' "
+            f"y2='{base}' stroke='{OBSERVED}' stroke-dasharray='4 3' stroke-width='1.3'/>"
+            f"<text x='{x(threshold) + 3:.1f}' y='{TOP - 8}' font-size='11' fill='{OBSERVED}'>2%</text>"
+        )
     y_ci = TOP - 12
-    parts.append(f"<line class='ci' x1='{x(lower):.1f}' x2='{x(upper):.1f}' y1='{y_ci}' y2='{y_ci}' "
-                 f"stroke='{POSTERIOR}' stroke-width='2.5'/>"
-                 f"<circle class='mean' cx='{x(mean):.1f}' cy='{y_ci}' r='4' fill='white' stroke='{POSTERIOR}' "
-                 "stroke-width='2'/>")
+    parts.append(
+        f"<line class='ci' x1='{x(lower):.1f}' x2='{x(upper):.1f}' y1='{y_ci}' y2='{y_ci}' "
+        f"stroke='{POSTERIOR}' stroke-width='2.5'/>"
+        f"<circle class='mean' cx='{x(mean):.1f}' cy='{y_ci}' r='4' fill='white' stroke='{POSTERIOR}' "
+        "stroke-width='2'/>"
+    )
     parts.append(f"<line x1='{LEFT}' x2='{LEFT + plot_w}' y1='{base}' y2='{base}' stroke='#6b6b6b'/>")
     step = tick_step(top)
     for tick in np.arange(0.0, top + step / 2, step):
-        parts.append(f"<line x1='{x(tick):.1f}' x2='{x(tick):.1f}' y1='{base}' y2='{base + 4}' stroke='#6b6b6b'/>"
-                     f"<text x='{x(tick):.1f}' y='{base + 17}' font-size='12' text-anchor='middle' "
-                     f"fill='#1a1a1a'>{tick_label(float(tick))}</text>")
-    parts.append(f"<text x='{LEFT + plot_w / 2:.1f}' y='{HEIGHT - 4}' font-size='11' text-anchor='middle' "
-                 "fill='#6b6b6b'>probability of malignancy</text></svg>")
+        parts.append(
+            f"<line x1='{x(tick):.1f}' x2='{x(tick):.1f}' y1='{base}' y2='{base + 4}' stroke='#6b6b6b'/>"
+            f"<text x='{x(tick):.1f}' y='{base + 17}' font-size='12' text-anchor='middle' "
+            f"fill='#1a1a1a'>{tick_label(float(tick))}</text>"
+        )
+    parts.append(
+        f"<text x='{LEFT + plot_w / 2:.1f}' y='{HEIGHT - 4}' font-size='11' text-anchor='middle' "
+        "fill='#6b6b6b'>probability of malignancy</text></svg>"
+    )
     return "".join(parts)

@@ -50,12 +50,21 @@ def convergence_lines(fit) -> tuple[str, list[str]]:
     if conv.ok:
         return text, []
     bar = "!" * 78
-    return text, [bar, "WARNING: THIS FIT DID NOT CONVERGE: " + "; ".join(conv.problems()) + ".",
-                  "Do not use its numbers. Refit with more --draws/--tune (microcalc fit) and serve that file.", bar]
+    return text, [
+        bar,
+        "WARNING: THIS FIT DID NOT CONVERGE: " + "; ".join(conv.problems()) + ".",
+        "Do not use its numbers. Refit with more --draws/--tune (microcalc fit) and serve that file.",
+        bar,
+    ]
 
 
-def serve(fit_path: Path | None = None, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-          say: Callable[[str], None] = print, warn: Callable[[str], None] = print) -> int:
+def serve(
+    fit_path: Path | None = None,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    say: Callable[[str], None] = print,
+    warn: Callable[[str], None] = print,
+) -> int:
     """Run the calculator until interrupted; returns the exit status."""
     import uvicorn
 
@@ -69,18 +78,23 @@ def serve(fit_path: Path | None = None, host: str = DEFAULT_HOST, port: int = DE
     for note in getattr(fit, "notes", list)():
         say(f"Note: {note}")
     if not is_loopback(host):
-        warn(f"WARNING: serving on {host}, not on this computer alone: there is NO AUTHENTICATION, so anyone who "
-             "can reach this address can use the calculator and upload files. Use --host 127.0.0.1 unless you mean it.")
+        warn(
+            f"WARNING: serving on {host}, not on this computer alone: there is NO AUTHENTICATION, so anyone who "
+            "can reach this address can use the calculator and upload files. Use --host 127.0.0.1 unless you mean it."
+        )
     app = create_app(fit, path, allowed_hosts=allowed_hosts(host))
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
     say(f"microcalc calculator at http://{shown}:{port}/ (fit {path}); press Ctrl+C to stop.")
     say(DISCLAIMER)
-    config = uvicorn.Config(app, host=host.strip("[]"), port=port, log_level="warning", access_log=False,
-                            server_header=False)
+    config = uvicorn.Config(
+        app, host=host.strip("[]"), port=port, log_level="warning", access_log=False, server_header=False
+    )
     server = uvicorn.Server(config)
     server.run()
     if not server.started:
-        warn(f"microcalc: error: could not listen on {shown}:{port} (see above); if another program uses the port, "
-             "choose another with --port")
+        warn(
+            f"microcalc: error: could not listen on {shown}:{port} (see above); if another program uses the port, "
+            "choose another with --port"
+        )
         return 1
     return 0

@@ -53,14 +53,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
-TARGETS = {"fit_vs_bambi": 0.5, "fit_at_scale": 2.0, "predict_vs_read_csv": 10.0, "predict_peak_gb": 2.0,
-           "startup_s": 1.0}
+TARGETS = {
+    "fit_vs_bambi": 0.5,
+    "fit_at_scale": 2.0,
+    "predict_vs_read_csv": 10.0,
+    "predict_peak_gb": 2.0,
+    "startup_s": 1.0,
+}
 SECTIONS = ("startup", "fit", "scale_fit", "predict", "compile", "profile")
 
 
 # --------------------------------------------------------------------------------------------
 # Measuring
 # --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Run:
@@ -83,8 +89,14 @@ def run(cmd: list[str], check: bool = True, env: dict | None = None) -> Run:
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0), err.seek(0)
-        result = Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode,
-                     out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+        result = Run(
+            wall,
+            usage.ru_utime + usage.ru_stime,
+            usage.ru_maxrss / 1024,
+            proc.returncode,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+        )
     if check and result.status not in (0, 3):  # 3 = fit finished but diagnostics failed (reported)
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({result.status}):\n{result.stderr[-3000:]}")
     return result
@@ -103,16 +115,37 @@ def microcalc(*args: str) -> list[str]:
 
 def machine() -> dict:
     """What the figures were measured on."""
-    mem = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), "0") if Path("/proc/meminfo").exists() else "0"
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
+    mem = (
+        next(
+            (line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")),
+            "0",
+        )
+        if Path("/proc/meminfo").exists()
+        else "0"
+    )
+    cpu = (
+        next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            platform.processor(),
+        )
+        if Path("/proc/cpuinfo").exists()
+        else ""
+    )
     from microcalc.modelling.fitfile import library_versions
 
-    return {"cores": os.cpu_count(), "ram_gb": round(int(mem) / 2**20, 1), "cpu": cpu,
-            "python": platform.python_version(), "load_average_start": os.getloadavg(),
-            "versions": library_versions() | {"bambi": _version("bambi"), "dask": _version("dask"),
-                                              "pyarrow": _version("pyarrow")}}
+    return {
+        "cores": os.cpu_count(),
+        "ram_gb": round(int(mem) / 2**20, 1),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "load_average_start": os.getloadavg(),
+        "versions": library_versions()
+        | {"bambi": _version("bambi"), "dask": _version("dask"), "pyarrow": _version("pyarrow")},
+    }
 
 
 def _version(lib: str) -> str:
@@ -131,6 +164,7 @@ def say(text: str) -> None:
 # --------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------
+
 
 def bootstrap(n: int, path: Path, seed: int = 1) -> Path:
     """n lesions resampled with replacement from the bundled file (fresh lesion ids), CSV or Parquet."""
@@ -171,10 +205,14 @@ def split_by_case(work: Path, seed: int = 8) -> tuple[Path, Path]:
 # Sections
 # --------------------------------------------------------------------------------------------
 
+
 def bench_startup(args, work: Path) -> dict:
     times = [run(microcalc("--help")).wall_s for _ in range(5)]
-    return {"help_wall_s_median": statistics.median(times), "help_wall_s_all": times,
-            "meets_target": statistics.median(times) < TARGETS["startup_s"]}
+    return {
+        "help_wall_s_median": statistics.median(times),
+        "help_wall_s_all": times,
+        "meets_target": statistics.median(times) < TARGETS["startup_s"],
+    }
 
 
 def fit_options(args) -> list[str]:
@@ -185,8 +223,9 @@ def fit_options(args) -> list[str]:
 
 def fit_command(out: Path, data: Path | None = None, seed: int = 1) -> list[str]:
     """``microcalc fit`` of the bundled data (or ``data``) with a fixed seed, timed even if unconverged."""
-    return microcalc("-q", "fit", *([str(data)] if data else []), "--out", out, "--seed", str(seed),
-                     "--allow-unconverged")
+    return microcalc(
+        "-q", "fit", *([str(data)] if data else []), "--out", out, "--seed", str(seed), "--allow-unconverged"
+    )
 
 
 def repeated(cmd: list[str], repeats: int) -> list[Run]:
@@ -196,24 +235,38 @@ def repeated(cmd: list[str], repeats: int) -> list[Run]:
 
 def median_timing(runs: list[Run]) -> dict:
     """Median wall and CPU time of repeated runs, with every run's wall time."""
-    return {"wall_s": statistics.median(r.wall_s for r in runs), "cpu_s": statistics.median(r.cpu_s for r in runs),
-            "max_rss_mb": max(r.max_rss_mb for r in runs), "wall_s_runs": [round(r.wall_s, 2) for r in runs]}
+    return {
+        "wall_s": statistics.median(r.wall_s for r in runs),
+        "cpu_s": statistics.median(r.cpu_s for r in runs),
+        "max_rss_mb": max(r.max_rss_mb for r in runs),
+        "wall_s_runs": [round(r.wall_s, 2) for r in runs],
+    }
 
 
 def bench_fit(args, work: Path) -> dict:
     """microcalc vs bambi on the bundled data, and held-out log loss on an 80/20 case split."""
     from microcalc.io.readers import bundled_data_path
 
-    out: dict = {"draws": args.draws, "tune": args.tune or "microcalc default", "bambi_tune": args.draws,
-                 "chains": args.chains, "bambi_sampler": args.bambi_sampler, "repeats": args.repeats}
+    out: dict = {
+        "draws": args.draws,
+        "tune": args.tune or "microcalc default",
+        "bambi_tune": args.draws,
+        "chains": args.chains,
+        "bambi_sampler": args.bambi_sampler,
+        "repeats": args.repeats,
+    }
     say(f"  microcalc fit (bundled data) x{args.repeats}…")
     ours = repeated(fit_command(work / "fit_full.nc") + fit_options(args), args.repeats)
     out["microcalc_fit"] = median_timing(ours)
     out["microcalc_converged"] = all(r.status == 0 for r in ours)
     if not args.skip_bambi:
         say(f"  bambi fit (bundled data, sampler {args.bambi_sampler}) x{args.repeats}…")
-        theirs = repeated(python("_bambi", str(bundled_data_path()), "-", "-", *map(str, (args.draws, args.chains)),
-                                 args.bambi_sampler), args.repeats)
+        theirs = repeated(
+            python(
+                "_bambi", str(bundled_data_path()), "-", "-", *map(str, (args.draws, args.chains)), args.bambi_sampler
+            ),
+            args.repeats,
+        )
         out["bambi_fit"] = median_timing(theirs)
         out["ratio_wall"] = out["microcalc_fit"]["wall_s"] / out["bambi_fit"]["wall_s"]
         out["ratio_cpu"] = out["microcalc_fit"]["cpu_s"] / out["bambi_fit"]["cpu_s"]
@@ -222,11 +275,22 @@ def bench_fit(args, work: Path) -> dict:
     say("  held-out log loss (80/20 split by case)…")
     run(fit_command(work / "fit_train.nc", train, seed=2) + fit_options(args))
     run(microcalc("-q", "predict", work / "fit_train.nc", str(test), "--out", work / "pred_test.csv"))
-    out["heldout"] = {"train_lesions": _count(train), "test_lesions": _count(test),
-                      "microcalc_log_loss": _heldout_loss(work / "pred_test.csv", test, "p_malignant")}
+    out["heldout"] = {
+        "train_lesions": _count(train),
+        "test_lesions": _count(test),
+        "microcalc_log_loss": _heldout_loss(work / "pred_test.csv", test, "p_malignant"),
+    }
     if not args.skip_bambi:
-        run(python("_bambi", str(train), str(test), str(work / "bambi_test.csv"),
-                   *map(str, (args.draws, args.chains)), args.bambi_sampler))
+        run(
+            python(
+                "_bambi",
+                str(train),
+                str(test),
+                str(work / "bambi_test.csv"),
+                *map(str, (args.draws, args.chains)),
+                args.bambi_sampler,
+            )
+        )
         out["heldout"]["bambi_log_loss"] = _heldout_loss(work / "bambi_test.csv", test, "p_malignant")
     return out
 
@@ -241,10 +305,17 @@ def bench_scale_fit(args, work: Path, full_fit: dict | None) -> dict:
         full_fit = median_timing(repeated(fit_command(work / "fit_full.nc") + fit_options(args), args.repeats))
     summary = json.loads(run(python("_summary", str(work / "fit_big.nc"))).stdout)
     timing = median_timing(runs)
-    return {"lesions": args.fit_rows, "read_validate": json.loads(read.stdout), "fit": timing,
-            "fit_617": full_fit, "converged": all(r.status == 0 for r in runs), "patterns": summary["patterns"],
-            "last_fit": summary, "ratio_to_617_fit": timing["wall_s"] / full_fit["wall_s"],
-            "meets_target": timing["wall_s"] / full_fit["wall_s"] <= TARGETS["fit_at_scale"]}
+    return {
+        "lesions": args.fit_rows,
+        "read_validate": json.loads(read.stdout),
+        "fit": timing,
+        "fit_617": full_fit,
+        "converged": all(r.status == 0 for r in runs),
+        "patterns": summary["patterns"],
+        "last_fit": summary,
+        "ratio_to_617_fit": timing["wall_s"] / full_fit["wall_s"],
+        "meets_target": timing["wall_s"] / full_fit["wall_s"] <= TARGETS["fit_at_scale"],
+    }
 
 
 def bench_predict(args, work: Path) -> dict:
@@ -272,14 +343,26 @@ def bench_predict(args, work: Path) -> dict:
     read_parquet = statistics.median(r["read_parquet_s_median"] for r in reads)
     csv_t, pq_t = median_timing(csv_runs), median_timing(pq_runs)
     return {
-        "lesions": args.predict_rows, "csv_mb": csv.stat().st_size / 2**20, "repeats": args.repeats,
-        "pandas": {"read_csv_s_median": read_csv, "read_csv_cpu_s_median": read_csv_cpu,
-                   "read_parquet_s_median": read_parquet, "runs": reads},
-        "csv": csv_t | {"ratio_wall_to_read_csv": csv_t["wall_s"] / read_csv,
-                        "ratio_cpu_to_read_csv_cpu": csv_t["cpu_s"] / read_csv_cpu},
+        "lesions": args.predict_rows,
+        "csv_mb": csv.stat().st_size / 2**20,
+        "repeats": args.repeats,
+        "pandas": {
+            "read_csv_s_median": read_csv,
+            "read_csv_cpu_s_median": read_csv_cpu,
+            "read_parquet_s_median": read_parquet,
+            "runs": reads,
+        },
+        "csv": csv_t
+        | {
+            "ratio_wall_to_read_csv": csv_t["wall_s"] / read_csv,
+            "ratio_cpu_to_read_csv_cpu": csv_t["cpu_s"] / read_csv_cpu,
+        },
         "csv_in_process": inproc | {"ratio_to_read_csv": inproc["predict_file_s"] / read_csv},
-        "parquet": pq_t | {"ratio_wall_to_read_csv": pq_t["wall_s"] / read_csv,
-                           "ratio_wall_to_read_parquet": pq_t["wall_s"] / read_parquet},
+        "parquet": pq_t
+        | {
+            "ratio_wall_to_read_csv": pq_t["wall_s"] / read_csv,
+            "ratio_wall_to_read_parquet": pq_t["wall_s"] / read_parquet,
+        },
         "meets_time_target": csv_t["wall_s"] / read_csv <= TARGETS["predict_vs_read_csv"],
         "meets_memory_target": max(csv_t["max_rss_mb"], pq_t["max_rss_mb"]) / 1024 < TARGETS["predict_peak_gb"],
     }
@@ -289,8 +372,12 @@ def bench_compile(args, work: Path) -> dict:
     """Is the compiled model reused: compile twice in a process, again in a new process, with an empty
     cache (a fresh machine's first fit); two fits in one process."""
     empty = work / "empty_cache"
-    cold = json.loads(run(python("_compile"), env={"PYTENSOR_FLAGS": f"base_compiledir={empty}",
-                                                  "NUMBA_CACHE_DIR": str(empty / "numba_global")}).stdout)
+    cold = json.loads(
+        run(
+            python("_compile"),
+            env={"PYTENSOR_FLAGS": f"base_compiledir={empty}", "NUMBA_CACHE_DIR": str(empty / "numba_global")},
+        ).stdout
+    )
     first = json.loads(run(python("_compile")).stdout)
     second = json.loads(run(python("_compile")).stdout)
     fits = json.loads(run(python("_two_fits", str(args.draws), str(args.chains))).stdout)
@@ -305,7 +392,9 @@ def bench_profile(args, work: Path) -> dict:
     fit_path = work / "fit_full.nc"
     if not fit_path.exists():
         run(fit_command(fit_path) + fit_options(args))
-    predict_profile = json.loads(run(python("_profile_predict", str(fit_path), str(csv), str(work / "pred3.csv"))).stdout)
+    predict_profile = json.loads(
+        run(python("_profile_predict", str(fit_path), str(csv), str(work / "pred3.csv"))).stdout
+    )
     return {"fit": fit_profile, "predict": predict_profile}
 
 
@@ -331,6 +420,7 @@ def _heldout_loss(pred_path: Path, test: Path, column: str) -> float:
 # Internal modes, each run in a fresh interpreter by the sections above (print JSON on stdout)
 # --------------------------------------------------------------------------------------------
 
+
 def mode_bambi(train: str, test: str, pred_out: str, draws: str, chains: str, sampler: str) -> None:
     """Fit the peer model with bambi (default priors) and optionally predict a test file."""
     import bambi as bmb
@@ -343,14 +433,22 @@ def mode_bambi(train: str, test: str, pred_out: str, draws: str, chains: str, sa
     data, columns = indicator_table(frame, reference=None)
     formula = "malignant ~ " + " + ".join(columns) + " + (1|site)"
     model = bmb.Model(formula, data, family="bernoulli")
-    idata = model.fit(draws=int(draws), tune=int(draws), chains=int(chains), random_seed=5, progressbar=False,
-                      inference_method=sampler)
+    idata = model.fit(
+        draws=int(draws),
+        tune=int(draws),
+        chains=int(chains),
+        random_seed=5,
+        progressbar=False,
+        inference_method=sampler,
+    )
     if test != "-":
         held = read_lesions(test, require_outcome=True)
         new, _ = indicator_table(held, reference=columns)
         pred = model.predict(idata, kind="response_params", data=new, inplace=False)
         p = pred["posterior"].to_dataset()["p"].mean(dim=("chain", "draw")).to_numpy()
-        pd.DataFrame({"lesion_id": held["lesion_id"].astype(str), "p_malignant": np.asarray(p)}).to_csv(pred_out, index=False)
+        pd.DataFrame({"lesion_id": held["lesion_id"].astype(str), "p_malignant": np.asarray(p)}).to_csv(
+            pred_out, index=False
+        )
 
 
 def indicator_table(frame, reference: list[str] | None):
@@ -364,9 +462,13 @@ def indicator_table(frame, reference: list[str] | None):
 
     from microcalc.io import schema
 
-    out = pd.DataFrame({"malignant": frame["malignant"].astype(int).to_numpy(),
-                        "site": frame["site"].astype(str).to_numpy(),
-                        "age_decades": ((frame["age"].astype(float) - 55) / 10).fillna(0.0).to_numpy()})
+    out = pd.DataFrame(
+        {
+            "malignant": frame["malignant"].astype(int).to_numpy(),
+            "site": frame["site"].astype(str).to_numpy(),
+            "age_decades": ((frame["age"].astype(float) - 55) / 10).fillna(0.0).to_numpy(),
+        }
+    )
     for column, words in (("morphology", schema.MORPHOLOGY), ("distribution", schema.DISTRIBUTION)):
         cells = frame[column].astype("string").fillna("")
         for word in words:
@@ -396,8 +498,16 @@ def mode_read(path: str) -> None:
 
     t1, c1 = time.perf_counter(), time.process_time()
     frame = read_lesions(path, require_outcome=True)
-    print(json.dumps({"rows": len(frame), "read_validate_s": time.perf_counter() - t1,
-                      "read_validate_cpu_s": time.process_time() - c1, "import_s": t1 - t0}))
+    print(
+        json.dumps(
+            {
+                "rows": len(frame),
+                "read_validate_s": time.perf_counter() - t1,
+                "read_validate_cpu_s": time.process_time() - c1,
+                "import_s": t1 - t0,
+            }
+        )
+    )
 
 
 def mode_summary(fit_path: str) -> None:
@@ -405,9 +515,16 @@ def mode_summary(fit_path: str) -> None:
 
     fit = load(fit_path)
     stats = fit.idata["sample_stats"]
-    print(json.dumps({"patterns": fit.data_summary.get("patterns"), "convergence": fit.convergence.text(),
-                      "leapfrog_steps_per_draw": float(stats["n_steps"].mean()) if "n_steps" in stats else None,
-                      "sampling_s": fit.idata["posterior"].attrs.get("sampling_time")}))
+    print(
+        json.dumps(
+            {
+                "patterns": fit.data_summary.get("patterns"),
+                "convergence": fit.convergence.text(),
+                "leapfrog_steps_per_draw": float(stats["n_steps"].mean()) if "n_steps" in stats else None,
+                "sampling_s": fit.idata["posterior"].attrs.get("sampling_time"),
+            }
+        )
+    )
 
 
 def mode_pandas_read(csv: str, parquet: str) -> None:
@@ -424,8 +541,16 @@ def mode_pandas_read(csv: str, parquet: str) -> None:
         t = time.perf_counter()
         pd.read_parquet(parquet)
         pq.append(time.perf_counter() - t)
-    print(json.dumps({"read_csv_s_median": statistics.median(walls), "read_csv_s_all": walls,
-                      "read_csv_cpu_s_median": statistics.median(cpus), "read_parquet_s_median": statistics.median(pq)}))
+    print(
+        json.dumps(
+            {
+                "read_csv_s_median": statistics.median(walls),
+                "read_csv_s_all": walls,
+                "read_csv_cpu_s_median": statistics.median(cpus),
+                "read_parquet_s_median": statistics.median(pq),
+            }
+        )
+    )
 
 
 def mode_predict_inprocess(fit_path: str, cases: str, out: str) -> None:
@@ -434,7 +559,11 @@ def mode_predict_inprocess(fit_path: str, cases: str, out: str) -> None:
     from microcalc.batch.scoring import predict_file
 
     n = predict_file(fit_path, cases, out)
-    print(json.dumps({"lesions": n, "predict_file_s": time.perf_counter() - t, "predict_file_cpu_s": time.process_time() - c}))
+    print(
+        json.dumps(
+            {"lesions": n, "predict_file_s": time.perf_counter() - t, "predict_file_cpu_s": time.process_time() - c}
+        )
+    )
 
 
 def _bundled_model():
@@ -458,8 +587,10 @@ def mode_compile() -> None:
 
     model = _bundled_model()
     out: dict = {"import_and_build_s": time.perf_counter() - t}
-    for label, compile_fn in (("microcalc", compile_model),
-                              ("nutpie", lambda m: nutpie.compile_pymc_model(m, backend="numba"))):
+    for label, compile_fn in (
+        ("microcalc", compile_model),
+        ("nutpie", lambda m: nutpie.compile_pymc_model(m, backend="numba")),
+    ):
         times, cached = [], []
         for _ in range(2):
             t = time.perf_counter()
@@ -527,7 +658,7 @@ def _timed_phases(phases: dict) -> dict[str, float]:
         for part in path:
             owner = getattr(owner, part)
 
-        def timed(*args, _real=getattr(owner, name), _label=label, **kwargs):
+        def timed(*args, _real=getattr(owner, name), _label=label, **kwargs):  # noqa: B008 (bound now, on purpose)
             start = time.thread_time()
             try:
                 return _real(*args, **kwargs)
@@ -569,8 +700,17 @@ def profiled(label: str, work: Callable[[], None], phases: dict) -> None:
     stats = pstats.Stats(profile)
     path = Path(tempfile.gettempdir()) / f"microcalc-bench-{label}.prof"
     stats.dump_stats(path)
-    print(json.dumps({"total_s": total, "phases_s": _phases(stats, phases), "top_cumulative": _top(stats, "cumulative"),
-                      "top_own_time": _top(stats, "tottime"), "profile_file": str(path)}))
+    print(
+        json.dumps(
+            {
+                "total_s": total,
+                "phases_s": _phases(stats, phases),
+                "top_cumulative": _top(stats, "cumulative"),
+                "top_own_time": _top(stats, "tottime"),
+                "profile_file": str(path),
+            }
+        )
+    )
 
 
 def mode_profile_fit(draws: str, chains: str) -> None:
@@ -578,8 +718,9 @@ def mode_profile_fit(draws: str, chains: str) -> None:
         from microcalc.io.readers import bundled_data_path, read_lesions
         from microcalc.modelling.fitting import fit
 
-        result = fit(read_lesions(bundled_data_path(), require_outcome=True), draws=int(draws),
-                     chains=int(chains), seed=1)
+        result = fit(
+            read_lesions(bundled_data_path(), require_outcome=True), draws=int(draws), chains=int(chains), seed=1
+        )
         result.save(Path(tempfile.mkdtemp()) / "fit.nc")
 
     profiled("fit", work, PHASES_FIT)
@@ -598,21 +739,36 @@ def mode_profile_predict(fit_path: str, cases: str, out: str) -> None:
         predict_file(fit_path, cases, out)
     run_wall, run_cpu = time.perf_counter() - wall, time.process_time() - cpu
     own = sum(v for k, v in totals.items() if not k.startswith("  "))
-    print(json.dumps({"imports": imports, "run_wall_s": run_wall, "run_cpu_s": run_cpu,
-                      "phase_cpu_s": {k: round(v, 3) for k, v in totals.items()},
-                      "other_cpu_s (CSV parsing in Arrow, lookups, system time)": round(run_cpu - own, 3)}))
+    print(
+        json.dumps(
+            {
+                "imports": imports,
+                "run_wall_s": run_wall,
+                "run_cpu_s": run_cpu,
+                "phase_cpu_s": {k: round(v, 3) for k, v in totals.items()},
+                "other_cpu_s (CSV parsing in Arrow, lookups, system time)": round(run_cpu - own, 3),
+            }
+        )
+    )
 
 
 MODES = {
-    "_bambi": mode_bambi, "_read": mode_read, "_summary": mode_summary, "_pandas_read": mode_pandas_read,
-    "_predict_inprocess": mode_predict_inprocess, "_compile": mode_compile, "_two_fits": mode_two_fits,
-    "_profile_fit": mode_profile_fit, "_profile_predict": mode_profile_predict,
+    "_bambi": mode_bambi,
+    "_read": mode_read,
+    "_summary": mode_summary,
+    "_pandas_read": mode_pandas_read,
+    "_predict_inprocess": mode_predict_inprocess,
+    "_compile": mode_compile,
+    "_two_fits": mode_two_fits,
+    "_profile_fit": mode_profile_fit,
+    "_profile_predict": mode_profile_predict,
 }
 
 
 # --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
+
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -625,8 +781,12 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="runs of each timed fit; medians are compared")
     p.add_argument("--fit-rows", type=int, default=200_000)
     p.add_argument("--predict-rows", type=int, default=1_000_000)
-    p.add_argument("--bambi-sampler", default="pymc", choices=("pymc", "nutpie"),
-                   help="bambi inference_method (default: bambi's own default, PyMC NUTS)")
+    p.add_argument(
+        "--bambi-sampler",
+        default="pymc",
+        choices=("pymc", "nutpie"),
+        help="bambi inference_method (default: bambi's own default, PyMC NUTS)",
+    )
     p.add_argument("--skip-bambi", action="store_true")
     p.add_argument("--quick", action="store_true", help="smoke run: 200 draws x 2 chains, 20,000/50,000 rows")
     args = p.parse_args(argv)
@@ -648,8 +808,10 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="microcalc-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {"machine": machine(), "quick": args.quick, "targets": TARGETS, "work": str(work)}
-    say(f"microcalc benchmark on {results['machine']['cores']} cores, {results['machine']['ram_gb']} GB RAM "
-        f"({results['machine']['cpu']}); load average {results['machine']['load_average_start']}")
+    say(
+        f"microcalc benchmark on {results['machine']['cores']} cores, {results['machine']['ram_gb']} GB RAM "
+        f"({results['machine']['cpu']}); load average {results['machine']['load_average_start']}"
+    )
     for section in args.only:
         say(f"[{section}]")
         t = time.perf_counter()

@@ -43,8 +43,13 @@ def lesion_json(frame) -> list[dict]:
 
     out = []
     for row in frame.to_dict("records"):
-        out.append({k: (v.item() if isinstance(v, np.generic) else v) for k, v in row.items()
-                    if k in schema.COLUMNS and k != schema.OUTCOME and not pd.isna(v)})
+        out.append(
+            {
+                k: (v.item() if isinstance(v, np.generic) else v)
+                for k, v in row.items()
+                if k in schema.COLUMNS and k != schema.OUTCOME and not pd.isna(v)
+            }
+        )
     return out
 
 
@@ -73,8 +78,12 @@ def post(conn: http.client.HTTPConnection, path: str, body: bytes, content_type:
 
 def summary(seconds: list[float]) -> dict:
     ms = np.asarray(seconds) * 1000
-    return {"n": len(ms), "median_ms": float(np.median(ms)), "p95_ms": float(np.percentile(ms, 95)),
-            "max_ms": float(ms.max())}
+    return {
+        "n": len(ms),
+        "median_ms": float(np.median(ms)),
+        "p95_ms": float(np.percentile(ms, 95)),
+        "max_ms": float(ms.max()),
+    }
 
 
 def main() -> None:
@@ -107,8 +116,10 @@ def main() -> None:
         cold.append(post(conn, "/api/predict", json.dumps({"lesions": [lesion]}).encode(), "application/json")[0])
     for lesion in singles:  # every answer remembered (the memo holds 2,048), then asked again
         post(conn, "/api/predict", json.dumps({"lesions": [lesion]}).encode(), "application/json")
-    warm = [post(conn, "/api/predict", json.dumps({"lesions": [lesion]}).encode(), "application/json")[0]
-            for lesion in singles]
+    warm = [
+        post(conn, "/api/predict", json.dumps({"lesions": [lesion]}).encode(), "application/json")[0]
+        for lesion in singles
+    ]
     cases = []
     for lesion in singles[:50]:
         service.cases.clear()
@@ -127,19 +138,28 @@ def main() -> None:
     thread.join(10)
 
     result = {
-        "fit": str(fit_path), "draws": int(fit.convergence.chains * fit.convergence.draws),
-        "cores": os.cpu_count(), "load_before": load_before, "load_after": os.getloadavg(),
-        "single_cold": summary(cold), "single_warm": summary(warm), "case_cold": summary(cases),
+        "fit": str(fit_path),
+        "draws": int(fit.convergence.chains * fit.convergence.draws),
+        "cores": os.cpu_count(),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "single_cold": summary(cold),
+        "single_warm": summary(warm),
+        "case_cold": summary(cases),
         "batch_json": {"lesions": args.batch, "bytes": len(body), **summary(batch_times)},
         "batch_upload": {"lesions": args.batch, "bytes": len(csv), **summary(upload_times)},
     }
-    print(f"fit {fit_path} ({result['draws']} posterior draws); {result['cores']} cores, load "
-          f"{load_before[0]:.2f} -> {result['load_after'][0]:.2f}")
-    for name, label in (("single_cold", "single lesion, computed (aim < 50 ms)"),
-                        ("single_warm", "single lesion, remembered"),
-                        ("case_cold", "page answer /api/case, computed"),
-                        ("batch_json", f"{args.batch}-lesion JSON batch (aim < 1 s)"),
-                        ("batch_upload", f"{args.batch}-lesion CSV upload /api/batch")):
+    print(
+        f"fit {fit_path} ({result['draws']} posterior draws); {result['cores']} cores, load "
+        f"{load_before[0]:.2f} -> {result['load_after'][0]:.2f}"
+    )
+    for name, label in (
+        ("single_cold", "single lesion, computed (aim < 50 ms)"),
+        ("single_warm", "single lesion, remembered"),
+        ("case_cold", "page answer /api/case, computed"),
+        ("batch_json", f"{args.batch}-lesion JSON batch (aim < 1 s)"),
+        ("batch_upload", f"{args.batch}-lesion CSV upload /api/batch"),
+    ):
         r = result[name]
         print(f"  {label:42} median {r['median_ms']:8.1f} ms   p95 {r['p95_ms']:8.1f} ms   (n={r['n']})")
     if args.out:
