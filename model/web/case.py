@@ -41,7 +41,7 @@ from microcalc.modelling.predict import (
 from microcalc.reporting import literature
 from microcalc.reporting.figures import interval, percent
 from microcalc.reporting.headline import BIOPSIED_BIRADS
-from microcalc.reporting.report import COVARIATE_LABELS, coefficient_column, covariate_table
+from microcalc.reporting.tables import COVARIATE_LABELS, coefficient_column, covariate_table
 
 # Form fields that are findings, in the page's order.
 FINDINGS: tuple[str, ...] = (

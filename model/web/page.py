@@ -2,7 +2,7 @@
 
 The page is one self-contained HTML file: CSS, JavaScript and pictures are inline, nothing is loaded
 from elsewhere, so it works offline (the server's Content-Security-Policy forbids anything else).
-Its look is the report's: :data:`microcalc.reporting.report.CSS` is included as it is, with a few rules for
+Its look is the report's: :data:`microcalc.reporting.markup.CSS` is included as it is, with a few rules for
 the form added in the template. The form is built here from the schema's vocabularies, so it offers
 exactly the words the CLI accepts; every field starts blank (= not recorded).
 """
@@ -15,7 +15,7 @@ from importlib import resources
 
 from microcalc import DISCLAIMER
 from microcalc.io import schema
-from microcalc.reporting.report import CSS, _disclaimer_html
+from microcalc.reporting.markup import CSS, disclaimer_html
 from microcalc.web.case import LABELS, Model, default_population
 
 FIELD_HINTS: dict[str, str] = {
@@ -211,7 +211,7 @@ def render_page(fit, model: Model, ci: float, max_upload_bytes: int | None = Non
             "LESIONS": _e(summary.get("lesions", "?")),
             "PRIORS": _e(fit.priors.name),
             "BANNER": banner_html(fit),
-            "DISCLAIMER": _disclaimer_html(),
+            "DISCLAIMER": disclaimer_html(),
             "FORM": form_html(model),
             "CI": f"{100 * ci:.0f}%",
             "PRIOR_ONLY": _e(prior_only_sentence(model)),
