@@ -1,12 +1,15 @@
 """Evidence synthesis of published biopsy series (``priors/studies.csv``) into robust meta-analytic-predictive priors.
 
-studies: load/validate/map the table; meta: random-effects meta-analysis; mixture, ess: priors, ESS, conflict; loso, figures, run: checks and outputs.
+studies, levels, terms: load/validate the table, its vocabulary, its rows as likelihood terms; meta, grid: random-effects
+meta-analysis and its grid numerics; levelpriors, handset: level priors (MAP or hand-set); mixture, ess: mixtures, ESS,
+conflict; loso, figures, tables, page, run: checks and outputs.
 """
 
 from __future__ import annotations
 
 from microcalc.synthesis.ess import Conflict, ess_elir, prior_data_conflict
-from microcalc.synthesis.meta import MetaSpec, SynthesisPrior, level_priors, synthesise
+from microcalc.synthesis.levelpriors import SynthesisPrior
+from microcalc.synthesis.meta import MetaSpec, level_priors, synthesise
 from microcalc.synthesis.mixture import MixturePrior, fit_mixture
 from microcalc.synthesis.studies import bundled_studies_path, load_studies
 
