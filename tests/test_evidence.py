@@ -34,3 +34,20 @@ def test_data_far_from_the_literature_are_flagged_and_data_near_it_are_not():
     assert agreeing.loc["birads.2", "ess"] > 10  # the literature on BI-RADS 2 is worth many lesions
     assert "birads.2 100/200 malignant (literature 0-5%, p < 0.001)" in conflict_sentence(conflicting.reset_index())
     assert "birads.2" not in conflict_sentence(agreeing.reset_index())
+
+
+def test_report_rows_name_the_levels_that_inform_them():
+    from microcalc.priors import load_priors
+    from microcalc.reporting.evidence import evidence_cell, informing_levels
+
+    priors = load_priors()
+    assert informing_levels("intercept", priors) == ("overall.all",)
+    assert informing_levels("birads_step[step_3_to_4A]", priors) == ("birads.3", "birads.4A")
+    benign = informing_levels("distribution_group_shift[benign]", priors)
+    assert "distribution.diffuse" in benign and "distribution.segmental" not in benign
+    assert informing_levels("site_sd", priors) == informing_levels("covariate_effect[change[new]]", priors) == ()
+    evidence = level_evidence(_donors([("rim", "diffuse", "2", 200, 100), ("punctate", "grouped", "3", 50, 10)]))
+    assert evidence_cell("birads_step[step_2_to_3]", priors, evidence).startswith("2: ESS ")
+    assert "p < 0.001" in evidence_cell("birads_step[step_2_to_3]", priors, evidence)
+    assert evidence_cell("site_sd", priors, evidence) == "—"
+    assert evidence_cell("intercept", priors, None) == ""

@@ -16,6 +16,7 @@ from microcalc.reporting import headline
 from microcalc.reporting.further import Further, further_outputs
 from microcalc.reporting.prior_posterior import prior_posterior_table
 from microcalc.reporting.tables import CI, covariate_table, diagnostics_table, eti, scalar_draws, site_table
+from microcalc.synthesis.evidence import level_evidence
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class ReportContent:
     population: str = NEW_SITE_POPULATION  # who blank-site lesions come from in the headline and tables
     ddsm_headline: pd.DataFrame | None = None  # the same table at a new DDSM-like site (population != new-site)
     population_note: str = ""
+    evidence: pd.DataFrame | None = None  # per literature level: ESS and conflict with the training data
 
 
 def report_content(
@@ -60,13 +62,14 @@ def report_content(
     covariates = covariate_table(fit, ci)
     informed = covariates.loc[~covariates["prior_only"], "coefficient"].tolist()
     sd = scalar_draws(fit.idata["posterior"], "site_sd")
+    evidence = level_evidence(fit.donors)
     return ReportContent(
         headline=headline.table_from_draws(keys, posterior_draws, fit.donors, ci),
         prior_headline=headline.table_from_draws(keys, prior_draws, fit.donors, ci),
         cluster_posterior=posterior_draws[0],  # row 0 of headline_draws: the grouped cluster in the population
         cluster_prior=prior_draws[0],
         covariates=covariates,
-        prior_posterior=prior_posterior_table(fit, informed, ci),
+        prior_posterior=prior_posterior_table(fit, informed, ci, evidence),
         sites=site_table(fit, params, ci, new_site_draws=new_site_draws),
         site_sd=(float(sd.mean()), *eti(sd, ci)),
         parameters=diagnostics_table(fit),
@@ -75,6 +78,7 @@ def report_content(
         population=population,
         ddsm_headline=ddsm,
         population_note=note,
+        evidence=evidence,
     )
 
 

@@ -15,6 +15,7 @@ from microcalc.modelling.predict import CLINICAL
 from microcalc.modelling.predict import NEW_SITE as NEW_SITE_POPULATION
 from microcalc.reporting import figures
 from microcalc.reporting.content import ReportContent
+from microcalc.reporting.evidence import EVIDENCE_NOTE, evidence_html
 from microcalc.reporting.figures import interval, percent, published_range
 from microcalc.reporting.further import further_html
 from microcalc.reporting.markup import CSS, disclaimer_html, escape, figure_html, html_table, md_inline
@@ -28,6 +29,7 @@ from microcalc.reporting.wording import (
     prior_only_sentence,
     site_sentences,
 )
+from microcalc.synthesis.evidence import conflict_sentence
 
 
 def _category_table(part: pd.DataFrame, prior: pd.DataFrame, ddsm: pd.DataFrame | None = None) -> str:
@@ -230,6 +232,7 @@ moved, in prior sds. Covariates informed by priors alone are left out (their rat
 {fig("fig-densities")}
 {prior_posterior_html(c.prior_posterior, ci)}
 <p>The same comparison on the probability scale is the “prior alone” column of the tables above.</p>
+{_evidence_section(c)}
 </section>
 
 <section id='sites'>
@@ -276,4 +279,15 @@ calculation with prior draws (a prior predictive check).</li>
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>microcalc posterior report</title><style>{CSS}</style></head><body>{body}</body></html>\n"
+    )
+
+
+def _evidence_section(c: ReportContent) -> str:
+    """The per-level literature table under the prior-vs-posterior table (empty without evidence)."""
+    if c.evidence is None or c.evidence.empty:
+        return ""
+    return (
+        "<h3 id='literature-evidence'>The published rates beside these data</h3>"
+        f"<p>{escape(conflict_sentence(c.evidence))}</p><p class='muted'>{escape(EVIDENCE_NOTE)}</p>"
+        f"<div class='scroll'>{evidence_html(c.evidence)}</div>"
     )

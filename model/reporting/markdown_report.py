@@ -9,6 +9,7 @@ from pathlib import Path
 from microcalc import DISCLAIMER
 from microcalc.reporting import figures
 from microcalc.reporting.content import ReportContent
+from microcalc.reporting.evidence import EVIDENCE_NOTE, evidence_markdown
 from microcalc.reporting.figures import interval, percent, published_range
 from microcalc.reporting.markup import md_table, plain
 from microcalc.reporting.prior_posterior import moved_sentence, prior_posterior_markdown
@@ -21,6 +22,7 @@ from microcalc.reporting.wording import (
     prior_only_sentence,
     site_sentences,
 )
+from microcalc.synthesis.evidence import conflict_sentence
 
 
 def render_markdown(fit, c: ReportContent, out_dir: Path, fit_path=None, ci: float = CI) -> str:
@@ -81,6 +83,17 @@ def render_markdown(fit, c: ReportContent, out_dir: Path, fit_path=None, ci: flo
         prior_posterior_markdown(c.prior_posterior),
         "",
     ]
+    if c.evidence is not None and not c.evidence.empty:
+        out += [
+            "### The published rates beside these data",
+            "",
+            conflict_sentence(c.evidence),
+            "",
+            EVIDENCE_NOTE,
+            "",
+            evidence_markdown(c.evidence),
+            "",
+        ]
     out += [
         "## Sites",
         "",

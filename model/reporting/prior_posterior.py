@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from microcalc.reporting.evidence import evidence_cell
 from microcalc.reporting.markup import escape, html_table, md_table
 from microcalc.reporting.tables import CI, coefficient_label, eti, scalar_draws
 
@@ -37,11 +38,16 @@ MAIN_PARAMETERS: tuple[tuple[str, str | None, str], ...] = (
 )
 
 
-def prior_posterior_table(fit, extra_coefficients: list[str] = (), ci: float = CI) -> pd.DataFrame:
+def prior_posterior_table(
+    fit, extra_coefficients: list[str] = (), ci: float = CI, evidence: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Prior and posterior mean and interval of the main parameters, with how much the data moved each.
 
     ``sd_ratio`` = posterior sd / prior sd (1: the data added nothing; 0.3: the data cut the
-    uncertainty to a third); ``shift`` = (posterior mean - prior mean) / prior sd.
+    uncertainty to a third); ``shift`` = (posterior mean - prior mean) / prior sd. With ``evidence``
+    (:func:`microcalc.synthesis.evidence.level_evidence` of the fit), ``literature`` says what the
+    published rates that inform the row are worth and whether the training data contradict them
+    (:func:`microcalc.reporting.evidence.evidence_cell`).
     """
     extra = [("covariate_effect", c, coefficient_label(c, fit.priors)) for c in extra_coefficients]
     prior, post = fit.idata["prior"], fit.idata["posterior"]
@@ -63,6 +69,7 @@ def prior_posterior_table(fit, extra_coefficients: list[str] = (), ci: float = C
                 "post_upper": eti(b, ci)[1],
                 "sd_ratio": b.std() / a.std(),
                 "shift": (b.mean() - a.mean()) / a.std(),
+                "literature": evidence_cell(var if coord is None else f"{var}[{coord}]", fit.priors, evidence),
             }
         )
     return pd.DataFrame(rows)
@@ -89,19 +96,31 @@ def prior_posterior_html(table: pd.DataFrame, ci: float = CI) -> str:
             f"{r.post_mean:.2f} ({r.post_lower:.2f} to {r.post_upper:.2f})",
             f"{r.sd_ratio:.2f}",
             f"{r.shift:+.2f}",
+            escape(r.literature),
         ]
         for r in table.itertuples()
     ]
     return html_table(
-        ["parameter (log-odds scale)", f"prior mean ({pc})", f"posterior mean ({pc})", "sd ratio", "shift"],
+        [
+            "parameter (log-odds scale)",
+            f"prior mean ({pc})",
+            f"posterior mean ({pc})",
+            "sd ratio",
+            "shift",
+            "literature: ESS, conflict with these data",
+        ],
         rows,
         numeric={3, 4},
+        wrap={5},
     )
 
 
 def prior_posterior_markdown(table: pd.DataFrame) -> str:
     """The shorter table in the Markdown report's "Prior vs posterior" section."""
     return md_table(
-        ["parameter", "prior mean", "posterior mean", "sd ratio"],
-        [[r.label, f"{r.prior_mean:.2f}", f"{r.post_mean:.2f}", f"{r.sd_ratio:.2f}"] for r in table.itertuples()],
+        ["parameter", "prior mean", "posterior mean", "sd ratio", "literature: ESS, conflict"],
+        [
+            [r.label, f"{r.prior_mean:.2f}", f"{r.post_mean:.2f}", f"{r.sd_ratio:.2f}", r.literature]
+            for r in table.itertuples()
+        ],
     )
