@@ -56,12 +56,19 @@ class Prior:
     def mean(self) -> float:
         """Prior mean (Normal, Beta, LogNormal, HalfNormal)."""
         if self.distribution == "Beta":
-            return self.alpha / (self.alpha + self.beta)
+            alpha, beta = self.beta_parameters()
+            return alpha / (alpha + beta)
         if self.distribution == "LogNormal":
             return math.exp(self.mu + 0.5 * self.sigma**2)
         if self.distribution == "HalfNormal":
             return self.sigma * math.sqrt(2.0 / math.pi)
         return self.mu
+
+    def beta_parameters(self) -> tuple[float, float]:
+        """(alpha, beta) of a Beta prior."""
+        if self.alpha is None or self.beta is None:
+            raise ValueError(f"{self.distribution} prior has no Beta alpha and beta")
+        return self.alpha, self.beta
 
 
 @dataclass(frozen=True)
@@ -168,9 +175,15 @@ class PriorSet:
         return isinstance(self.conditional_scale, Prior)
 
     @property
+    def scale_prior(self) -> Prior | None:
+        """The prior of a learned conditional scale; None when the scale is a fixed number."""
+        return self.conditional_scale if isinstance(self.conditional_scale, Prior) else None
+
+    @property
     def scale_value(self) -> float:
         """The fixed conditional scale, or the prior mean of the learned one."""
-        return self.conditional_scale.mean() if self.scale_is_random else float(self.conditional_scale)
+        scale = self.conditional_scale
+        return scale.mean() if isinstance(scale, Prior) else float(scale)
 
     def literature_contrast(self, descriptor: str) -> dict[str, float]:
         """Each level's published log-odds contrast: logit ppv - logit reference (before scaling)."""

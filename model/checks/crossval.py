@@ -181,7 +181,7 @@ def score_fold(
     train, test = frame.iloc[np.flatnonzero(train_mask)], frame.iloc[test_rows]
     fits, fit_rows, scored = {}, [], []
     for v in variants:
-        if v.fit_key is None:
+        if v.priors is None:  # the base rate (no fit_key)
             y_train = train[schema.OUTCOME].to_numpy(dtype=float)
             d = base_rate_draws(y_train, len(test), BAND_DRAWS, sampler["seed"])
             scored.append(Scored(v.name, test_rows, d.mean(axis=1), d))
@@ -243,7 +243,7 @@ def loo_table(
     """PSIS-LOO of every distinct fitted variant on all lesions."""
     rows, seen = [], set()
     for v in variants:
-        if v.fit_key is None or v.fit_key in seen:
+        if v.priors is None or v.fit_key in seen:
             continue
         seen.add(v.fit_key)
         data = blank(frame, v.blank_in_training)
@@ -377,7 +377,7 @@ def run_crossval(
     started = time.perf_counter()
     out = Path(out_dir)
     chosen = priors if isinstance(priors, PriorSet) else load_priors(priors)
-    priors = {"literature": chosen, "vague": vague_priors()}
+    prior_sets = {"literature": chosen, "vague": vague_priors()}
     sampler = {"draws": draws, "tune": tune or draws, "chains": chains, "seed": seed}
     if by == "case":
         fold = case_folds(frame, folds, seed)
@@ -388,7 +388,7 @@ def run_crossval(
     for k, name in enumerate(fold_names):
         test_rows = np.flatnonzero(fold == k)
         say(f"{name} ({len(test_rows)} held-out lesions, {len(frame) - len(test_rows)} training)")
-        s, f = score_fold(frame, test_rows, priors, {**sampler, "seed": seed + k}, variants, say)
+        s, f = score_fold(frame, test_rows, prior_sets, {**sampler, "seed": seed + k}, variants, say)
         scored += s
         fit_rows += [{"fold": k, "held_out": name, **r} for r in f]
     table, per_fold, evaluations = pooled_table(frame, scored, fold, variants)
@@ -406,7 +406,7 @@ def run_crossval(
         )
     if loo:
         say("PSIS-LOO on all lesions")
-        write_csv(loo_table(frame, priors, sampler, variants, say), out / CROSSVAL_FILES["loo"])
+        write_csv(loo_table(frame, prior_sets, sampler, variants, say), out / CROSSVAL_FILES["loo"])
     settings = {
         "by": by,
         "folds": fold_names,
@@ -415,7 +415,7 @@ def run_crossval(
         "chains": chains,
         "seed": seed,
         "lesions": len(frame),
-        "priors": {k: p.name for k, p in priors.items()},
+        "priors": {k: p.name for k, p in prior_sets.items()},
         "fits": len(convergence),
         "fits_converged": int(convergence["ok"].sum()) if len(convergence) else 0,
         "seconds": round(time.perf_counter() - started, 1),

@@ -71,7 +71,7 @@ def run_learning_curve(
 
     frame = training_sites(frame, site)
     chosen = priors if isinstance(priors, PriorSet) else load_priors(priors)
-    priors = {"literature": chosen, "vague": vague_priors()}
+    prior_sets = {"literature": chosen, "vague": vague_priors()}
     runs = []
     for r in range(repeats):
         pool, test_rows = held_out_split(frame, seed + r)
@@ -80,7 +80,7 @@ def run_learning_curve(
         for size in sizes:
             n = len(order) if size is None or size >= len(order) else size
             train = frame.iloc[np.sort(order[:n])]
-            for name, prior_set in priors.items():
+            for name, prior_set in prior_sets.items():
                 t0 = time.perf_counter()
                 result = fit(train, priors=prior_set, draws=draws, tune=tune or draws, chains=chains, seed=seed + r)
                 c = result.convergence

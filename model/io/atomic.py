@@ -39,7 +39,7 @@ def _new_file_beside(target: Path, suffix: str) -> Path:
     raise FileExistsError(f"no free temporary name beside {target}")
 
 
-def write_atomic(target: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+def write_atomic(target: str | os.PathLike, write: Callable[[Path], object]) -> Path:
     """Call ``write(tmp_path)`` and move the result to ``target``; nothing is left on failure."""
     with atomic_path(target) as tmp:
         write(tmp)

@@ -228,8 +228,8 @@ def _union_per_group(codes: np.ndarray, n_groups: int, values: pd.Series, sep: s
 def _rename(table: Table, cells: pd.DataFrame, renames: dict[str, str], fmt: str, **options: object) -> Mapped:
     """Apply a format's renames; columns already named canonically are used too; clashes refused."""
     names: dict[str, str] = {}
-    for original, target in renames.items():
-        target = target if target in schema.COLUMNS else lexicon.canonical_column(original, schema.COLUMNS)
+    for original, wanted in renames.items():
+        target = wanted if wanted in schema.COLUMNS else lexicon.canonical_column(original, schema.COLUMNS)
         if target is None:
             continue
         if target in names:

@@ -169,8 +169,9 @@ def _coerce_lesion_id(cells: _Cells, unique: bool) -> pd.Series:
     blank = values.isna().to_numpy()
     if blank.any():
         raise cells.error(blank, "is blank; every lesion needs a lesion_id", value="")
-    if unique and not values.is_unique:
-        i, problem = repeated_id(values, cells.rows)
+    found = repeated_id(values, cells.rows) if unique and not values.is_unique else None
+    if found is not None:
+        i, problem = found
         raise cells.error(np.arange(len(values)) == i, problem)
     return values
 

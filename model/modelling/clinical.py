@@ -210,7 +210,7 @@ def case_mix_logits(
 
 def series_rate(mu: np.ndarray, tau: np.ndarray) -> np.ndarray:
     """E_z[expit(mu + tau z)] per draw: a new series' expected overall rate (Gauss-Hermite)."""
-    return sum(w * logistic(mu + z * tau) for w, z in new_site_nodes())
+    return np.asarray(sum(w * logistic(mu + z * tau) for w, z in new_site_nodes()))
 
 
 @dataclass(frozen=True, eq=False)

@@ -184,7 +184,8 @@ def wrapper_key(template: str, inner: Any, sizes: dict[str, int]) -> str:
     import pytensor
     from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
 
-    inner_key = CACHED_SRC_FUNCTIONS.get(getattr(inner, "py_func", None))
+    py_func = getattr(inner, "py_func", None)
+    inner_key = CACHED_SRC_FUNCTIONS.get(py_func) if py_func is not None else None
     if inner_key is None:
         raise NotCacheable("PyTensor has no cache key for the compiled function")
     # __name__: numba rebuilds a cached wrapper's globals by importing this module by name, so an entry

@@ -63,8 +63,16 @@ class Design:
         widths = [
             a.shape[1] for a in (like.morphology, like.distribution, like.not_recorded, like.covariates, like.birads)
         ]
-        parts = np.split(m, np.cumsum(widths), axis=1)
-        return cls(*parts[:5], site=parts[5][:, 0].astype(np.int64), known_site=parts[5][:, 1])
+        morphology, distribution, not_recorded, covariates, birads, site = np.split(m, np.cumsum(widths), axis=1)
+        return cls(
+            morphology,
+            distribution,
+            not_recorded,
+            covariates,
+            birads,
+            site=site[:, 0].astype(np.int64),
+            known_site=site[:, 1],
+        )
 
 
 def multi_hot(values: pd.Series, levels: tuple[str, ...]) -> np.ndarray:

@@ -136,7 +136,7 @@ def read_fit(path: str | Path) -> dict:
         idata=idata,
         priors=priors,
         sites=sites,
-        donors=_donor_table({col: meta[col].values for col in meta.data_vars}),
+        donors=_donor_table({str(col): meta[col].values for col in meta.data_vars}),
         convergence=Convergence(**{k: v for k, v in json.loads(meta.attrs["convergence"]).items() if k != "ok"}),
         settings=json.loads(meta.attrs["settings"]),
         data_summary=json.loads(meta.attrs["data_summary"]),

@@ -14,6 +14,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -44,6 +45,9 @@ from microcalc.modelling.predict import (
 )
 from microcalc.priors import PriorSet, load_priors
 
+if TYPE_CHECKING:
+    from xarray import DataTree
+
 PRIOR_DRAWS = 1000  # prior draws kept in the fit for prior-vs-posterior views and prior predictive checks
 # The site of training lesions whose site is blank when no name is given: a file without sites (one
 # institution's lesions, CBIS-DDSM) is one site. Predict with ``site="training"`` to use it.
@@ -72,7 +76,7 @@ class SamplerSettings:
 class Fit:
     """A fitted model: posterior draws plus what is needed to predict and report."""
 
-    idata: object  # xarray.DataTree with posterior, sample_stats, log_likelihood, log_prior, ...
+    idata: DataTree  # with posterior, sample_stats, log_likelihood, log_prior, ...
     priors: PriorSet
     sites: tuple[str, ...]
     donors: pd.DataFrame

@@ -323,8 +323,8 @@ def _descriptor_effect(pm, pt, name: str, levels: tuple[str, ...], priors: Prior
     group = np.array([spec.groups.index(spec.levels[lvl].group) for lvl in levels])
     shift = _random_variable(pm, f"{name}_group_shift", spec.group_shift, dims="lexicon_group")
     sd = _random_variable(pm, f"{name}_sd", spec.level_sd)
-    u = priors.centre_sd(name)
-    u = np.array([u[lvl] for lvl in levels])
+    centre_sd = priors.centre_sd(name)
+    u = np.array([centre_sd[lvl] for lvl in levels])
     if u.any():
         sd = level_scale(sd, scale, u)
     return _level_effect(pm, pt, name, centre + shift[group], sd, centred, priors.level_deviation)
@@ -361,10 +361,9 @@ def build_model(patterns: Patterns, priors: PriorSet, sites: tuple[str, ...]):
         intercept = _random_variable(pm, "intercept", priors.intercept)
         site_sd = _random_variable(pm, "site_sd", priors.site_sd)
         site_effect = _level_effect(pm, pt, "site", 0.0, site_sd, centred["site"])
+        scale_prior = priors.scale_prior
         scale = (
-            _random_variable(pm, "conditional_scale", priors.conditional_scale)
-            if priors.scale_is_random
-            else priors.scale_value
+            _random_variable(pm, "conditional_scale", scale_prior) if scale_prior is not None else priors.scale_value
         )
         morphology = _descriptor_effect(pm, pt, "morphology", schema.MORPHOLOGY, priors, centred["morphology"], scale)
         distribution = _descriptor_effect(

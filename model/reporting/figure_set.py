@@ -4,9 +4,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from microcalc.reporting import figures
 from microcalc.reporting.content import ReportContent
 from microcalc.reporting.tables import CI, GROUP_TITLES, scalar_draws
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from microcalc.modelling.fitting import Fit
 
 DENSITY_PANELS: tuple[tuple[str, str | None, str], ...] = (
     ("intercept", None, "baseline log-odds"),
@@ -18,7 +25,7 @@ DENSITY_PANELS: tuple[tuple[str, str | None, str], ...] = (
 )
 
 
-def report_figures(fit, c: ReportContent, ci: float = CI) -> dict[str, tuple[object, str]]:
+def report_figures(fit: Fit, c: ReportContent, ci: float = CI) -> dict[str, tuple[Figure, str]]:
     """The report's figures by id, each with its caption (matplotlib Figures)."""
     head = c.headline.iloc[0]
     headline_fig = figures.headline_figure(

@@ -11,14 +11,21 @@ data = red open diamond. Covariates informed by priors alone are drawn in grey.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import NullFormatter, PercentFormatter
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 POSTERIOR = "#1f4e79"
 PRIOR = "#8c8c8c"
@@ -29,7 +36,7 @@ WIDTH = 8.0  # inches; the HTML scales figures to the page width
 ROW = 0.30  # inches per row of a forest plot
 DATA_COLUMN = 1.33  # x (axes fraction) of the "data" text column right of a forest plot
 
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 9.5,
     "axes.titlesize": 11,
@@ -53,7 +60,7 @@ STYLE = {
 
 
 @contextmanager
-def report_style():
+def report_style() -> Iterator[None]:
     """Apply the report's matplotlib style inside a ``with`` block."""
     import matplotlib as mpl
 
@@ -93,7 +100,7 @@ def to_svg(fig: Figure) -> str:
     return buf.getvalue()
 
 
-def _figure(rows: float, extra: float = 1.3, width: float = WIDTH) -> tuple[Figure, object]:
+def _figure(rows: float, extra: float = 1.3, width: float = WIDTH) -> tuple[Figure, Axes]:
     """A one-axes figure whose height grows with the number of rows."""
     with report_style():
         fig = Figure(figsize=(width, ROW * rows + extra), layout="constrained")
@@ -101,7 +108,7 @@ def _figure(rows: float, extra: float = 1.3, width: float = WIDTH) -> tuple[Figu
     return fig, ax
 
 
-def _right_text(ax, y: float, text: str, x: float = 1.02, **kw) -> None:
+def _right_text(ax: Axes, y: float, text: str, x: float = 1.02, **kw: Any) -> None:
     """Text in a column right of the axes (x in axes fraction, y in data units)."""
     ax.text(x, y, text, transform=ax.get_yaxis_transform(), va="center", ha="left", fontsize=8.5, **kw)
 
@@ -186,7 +193,7 @@ def _band(low: float, high: float, y: float, height: float = 0.62) -> Rectangle:
     return Rectangle((low, y - height / 2), high - low, height, color=PUBLISHED, alpha=0.55, lw=0, zorder=1)
 
 
-def _forest_legend(ci: float) -> list:
+def _forest_legend(ci: float) -> list[Artist]:
     """Legend entries shared by the forest plots."""
     return [
         Patch(color=PUBLISHED, alpha=0.55, label="published range"),
@@ -211,7 +218,7 @@ def headline_figure(
         fig = Figure(figsize=(WIDTH, 2.8), layout="constrained")
         ax = fig.add_subplot()
         ax.axvspan(low, high, color=PUBLISHED, alpha=0.45, lw=0, label=f"published range {published_range(low, high)}")
-        bins = np.linspace(0, 1, 51)
+        bins = np.linspace(0, 1, 51).tolist()  # a list: the stubs of Axes.hist take a sequence, not an array
         peak = 0.0
         if prior is not None:
             heights, _, _ = ax.hist(
@@ -223,7 +230,7 @@ def headline_figure(
                 alpha=0.35,
                 label="before the data (prior)",
             )
-            peak = heights.max()
+            peak = float(np.max(heights))
         heights, _, _ = ax.hist(
             posterior,
             bins=bins,
@@ -233,7 +240,7 @@ def headline_figure(
             alpha=0.75,
             label="after the data (posterior)",
         )
-        peak = max(peak, heights.max())
+        peak = max(peak, float(np.max(heights)))
         lo, hi = np.quantile(posterior, [(1 - ci) / 2, (1 + ci) / 2])
         top = 1.12 * peak
         ax.plot(
@@ -327,10 +334,11 @@ def prior_posterior_intervals(table: pd.DataFrame, ci: float = 0.95) -> Figure:
             ax.plot(r.post_mean, yi - 0.18, "o", color=POSTERIOR, ms=4.5)
             _right_text(ax, yi, f"{r.sd_ratio:.2f}", color=POSTERIOR if r.sd_ratio < 0.9 else PRIOR)
         ax.set_yticks(y, list(rows["label"]))
-        ax.set_ylim(-0.8, y.max() + 0.8)
+        top = float(y.max())
+        ax.set_ylim(-0.8, top + 0.8)
         ax.set_xlabel("log-odds scale")
         ax.set_title("What the data changed: prior vs posterior")
-        _right_text(ax, y.max() + 0.75, "sd ratio", fontweight="bold")
+        _right_text(ax, top + 0.75, "sd ratio", fontweight="bold")
         fig.legend(
             handles=[
                 Line2D([], [], color=PRIOR, lw=3.5, alpha=0.7, label=f"prior {100 * ci:.0f}% interval"),

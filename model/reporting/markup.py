@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import base64
 import html
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING
 
 from microcalc import DISCLAIMER
 from microcalc.reporting import figures
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CSS = """
 :root { --blue: #1f4e79; --grey: #6b6b6b; --amber: #f0c36d; --red: #b2182b; }
@@ -62,21 +67,21 @@ code { font-size: .88em; background: #f3f3f3; padding: 0 .25em; border-radius: 3
 """
 
 
-def escape(text) -> str:
+def escape(text: object) -> str:
     """Text made safe for HTML (quotes too, so it may sit in an attribute)."""
     return html.escape(str(text))
 
 
 def html_table(
-    header: list[str],
-    rows: list[list],
-    numeric: set[int] = frozenset(),
-    classes: list[str] | None = None,
-    wrap: set[int] = frozenset(),
+    header: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    numeric: Collection[int] = frozenset(),
+    classes: Sequence[str] | None = None,
+    wrap: Collection[int] = frozenset(),
 ) -> str:
     """An HTML table; ``numeric`` columns right-aligned, ``wrap`` columns may wrap; ``classes`` per row."""
 
-    def cell(tag, i, v):
+    def cell(tag: str, i: int, v: object) -> str:
         klass = "num" if i in numeric else "wrap" if i in wrap else ""
         return f"<{tag}{f' class={klass}' if klass else ''}>{v}</{tag}>"
 
@@ -88,7 +93,7 @@ def html_table(
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def figure_html(fig_id: str, fig, caption: str) -> str:
+def figure_html(fig_id: str, fig: Figure, caption: str) -> str:
     return (
         f"<figure id='{fig_id}'><img src='{svg_data_uri(fig)}' alt='{escape(caption)}'>"
         f"<figcaption>{escape(caption)}</figcaption></figure>"
@@ -101,7 +106,7 @@ def md_inline(text: str) -> str:
     return "".join(f"<em>{p}</em>" if i % 2 else p for i, p in enumerate(parts))
 
 
-def svg_data_uri(fig) -> str:
+def svg_data_uri(fig: Figure) -> str:
     """A figure as a base64 SVG data URI (vector, self-contained, isolated from the page's ids)."""
     svg = figures.to_svg(fig)
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
@@ -117,7 +122,7 @@ def plain(text: str) -> str:
     return text.replace("*", "")
 
 
-def md_table(header: list[str], rows: list[list]) -> str:
+def md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     esc = lambda v: str(v).replace("|", "\\|")  # noqa: E731
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in rows]

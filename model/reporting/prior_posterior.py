@@ -8,6 +8,7 @@ A new column goes in three places, all here: :func:`prior_posterior_table` (the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -39,7 +40,7 @@ MAIN_PARAMETERS: tuple[tuple[str, str | None, str], ...] = (
 
 
 def prior_posterior_table(
-    fit, extra_coefficients: list[str] = (), ci: float = CI, evidence: pd.DataFrame | None = None
+    fit, extra_coefficients: Sequence[str] = (), ci: float = CI, evidence: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """Prior and posterior mean and interval of the main parameters, with how much the data moved each.
 

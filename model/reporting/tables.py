@@ -7,6 +7,7 @@ These are plain DataFrames; the HTML and Markdown pages format them, and the not
 from __future__ import annotations
 
 from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,12 @@ from microcalc.modelling.diagnostics import parameter_table
 from microcalc.modelling.model import PARAMETER_GROUPS
 from microcalc.modelling.predict import NEW_SITE as NEW_SITE_POPULATION
 from microcalc.reporting import headline
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from microcalc.modelling.fitting import Fit
+    from microcalc.priors import PriorSet
 
 CI = 0.95  # credible level of every interval in the report
 GROUP_TITLES: dict[str, str] = {
@@ -38,8 +45,11 @@ COVARIATE_LABELS: dict[str, str] = {
 PRIOR_ONLY_TOLERANCE = 0.15  # fallback rule: posterior mean and sd within 15% of a prior sd of the prior's
 
 
-def scalar_draws(node, var: str, coord: str | None = None) -> np.ndarray:
-    """All draws (chains pooled) of one scalar entry of a posterior or prior group."""
+def scalar_draws(node: xr.DataTree | xr.DataArray | xr.Dataset, var: str, coord: str | None = None) -> np.ndarray:
+    """All draws (chains pooled) of one scalar entry of a posterior or prior group.
+
+    ``node``: ``fit.idata["posterior"]`` or ``["prior"]`` (typed by xarray as a node or a variable), or a Dataset.
+    """
     da = node[var]
     if coord is not None:
         other = [d for d in da.dims if d not in ("chain", "draw")][0]
@@ -57,7 +67,7 @@ def coefficient_column(coefficient: str) -> str:
     return "age" if coefficient == "age_per_decade" else coefficient.split("[", 1)[0]
 
 
-def coefficient_label(coefficient: str, priors) -> str:
+def coefficient_label(coefficient: str, priors: PriorSet) -> str:
     """Plain label: 'Change over time: new vs stable', 'Age, per 10 years'."""
     column = coefficient_column(coefficient)
     if column == "age":
@@ -68,7 +78,7 @@ def coefficient_label(coefficient: str, priors) -> str:
     return f"{COVARIATE_LABELS.get(column, words(column))}: {words(level)} vs {words(reference)}"
 
 
-def recorded_counts(fit) -> dict[str, int | None]:
+def recorded_counts(fit: Fit) -> dict[str, int | None]:
     """Training lesions with each covariate column recorded; None where the fit does not say.
 
     Uses ``fit.data_summary["recorded"]`` when the fit stores it; otherwise the training key
@@ -87,10 +97,12 @@ def recorded_counts(fit) -> dict[str, int | None]:
 
 def _matches_prior(post: np.ndarray, mu: float, sigma: float) -> bool:
     """Fallback: a coefficient whose posterior mean and sd equal its prior's (within tolerance)."""
-    return abs(post.mean() - mu) < PRIOR_ONLY_TOLERANCE * sigma and abs(post.std() / sigma - 1) < PRIOR_ONLY_TOLERANCE
+    return bool(
+        abs(post.mean() - mu) < PRIOR_ONLY_TOLERANCE * sigma and abs(post.std() / sigma - 1) < PRIOR_ONLY_TOLERANCE
+    )
 
 
-def covariate_table(fit, ci: float = CI) -> pd.DataFrame:
+def covariate_table(fit: Fit, ci: float = CI) -> pd.DataFrame:
     """Odds ratio (posterior median of exp(coefficient), equal-tailed interval) per coefficient.
 
     ``prior_only`` is True when no training lesion recorded the covariate, so its effect is the
@@ -125,7 +137,7 @@ def covariate_table(fit, ci: float = CI) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def grouped_cluster_draws(fit, params: dict, site: str | None = None) -> np.ndarray:
+def grouped_cluster_draws(fit: Fit, params: dict[str, np.ndarray], site: str | None = None) -> np.ndarray:
     """Draws of P(malignant) for the biopsied grouped cluster at ``site`` (None: a new site)."""
     return headline.grouped_cluster_draws(params, fit.priors, fit.sites, fit.donors, site)
 
@@ -138,7 +150,9 @@ def biopsied_counts(donors: pd.DataFrame, site: str | None = None) -> tuple[int,
     return int(donors.loc[hit, "count"].sum()), int(donors.loc[hit, "malignant"].sum())
 
 
-def site_table(fit, params: dict, ci: float = CI, new_site_draws: np.ndarray | None = None) -> pd.DataFrame:
+def site_table(
+    fit: Fit, params: dict[str, np.ndarray], ci: float = CI, new_site_draws: np.ndarray | None = None
+) -> pd.DataFrame:
     """Biopsied grouped cluster at each training site and at a new site (like the training sites), with each
     site's data.
 
@@ -146,8 +160,10 @@ def site_table(fit, params: dict, ci: float = CI, new_site_draws: np.ndarray | N
     """
     rows = []
     for site in (*fit.sites, None):
-        known = site is None and new_site_draws is not None
-        draws = new_site_draws if known else grouped_cluster_draws(fit, params, site or NEW_SITE_POPULATION)
+        if site is None and new_site_draws is not None:
+            draws = new_site_draws
+        else:
+            draws = grouped_cluster_draws(fit, params, site or NEW_SITE_POPULATION)
         n, m = biopsied_counts(fit.donors, site)
         summary = fit.data_summary
         lesions, malignant = (
@@ -174,7 +190,7 @@ def site_table(fit, params: dict, ci: float = CI, new_site_draws: np.ndarray | N
     return pd.DataFrame(rows)
 
 
-def diagnostics_table(fit) -> pd.DataFrame:
+def diagnostics_table(fit: Fit) -> pd.DataFrame:
     """Per-parameter mean, sd, ESS and R-hat of every free parameter (ArviZ summary)."""
     post = fit.idata["posterior"]
     present = [v for v in PARAMETER_GROUPS if v in post and post[v].size]

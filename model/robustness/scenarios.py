@@ -21,6 +21,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,11 @@ from microcalc.modelling.model import RANDOM_EFFECTS
 from microcalc.modelling.predict import sample_last
 from microcalc.priors import PriorSet, load_priors, scenario_paths
 from microcalc.reporting.headline import blank_frame, headline_draws, headline_table
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from microcalc.modelling.fitting import Fit
 
 PARETO_K_MAX = 0.7  # above it the importance weights are not trusted (Vehtari et al. 2024)
 IDENTICAL_LOG_RATIO = 1e-9  # log weights flatter than this: the two prior files agree on every draw
@@ -182,8 +188,8 @@ def _centre_and_group(posterior, priors: PriorSet, descriptor: str) -> tuple[np.
     """
     spec = getattr(priors, descriptor)
     levels = [str(v) for v in posterior[descriptor].values]
-    contrast = priors.literature_contrast(descriptor)
-    contrast = np.array([contrast[lvl] for lvl in levels])
+    by_level = priors.literature_contrast(descriptor)
+    contrast = np.array([by_level[lvl] for lvl in levels])
     groups = [spec.groups.index(spec.levels[lvl].group) for lvl in levels]
     if priors.scale_is_random:
         return _draws(posterior, "conditional_scale")[..., None] * contrast, groups
@@ -209,8 +215,8 @@ def _level_sd(posterior, priors: PriorSet, descriptor: str) -> np.ndarray:
     from microcalc.modelling.model import level_scale
 
     levels = [str(v) for v in posterior[descriptor].values]
-    u = priors.centre_sd(descriptor)
-    u = np.array([u[lvl] for lvl in levels])
+    centre_sd = priors.centre_sd(descriptor)
+    u = np.array([centre_sd[lvl] for lvl in levels])
     sd = _draws(posterior, f"{descriptor}_sd")[..., None]
     scale = _draws(posterior, "conditional_scale")[..., None] if priors.scale_is_random else priors.scale_value
     return level_scale(sd, scale, u) if u.any() else sd + 0.0 * u
@@ -291,10 +297,10 @@ def with_scale(posterior, fit_priors: PriorSet, priors: PriorSet):
     """
     if priors.scale_is_random == fit_priors.scale_is_random:
         return posterior, ()
-    if priors.scale_is_random and SCALE not in posterior:
-        prior = priors.conditional_scale
+    prior = priors.scale_prior
+    if prior is not None and SCALE not in posterior:
         shape = (posterior.sizes["chain"], posterior.sizes["draw"])
-        draws = np.random.default_rng(SCALE_SEED).beta(prior.alpha, prior.beta, size=shape)
+        draws = np.random.default_rng(SCALE_SEED).beta(*prior.beta_parameters(), size=shape)
         posterior = posterior.assign({SCALE: (("chain", "draw"), draws)})
     return posterior, (SCALE,)
 
@@ -339,7 +345,7 @@ def headline_keys_table(keys: list[tuple[str, str]], summary: pd.DataFrame) -> p
 
 def refit_headline(
     frame: pd.DataFrame, priors: PriorSet, donors: pd.DataFrame, settings: RefitSettings
-) -> tuple[pd.DataFrame, object]:
+) -> tuple[pd.DataFrame, Fit]:
     """Refit with ``priors`` and return the headline table (quantities defined by ``donors``) and the fit."""
     from microcalc.modelling.fitting import fit
 
@@ -349,7 +355,7 @@ def refit_headline(
     return headline_table(refit.params(), refit.priors, refit.sites, donors, ci=CI), refit
 
 
-def refit_note(refit, settings: RefitSettings) -> str:
+def refit_note(refit: Fit, settings: RefitSettings) -> str:
     """Short method note for a refit, with its convergence verdict."""
     note = settings.text()
     return note if refit.convergence.ok else f"{note}; NOT CONVERGED: {'; '.join(refit.convergence.problems())}"
@@ -359,8 +365,8 @@ def refit_note(refit, settings: RefitSettings) -> str:
 class Reweighter:
     """A fit's posterior made ready for reweighting to other prior files (base log prior computed once)."""
 
-    fit: object
-    posterior: object  # xarray Dataset of the posterior
+    fit: Fit
+    posterior: xr.Dataset  # the fit's posterior
     patterns: object  # training patterns (to build the scenario models)
     informed: dict[str, np.ndarray] | None  # elements the likelihood reads; None = all (data not rebuilt)
     base: np.ndarray  # log prior of the fit's own priors per draw
@@ -369,7 +375,7 @@ class Reweighter:
 
     @classmethod
     def of(
-        cls, fit, frame: pd.DataFrame | None, donors: pd.DataFrame | None = None, population: str | None = None
+        cls, fit: Fit, frame: pd.DataFrame | None, donors: pd.DataFrame | None = None, population: str | None = None
     ) -> Reweighter:
         """``frame`` = the training data, or None if it could not be rebuilt (then every element counts)."""
         source = frame if frame is not None else training_frame(fit.donors)
@@ -423,6 +429,7 @@ def scenario_result(
             f"this prior file encodes lesions differently ({reason}), so "
             f"it needs a refit, which is not possible here ({no_refit})",
         )
+    assert frame is not None and refit is not None  # else no_refit is set and the branch above raised
     why = f"k={k:.2f}" if reason is None else reason
     say(f"  {sc.name}: Pareto k too large ({why}); refitting ({refit.text()})")
     table, new = refit_headline(frame, sc.priors, rw.donors, refit)

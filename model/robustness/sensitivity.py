@@ -21,6 +21,7 @@ import base64
 import html
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -128,6 +129,9 @@ def data_size_view(
     say=print,
 ) -> pd.DataFrame:
     """Headline answers under the fit's priors and the compared scenarios at each data fraction."""
+    refit = settings.refit
+    if refit is None:
+        raise ValueError("the data-size view refits the model: settings.refit must not be None")
     compare = [s for s in scenarios if s.name in settings.data_size_scenarios and s.name != baseline]
     keep = {baseline, *(s.name for s in compare)}
     parts = []
@@ -139,22 +143,19 @@ def data_size_view(
             ]
         else:
             sub = subsample(frame, fraction, settings.seed)
-            say(
-                f"  {fraction:.0%} of the data ({len(sub)} lesions): refitting with the fit's priors "
-                f"({settings.refit.text()})"
-            )
-            table, sub_fit = refit_headline(sub, fit.priors, fit.donors, settings.refit)
+            say(f"  {fraction:.0%} of the data ({len(sub)} lesions): refitting with the fit's priors ({refit.text()})")
+            table, sub_fit = refit_headline(sub, fit.priors, fit.donors, refit)
             results = [
                 ScenarioResult(
                     baseline,
                     table,
-                    f"refit, {refit_note(sub_fit, settings.refit)}",
+                    f"refit, {refit_note(sub_fit, refit)}",
                     float("nan"),
                     float(sub_fit.convergence.min_ess_bulk),
                 )
             ]
             results += scenario_results(
-                Reweighter.of(sub_fit, sub, donors=fit.donors), compare, sub, refit=settings.refit, say=say
+                Reweighter.of(sub_fit, sub, donors=fit.donors), compare, sub, refit=refit, say=say
             )
         part = scenarios_frame(results)
         part.insert(0, "malignant", int(sub["malignant"].sum()))
@@ -628,6 +629,14 @@ def figures_of(res: SensitivityResult) -> dict[str, bytes]:
     return figures
 
 
+def _csv_writer(table: pd.DataFrame) -> Callable[[Path], object]:
+    return lambda path: table.to_csv(path, index=False)
+
+
+def _bytes_writer(data: bytes) -> Callable[[Path], object]:
+    return lambda path: path.write_bytes(data)
+
+
 def write_sensitivity(
     res: SensitivityResult, out_dir: str | Path, settings: SensitivitySettings = SensitivitySettings()
 ) -> list[Path]:
@@ -642,9 +651,9 @@ def write_sensitivity(
         "scenarios.csv": res.scenario_table,
         "data_size.csv": res.data_size,
     }
-    paths = [write_atomic(out / name, lambda p, t=t: t.to_csv(p, index=False)) for name, t in tables.items()]
+    paths = [write_atomic(out / name, _csv_writer(t)) for name, t in tables.items()]
     figures = figures_of(res)
-    paths += [write_atomic(out / f"{name}.png", lambda p, b=b: p.write_bytes(b)) for name, b in figures.items()]
+    paths += [write_atomic(out / f"{name}.png", _bytes_writer(b)) for name, b in figures.items()]
     paths.append(write_text_atomic(out / "sensitivity_summary.json", json.dumps(summary(res), indent=1)))
     paths.append(write_text_atomic(out / "sensitivity.html", sensitivity_html(res, figures, settings)))
     return paths

@@ -35,6 +35,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from starlette.applications import Starlette
@@ -55,6 +56,11 @@ from microcalc.web.case import Model, Population, default_population, explain
 from microcalc.web.limits import MAX_JSON_BYTES, MAX_UPLOAD_BYTES, BodyLimit, SecurityHeaders
 from microcalc.web.plot import posterior_svg
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from microcalc.modelling.diagnostics import Convergence
+
 DEFAULT_CI = 0.95
 MEMO_ENTRIES = 2048  # remembered answers of small requests (a calculator user toggles findings back and forth)
 MEMO_MAX_LESIONS = 64  # requests with more lesions are always computed
@@ -69,7 +75,7 @@ OUTPUTS: dict[str, tuple[str, str]] = {  # ?output= -> (file suffix, media type)
 MAX_WARNINGS = 20
 
 
-class Memo:
+class Memo[V]:
     """A small thread-safe least-recently-used map from a request's model inputs to its answer.
 
     Answers are deterministic functions of the key (the same computation on the same inputs), so a
@@ -78,10 +84,10 @@ class Memo:
 
     def __init__(self, size: int = MEMO_ENTRIES):
         self.size = size
-        self._items: OrderedDict[Hashable, object] = OrderedDict()
+        self._items: OrderedDict[Hashable, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> object | None:
+    def get(self, key: Hashable) -> V | None:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -92,7 +98,7 @@ class Memo:
         with self._lock:
             self._items.clear()
 
-    def put(self, key: Hashable, value: object) -> None:
+    def put(self, key: Hashable, value: V) -> None:
         with self._lock:
             self._items[key] = value
             self._items.move_to_end(key)
@@ -116,10 +122,10 @@ class Service:
     model: Model
     fit_path: Path
     ci: float = DEFAULT_CI
-    convergence: object = None  # microcalc.modelling.diagnostics.Convergence of the fit
+    convergence: Convergence | None = None  # of the fit
     lock: threading.Lock = field(default_factory=threading.Lock)
-    predictions: Memo = field(default_factory=Memo)
-    cases: Memo = field(default_factory=Memo)
+    predictions: Memo[np.ndarray] = field(default_factory=Memo)  # summary table per (ci, site, inputs)
+    cases: Memo[dict] = field(default_factory=Memo)  # JSON answer per (population, inputs)
 
     def choice(self, population: object) -> Population:
         """The population choice of a key (None: what ``microcalc predict`` does for a blank site); unknown keys
@@ -163,7 +169,7 @@ class Service:
         rows = [{"lesion_id": i, **dict(zip(SUMMARY_COLUMNS, map(float, values)))} for i, values in zip(ids, table)]
         return {"predictions": rows, "ci": ci, "warnings": notes, "disclaimer": DISCLAIMER}
 
-    def case(self, cells: pd.DataFrame, population: str) -> dict:
+    def case(self, cells: pd.DataFrame, population: str | None) -> dict:
         """The page's answer for one lesion at the chosen population."""
         choice = self.choice(population)
         frame, notes = inputs.validated_lesions(cells)
@@ -277,6 +283,7 @@ def routes(service: Service, page: str) -> list[Route]:
         import microcalc
 
         conv = service.convergence
+        assert conv is not None  # create_app passes the fit's
         return JSONResponse(
             {
                 "version": microcalc.__version__,
@@ -407,7 +414,8 @@ def create_app(
     app = Starlette(
         routes=routes(service, page),
         middleware=middleware,
-        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+        # starlette types every handler as taking Exception; _http_error is registered for HTTPException only
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},  # type: ignore[dict-item]
     )
     app.state.service = service
     return app

@@ -25,6 +25,7 @@ quantity, so it gets the headline's range (biopsied grouped clusters, 20-50%).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,7 @@ from microcalc.modelling.predict import (
     probability_draws,
     summarise,
 )
+from microcalc.priors import PriorSet
 from microcalc.reporting import literature
 from microcalc.reporting.figures import interval, percent
 from microcalc.reporting.headline import BIOPSIED_BIRADS
@@ -98,7 +100,7 @@ class Model:
     """What the server predicts with: the fit's posterior draws and the tables read once at start-up."""
 
     params: dict[str, np.ndarray]
-    priors: object  # microcalc.priors.PriorSet
+    priors: PriorSet
     sites: tuple[str, ...]
     donors: pd.DataFrame
     prior_only: frozenset[str]  # input columns whose effect is the literature prior alone
@@ -155,7 +157,7 @@ def odds_ratio_summary(with_draws: np.ndarray, without_draws: np.ndarray, ci: fl
     return {"or_median": float(mid), "or_lower": float(lo), "or_upper": float(hi)}
 
 
-def value_text(column: str, value: object) -> str:
+def value_text(column: str, value: str | float) -> str:
     """A recorded value as the page shows it: 'fine pleomorphic + amorphous', 'yes', '55'."""
     if column in schema.YES_NO_COLUMNS:
         return "yes" if bool(value) else "no"
@@ -164,7 +166,7 @@ def value_text(column: str, value: object) -> str:
     return str(value).replace(schema.MULTI_SEPARATOR, " + ").replace("_", " ")
 
 
-def finding_text(column: str, value: object) -> str:
+def finding_text(column: str, value: str | float) -> str:
     return f"{LABELS.get(column, column)}: {value_text(column, value)}"
 
 
@@ -251,7 +253,7 @@ def explain(model: Model, frame: pd.DataFrame, ci: float = 0.95) -> tuple[dict, 
     draws = model.draws(frame)
     summary = summarise(draws, ci).iloc[0]
     columns = entered(frame)
-    effects = []
+    effects: list[dict[str, Any]] = []  # JSON objects
     if columns:
         others = model.draws(without(frame, columns))
         mean_without = others.mean(axis=1)

@@ -201,7 +201,7 @@ def render_page(fit, model: Model, ci: float, max_upload_bytes: int | None = Non
     from microcalc.web.limits import MAX_UPLOAD_BYTES
 
     summary = fit.data_summary or {}
-    notes = getattr(fit, "notes", list)()
+    notes: list[str] = getattr(fit, "notes", list)()
     config = {"ci": ci, "maxUploadBytes": max_upload_bytes or MAX_UPLOAD_BYTES, "disclaimer": DISCLAIMER}
     return fill(
         template(),
