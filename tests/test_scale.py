@@ -1,6 +1,6 @@
-"""Scale: chunked scoring equals in-memory scoring; Parquet in/out; Dask; lazy start-up.
+"""Scale: the Polars scan scores like in-memory scoring and like reading the file whole; Parquet in/out; Dask;
+lazy start-up.
 
-Chunks are made tiny (a few kilobytes) so the bundled 617 lesions cross many chunk boundaries.
 Speed targets live in tests/benchmarks/bench.py, never here.
 """
 
@@ -26,12 +26,14 @@ SUMMARY = list(scoring.SUMMARY_COLUMNS)
 
 @pytest.fixture
 def tiny_chunks(monkeypatch):
-    """Stream every file, in blocks of 4 kB (~40 rows; the first 1 kB) or 50 Parquet rows (the first 20)."""
-    monkeypatch.setattr(csvblocks, "STREAM_MIN_BYTES", 0)
-    monkeypatch.setattr(csvblocks, "BLOCK_BYTES", 4096)
-    monkeypatch.setattr(scoring, "FIRST_CHUNK_ROWS", 20)
-    monkeypatch.setattr(csvblocks, "FIRST_BLOCK_BYTES", 1024)
-    monkeypatch.setattr(scoring, "CHUNK_ROWS", 50)
+    """Polars' streaming engine in morsels of 16 rows, so the bundled 617 lesions cross many of them."""
+    monkeypatch.setenv("POLARS_IDEAL_MORSEL_SIZE", "16")
+
+
+@pytest.fixture
+def read_whole(monkeypatch):
+    """The route of files the scan cannot take: read_lesions, then the same writer."""
+    monkeypatch.setattr(scoring, "open_scan", lambda path: None)
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +57,10 @@ def _quiet_read(path, **kw) -> pd.DataFrame:
         return read_lesions(path, **kw)
 
 
-def test_chunked_csv_scoring_equals_in_memory_and_computes_each_pattern_once(
+def test_scanned_csv_scoring_equals_in_memory_and_computes_each_pattern_once(
     tiny_chunks, small_fit_path, bundled_path, reference, ddsm, tmp_path, monkeypatch
 ):
-    stream = scoring.open_cells(bundled_path)
-    assert sum(1 for _ in stream.chunks) >= 10  # really crosses chunk boundaries
+    assert scoring.open_scan(bundled_path) is not None  # the Polars route, not read_lesions
     computed = []
     real = scoring.pattern_summaries
     monkeypatch.setattr(scoring, "pattern_summaries", lambda frame, *a: computed.append(len(frame)) or real(frame, *a))
@@ -68,8 +69,7 @@ def test_chunked_csv_scoring_equals_in_memory_and_computes_each_pattern_once(
         warnings.simplefilter("ignore")
         assert scoring.predict_file(small_fit_path, bundled_path, out) == len(ddsm)
     _assert_same_predictions(_read_any(out), reference)
-    assert sum(computed) == len(pattern_codes(ddsm)[1])  # each distinct pattern once, across all chunks
-    assert len(computed) > 1
+    assert sum(computed) == len(pattern_codes(ddsm)[1])  # each distinct pattern once, for the whole file
 
 
 def test_parquet_in_and_out(tiny_chunks, small_fit_path, ddsm, reference, tmp_path):
@@ -91,72 +91,62 @@ def _cases_csv(ddsm: pd.DataFrame, tmp_path, n: int = 120) -> tuple[pd.DataFrame
     return frame, path
 
 
-def _whole_and_streamed(fit_path, cases, tmp_path):
-    """Predict ``cases`` read whole and streamed in several small chunks; the two output paths."""
-    whole, streamed = tmp_path / "whole.csv", tmp_path / "streamed.csv"
-    scoring.predict_file(fit_path, cases, whole)
+def _whole_and_streamed(fit_path, cases, tmp_path, suffix: str = ".csv"):
+    """Predict ``cases`` read whole by read_lesions and scanned by Polars in small morsels; the two output paths."""
+    whole, streamed = tmp_path / f"whole{suffix}", tmp_path / f"streamed{suffix}"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(csvblocks, "STREAM_MIN_BYTES", 0)
-        mp.setattr(csvblocks, "BLOCK_BYTES", 4096)
-        mp.setattr(csvblocks, "FIRST_BLOCK_BYTES", 1024)
-        assert sum(1 for _ in scoring.open_cells(cases).chunks) > 1
+        mp.setattr(scoring, "open_scan", lambda path: None)
+        scoring.predict_file(fit_path, cases, whole)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("POLARS_IDEAL_MORSEL_SIZE", "16")
+        assert scoring.open_scan(cases) is not None
         scoring.predict_file(fit_path, cases, streamed)
     return whole, streamed
 
 
-def test_whole_file_route_gives_the_same_file(small_fit_path, ddsm, tmp_path):
-    """Small files are read whole, large ones streamed; the output must not depend on the route."""
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_whole_file_route_gives_the_same_file(small_fit_path, ddsm, tmp_path, suffix):
+    """Files the scan cannot take are read whole; the output must not depend on the route."""
     _, cases = _cases_csv(ddsm, tmp_path, n=200)
+    whole, streamed = _whole_and_streamed(small_fit_path, cases, tmp_path, suffix)
+    assert whole.read_bytes() == streamed.read_bytes()
+
+
+def test_typed_parquet_streams_like_the_whole_file(small_fit_path, ddsm, tmp_path):
+    """Parquet's typed columns (numbers, booleans, blanks) are validated and kept as read_lesions reads them."""
+    cases = tmp_path / "typed.parquet"
+    frame = ddsm.head(200).drop(columns=["malignant"]).copy()
+    frame["score"] = np.arange(len(frame)) / 4  # a float extra, whole and not
+    frame["flag"] = pd.array([True, None, False, True] * 50, dtype="boolean")
+    frame.to_parquet(cases)
     whole, streamed = _whole_and_streamed(small_fit_path, cases, tmp_path)
     assert whole.read_bytes() == streamed.read_bytes()
 
 
-def test_reader_opened_early_gives_the_same_file(tiny_chunks, small_fit_path, ddsm, tmp_path):
-    """The CLI starts Arrow on the CSV before importing pandas; the predictions must not change."""
-    from microcalc.io.csvblocks import start_opening
-
-    _, cases = _cases_csv(ddsm, tmp_path, n=200)
-    plain, early = tmp_path / "plain.csv", tmp_path / "early.csv"
-    scoring.predict_file(small_fit_path, cases, plain)
-    opening = start_opening(cases, 4096)
-    assert sum(1 for _ in opening.result().batches) > 1
-    scoring.predict_file(small_fit_path, cases, early, opening=start_opening(cases, 4096))
-    assert plain.read_bytes() == early.read_bytes()
-
-
-def test_command_line_streams_like_the_whole_file(small_fit_path, ddsm, tmp_path, monkeypatch):
-    """``microcalc predict`` opens the CSV early (csvblocks.start_opening) and streams it; same file as read whole."""
+def test_command_line_scans_like_the_whole_file(small_fit_path, ddsm, tmp_path, monkeypatch):
+    """``microcalc predict`` (which calls csvblocks.start_opening first) gives the file read whole gives."""
     from microcalc.cli import main
 
     _, cases = _cases_csv(ddsm, tmp_path, n=200)
     whole = tmp_path / "whole.csv"
-    scoring.predict_file(small_fit_path, cases, whole)  # small: read whole
-    monkeypatch.setattr(csvblocks, "STREAM_MIN_BYTES", 0)
-    monkeypatch.setattr(csvblocks, "BLOCK_BYTES", 4096)
-    monkeypatch.setattr(csvblocks, "FIRST_BLOCK_BYTES", 1024)
-    opening = csvblocks.start_opening(cases)
-    assert opening is not None and sum(1 for _ in opening.result().batches) > 2
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scoring, "open_scan", lambda path: None)
+        scoring.predict_file(small_fit_path, cases, whole)
     streamed = tmp_path / "streamed.csv"
     assert main(["-q", "predict", str(small_fit_path), str(cases), "--out", str(streamed)]) == 0
     assert streamed.read_bytes() == whole.read_bytes()
 
 
-def test_early_opening_only_for_files_that_will_stream(ddsm, tmp_path):
+def test_early_opening_only_for_files(ddsm, tmp_path):
     _, cases = _cases_csv(ddsm, tmp_path, n=50)
-    assert csvblocks.start_opening(cases) is None  # below STREAM_MIN_BYTES: read whole
     assert csvblocks.start_opening(tmp_path / "missing.csv") is None
-    parquet = tmp_path / "big.csv"
-    ddsm.to_parquet(parquet)  # Parquet under a .csv name
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(csvblocks, "STREAM_MIN_BYTES", 0)
-        assert csvblocks.start_opening(parquet) is None
-        assert csvblocks.start_opening(cases) is not None
+    assert csvblocks.start_opening(cases) is not None
 
 
 @pytest.mark.parametrize("quoted_newline", [False, True])
 def test_messy_text_streams_like_the_whole_file(small_fit_path, ddsm, tmp_path, quoted_newline):
     """Padded cells, whitespace-only cells and unsorted ids (and, with quotes, a newline inside a value):
-    the streamed route (Arrow tidying, quote-free parsing, sorted-id shortcut) must give the same file."""
+    the scanned route (Polars stripping, validation per pattern) must give the same file."""
     frame, cases = _cases_csv(ddsm, tmp_path, n=200)
     frame = frame.iloc[::-1].reset_index(drop=True)  # ids in descending order: no sorted-id shortcut
     frame["morphology"] = "  " + frame["morphology"].fillna("") + " "  # padded; blank becomes "   "
@@ -171,47 +161,16 @@ def test_messy_text_streams_like_the_whole_file(small_fit_path, ddsm, tmp_path, 
     assert _read_any(streamed)["morphology"].isna().sum() == frame["morphology"].str.strip().eq("").sum()
 
 
-def test_csv_writer_quotes_only_where_needed_and_formats_numbers_as_arrow_does(tmp_path, monkeypatch):
-    """Numbers are formatted once per distinct value, text is quoted only in a slice that needs it;
-    a CSV reader gets back exactly the values written, and numbers and booleans read as Arrow writes them."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    monkeypatch.setattr(scoring, "CSV_SLICE_ROWS", 3)
-    numbers = [0.1310848635800306, 1e-05, 2.0, None, float("nan"), -0.0, 1 / 3, 0.1310848635800306, 5e20]
+def test_quoted_text_reads_back_as_written(small_fit_path, ddsm, tmp_path):
+    """Text with commas, quotes and line breaks is quoted where needed; a CSV reader gets back the values."""
+    frame, cases = _cases_csv(ddsm, tmp_path, n=9)
     text = ["plain", "words here", None, 'has "quote"', "a,b", "two\nlines", "B_1", "x", "y"]
-    table = pa.table(
-        {
-            "p": pa.array(numbers, pa.float64()),
-            "id": pa.array(text, pa.large_string()),
-            "n": pa.array([1, None, 3, 4, 5, 6, 7, 8, 9], pa.int64()),
-        }
-    )
-    with pa.OSFile(str(tmp_path / "t.csv"), "wb") as sink:
-        scoring.write_csv(table, sink, header=True)
-    written = (tmp_path / "t.csv").read_bytes()
-    lines = written.split(b"\n")
-    assert lines[1] == b"0.1310848635800306,plain,1"
-    assert not any(b'"' in line for line in lines[1:4])  # the first slice needs no quotes
-    assert b'"a,b"' in written and b'"has ""quote"""' in written and b'"two\nlines"' in written
-
-    back = pacsv.read_csv(
-        tmp_path / "t.csv",
-        convert_options=pacsv.ConvertOptions(
-            column_types={"p": pa.float64(), "id": pa.large_string(), "n": pa.int64()}, strings_can_be_null=True
-        ),
-    )
-    assert back.column("id").to_pylist() == text
-    assert back.column("n").to_pylist() == table.column("n").to_pylist()
-    got, expected = back.column("p").to_numpy(zero_copy_only=False), np.array(numbers, dtype=float)
-    np.testing.assert_array_equal(got, expected)  # NaN and null both read as NaN, -0.0 == 0.0
-    assert str(got[5]) == "-0.0"
-    typed = pa.table({"p": table.column("p"), "n": table.column("n"), "flag": pa.array([True, None, False] * 3)})
-    with pa.OSFile(str(tmp_path / "typed.csv"), "wb") as sink:
-        scoring.write_csv(typed, sink, header=True)
-    arrow_own = pa.BufferOutputStream()
-    pacsv.write_csv(typed, arrow_own)
-    assert (tmp_path / "typed.csv").read_bytes() == arrow_own.getvalue().to_pybytes()  # no text: same bytes
+    frame["note"] = pd.Series(text, dtype="string")
+    frame.to_csv(cases, index=False)
+    out = tmp_path / "pred.csv"
+    scoring.predict_file(small_fit_path, cases, out)
+    back = pd.read_csv(out, dtype=str, keep_default_na=False)["note"].tolist()
+    assert back == [t or "" for t in text]
 
 
 def test_streamed_file_warns_once_as_the_whole_file_does(tiny_chunks, small_fit_path, ddsm, tmp_path):
@@ -219,7 +178,7 @@ def test_streamed_file_warns_once_as_the_whole_file_does(tiny_chunks, small_fit_
     frame, cases = _cases_csv(ddsm, tmp_path, n=200)
     frame.loc[[5, 40, 77, 120, 150, 170, 199], "age"] = "150"
     frame.to_csv(cases, index=False)
-    assert sum(1 for _ in scoring.open_cells(cases).chunks) > 3
+    assert scoring.open_scan(cases) is not None
     with pytest.warns(LesionWarning) as whole:
         read_lesions(cases)
     with pytest.warns(LesionWarning) as streamed:
@@ -228,18 +187,40 @@ def test_streamed_file_warns_once_as_the_whole_file_does(tiny_chunks, small_fit_
     assert len(whole) == 1 and "row 7 (150)" in str(whole[0].message) and "and 2 more" in str(whole[0].message)
 
 
-def test_repeated_id_found_in_unsorted_and_sorted_ids():
-    """The sorted-id shortcut only ever says 'no repeat' when the ids strictly increase."""
+@pytest.mark.parametrize(
+    "ids, row",
+    [
+        (["a", "b", "c", "d"], None),
+        (["c", "a", "b"], None),
+        (["a", "b", "b", "c"], 4),
+        (["b", "a", "c", "a"], 5),
+        (["a", "b", "", "c"], 4),
+    ],
+)
+def test_repeated_and_blank_ids_named_as_read_lesions_names_them(small_fit_path, tmp_path, ids, row):
+    path = tmp_path / "ids.csv"
+    path.write_text("lesion_id,age\n" + "".join(f"{i},50\n" for i in ids))
+    if row is None:
+        assert scoring.predict_file(small_fit_path, path, tmp_path / "pred.csv") == len(ids)
+        return
+    with pytest.raises(LesionInputError) as whole:
+        _quiet_read(path)
+    with pytest.raises(LesionInputError) as scanned:
+        scoring.predict_file(small_fit_path, path, tmp_path / "pred.csv")
+    assert str(scanned.value) == str(whole.value) and scanned.value.row == row
 
-    def first_repeat(ids: list[str | None]):
-        seen = scoring.SeenLesionIds("f.csv")
-        seen.add(scoring.CellChunk(pd.DataFrame({"lesion_id": pd.Series(ids, dtype="string")}), 2))
-        return seen.first_repeat()
 
-    assert first_repeat(["a", None, "b", "c"]) is None
-    assert first_repeat(["c", "a", "b"]) is None
-    assert first_repeat(["a", "b", "b", "c"]).row == 4
-    assert first_repeat(["b", "a", "c", "a"]).row == 5
+def test_blank_rows_are_skipped_and_counted_as_rows(small_fit_path, tmp_path):
+    """Blank lines and rows of empty cells are no lesions, but messages count them as rows."""
+    path = tmp_path / "blank.csv"
+    path.write_text("lesion_id,age,birads\nL1,50,3\n\n , ,\nL2,60,3\n,,\nL3,70,7\n")
+    with pytest.raises(LesionInputError) as whole:
+        _quiet_read(path)
+    with pytest.raises(LesionInputError) as scanned:
+        scoring.predict_file(small_fit_path, path, tmp_path / "pred.csv")
+    assert str(scanned.value) == str(whole.value) and scanned.value.row == 7
+    path.write_text("lesion_id,age\nL1,50\n\n , \nL2,60\n")
+    assert scoring.predict_file(small_fit_path, path, tmp_path / "pred.csv") == 2
 
 
 @pytest.mark.parametrize(
@@ -267,7 +248,7 @@ def test_bad_cell_in_a_late_chunk_gives_read_lesions_message_and_writes_nothing(
     assert list(out.parent.iterdir()) == []  # no output, no temporary file
 
 
-def test_rows_the_chunk_reader_refuses_fall_back_to_read_lesions(tiny_chunks, small_fit_path, ddsm, tmp_path):
+def test_short_rows_read_as_read_lesions_reads_them(tiny_chunks, small_fit_path, ddsm, tmp_path):
     """A short row (fewer cells than the header) is accepted by read_lesions; the result must match."""
     frame, path = _cases_csv(ddsm, tmp_path, n=60)
     lines = path.read_text().splitlines()

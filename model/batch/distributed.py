@@ -1,12 +1,12 @@
 """Scoring on a Dask cluster with the same per-pattern scorer as the local path (``microcalc[dask]``).
 
-* :func:`predict_dask` maps :meth:`PatternScorer.score` - the function ``predict_file`` runs on
-  every chunk - over the partitions of a Dask DataFrame of canonical lesions. The scorer is one
-  shared task, so each worker computes each distinct covariate pattern at most once.
+* :func:`predict_dask` maps :meth:`PatternScorer.score` over the partitions of a Dask DataFrame of
+  canonical lesions. The scorer is one shared task, so each worker computes each distinct covariate
+  pattern at most once.
 * :func:`predict_file` is ``microcalc predict``'s entry: the local scorer, or with ``--dask`` the next.
-* :func:`predict_file_dask` (``microcalc predict --dask SCHEDULER``) reads the file on the client
-  with the same chunk reader, has the workers validate and score the chunks, and writes them back
-  in input order to one output file that appears only if every chunk was valid.
+* :func:`predict_file_dask` (``microcalc predict --dask SCHEDULER``) reads, validates and writes the
+  file as the local path does (Polars, streamed) and has the workers score its distinct covariate
+  patterns, the only heavy computing; the output appears only if every lesion was valid.
 
 Fitting never needs a cluster: the likelihood is evaluated on distinct covariate patterns, not on
 lesions (see the README's Scale section).
@@ -17,18 +17,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from microcalc.batch import scoring
-from microcalc.batch.scoring import (
-    PatternScorer,
-    check_ci,
-    check_output_path,
-    open_or_none,
-    read_ahead,
-    validate_and_score,
-    write_streamed_or_whole,
-)
+from microcalc.batch.scoring import PatternScorer, check_ci, check_output_path, write_predictions
 from microcalc.io.errors import LesionInputError
 
 
@@ -100,32 +93,23 @@ def predict_file_dask(
     client=None,
     site: str | None = None,
 ) -> int:
-    """``predict_file`` with chunks validated and scored on a Dask cluster; returns the number of lesions."""
+    """``predict_file`` with the distinct patterns scored on a Dask cluster; returns the number of lesions."""
     scorer = PatternScorer.from_file(fit_path, ci, site)
     owned = client is None
     if owned:
         client, cluster = connect(scheduler)
     try:
-        scorer = client.scatter(scorer, broadcast=True)
+        shared = client.scatter(scorer, broadcast=True)
 
-        def jobs(stream):
-            return (
-                (
-                    chunk,
-                    client.submit(
-                        validate_and_score, client.scatter(chunk), stream.file, stream.fmt, scorer, pure=False
-                    ),
-                )
-                for chunk in read_ahead(stream.chunks)
-            )
+        def score(frame: pd.DataFrame) -> pd.DataFrame:
+            """The frame's predictions, a part per worker thread, in the frame's order."""
+            parts = np.array_split(np.arange(len(frame)), max(1, min(len(frame), sum(client.nthreads().values()))))
+            jobs = [
+                client.submit(_score_partition, client.scatter(frame.iloc[part]), shared, pure=False) for part in parts
+            ]
+            return pd.concat([job.result() for job in jobs]).reset_index(drop=True)
 
-        def score_whole(frames):
-            parts = [client.submit(_score_partition, client.scatter(frame), scorer, pure=False) for frame in frames]
-            return (part.result() for part in parts)
-
-        return write_streamed_or_whole(
-            cases, out, open_or_none(cases), jobs, score_whole, ahead=2 * max(1, sum(client.nthreads().values()))
-        )
+        return write_predictions(cases, out, score)
     finally:
         if owned:
             client.close()

@@ -1,45 +1,41 @@
-"""Score a lesion file with a saved fit: stream it in chunks and compute once per covariate pattern.
+"""Score a lesion file with a saved fit on Polars, computing once per distinct covariate pattern.
 
 Flow of :func:`predict_file`:
 
-    lesion file --(csvblocks / pyarrow, block by block; stripped, blanks NA)--> text cells
-    --(readers.validated_block)--> canonical chunk --(PatternScorer: one posterior summary per
-    distinct covariate pattern, remembered across chunks)--> predictions in input order
-    --(TableWriter)--> temporary file --> rename
+    lesion file --(Polars lazy scan; cells stripped, blanks null, blank rows dropped)--> pass 1, streamed:
+    the distinct raw patterns of the validated columns (ids aside) with their first rows, and counts of the
+    lesion ids --(microcalc.io validation of the patterns' cells)--> canonical patterns --(PatternScorer)-->
+    predictions per pattern --(pass 2, streamed: joined back to every lesion in input order)--> sink_csv or
+    sink_parquet to a temporary file --> rename
 
-The fit file is opened with :func:`microcalc.modelling.fitfile.load_for_scoring` (posterior equation
-parameters and the training key table only) while the first block is read. Blocks k+1 and k+2
-are parsed and validated and block k-1 written in two helper threads (Arrow releases the GIL)
-while block k is scored. The first block is small (~11,000 lesions): its patterns are all new,
-and the sooner they are computed the sooner the writer has work.
+A registry repeats a few hundred covariate patterns a million times, so validation runs on the patterns,
+not on the rows: each pattern brings the file's rows of its first ``NOTE_CELLS`` lesions, so the first
+bad cell of the patterns is the first bad cell of the file (named by its row) and warnings list the
+cells that reading the whole file lists (their counts are then made the file's). Blank and repeated
+lesion ids are found by Polars and worded by the readers' own code, so every message is the one
+:func:`microcalc.read_lesions` gives. Memory is bounded by Polars' streaming engine, not the file size.
+Nothing is written on bad input: the output is renamed into place only when it is complete.
 
-A registry repeats a few thousand covariate patterns millions of times, so the posterior work
-(completing blanks, the model equation on every draw, quantiles) is done once per pattern and a
-lesion only looks its pattern up; the CSV writer likewise formats each distinct number once.
-Memory is bounded by the chunk size, not by the file size. Nothing is written on bad input: the
-output is renamed into place only after every chunk was valid, and the first bad cell of the file
-stops the run with one ``LesionInputError``. Warnings are merged over the chunks and given once.
-
-Small files, CBIS-DDSM files (one row per view, merged into lesions across the whole file) and
-anything the fast chunk reader cannot parse (e.g. a short row) are read whole by
-:func:`microcalc.read_lesions`, so predictions and error messages never depend on the route taken.
+CBIS-DDSM files (view rows merged into lesions across the whole file) and files the scan cannot take
+(a ragged row, bad UTF-8, duplicate or unnamed columns, ...) are read whole by ``read_lesions``, which
+words any error, and are written by the same writer.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+import dataclasses
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import chain
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import polars as pl
 
-from microcalc.io import csvblocks
+from microcalc.io import lexicon, schema
 from microcalc.io.atomic import atomic_path
-from microcalc.io.csvblocks import CsvBlocks, StreamUnsupported, is_parquet, open_csv_blocks
+from microcalc.io.csvblocks import StreamUnsupported, file_header, is_parquet
 from microcalc.io.errors import LesionInputError
 from microcalc.modelling.predict import (
     MODEL_INPUTS,
@@ -52,18 +48,12 @@ from microcalc.modelling.predict import (
 )
 
 SUMMARY_COLUMNS: tuple[str, ...] = PREDICTION_COLUMNS[1:]  # p_malignant, ci_lower, ci_upper, p_above_2pct
-CHUNK_ROWS = 200_000  # lesions per chunk from a whole-file read or a Parquet file
-FIRST_CHUNK_ROWS = 10_000  # a Parquet file's first chunk: its predictions compute most patterns, soon
-READ_AHEAD = 2  # blocks read and validated ahead of the one being scored
 OUTPUT_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
-CSV_SLICE_ROWS = 16_384  # output rows formatted in memory at a time (a few MB: stays in cache)
+OUTPUT_COLUMNS: tuple[str, ...] = ("lesion_id", *SUMMARY_COLUMNS, *schema.COLUMNS[1:])  # then the extras
+ROW, FIRST, COUNT, ROWS, ONE = "__row", "__first", "__count", "__rows", "__one"  # helper columns
+CANONICAL_PREFIX = "__canonical "  # a pattern's canonical values beside its raw cells (which keep the headers)
 
 PatternKey = tuple
-
-
-# --------------------------------------------------------------------------------------------
-# Per-pattern scoring, shared by the chunked and the Dask paths
-# --------------------------------------------------------------------------------------------
 
 
 def pattern_keys(patterns: pd.DataFrame) -> list[PatternKey]:
@@ -134,437 +124,224 @@ class PatternScorer:
         return np.fromiter((known[key] for key in keys), dtype=np.int64, count=len(keys)), table
 
 
-# --------------------------------------------------------------------------------------------
-# Chunked reading: text cells by pyarrow, validation by microcalc.io.readers
-# --------------------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
-class CellChunk:
-    """A block of a file's text cells and the spreadsheet row of its first record (header = row 1).
-
-    The cells are tidy already (stripped, blanks NA: ``readers.strip_cells``), done by the
-    read-ahead thread so that the validating thread does not pay for it.
-    """
-
-    cells: pd.DataFrame
-    first_row: int
-
-
-@dataclass(frozen=True)
-class CellStream:
-    """A file opened for chunked reading: its header, format and text-cell blocks."""
+class LesionScan:
+    """A canonical or DDSM file as a Polars lazy frame: its columns under their stripped headers (empty = null,
+    NaN = null; Parquet's typed columns kept typed) and ROW, each record's spreadsheet row. Cells are not
+    stripped yet: validated columns are stripped per distinct value, the others by :func:`_text`."""
 
     file: str
-    names: list[str]
     fmt: str
-    chunks: Iterator[CellChunk]
+    rows: pl.LazyFrame
+    types: dict[str, pl.DataType]
+    names: dict[str, str]  # canonical column -> its header
+    extras: list[str]
+
+    @property
+    def keys(self) -> list[str]:
+        """Headers of the validated columns (every canonical column but the ids): what a pattern is made of."""
+        return [h for c, h in self.names.items() if c not in ("lesion_id", "patient_id")]
 
 
-def validate_chunk(chunk: CellChunk, file: str, fmt: str) -> tuple[pd.DataFrame, list]:
-    """A block of text cells as the canonical frame and its warnings (``readers.Note``), by the readers' own
-    validation (rows = the file's rows).
-
-    A block of only blank rows gives an empty frame; a file without any lesion is refused when written.
-    Repeated lesion ids are found across the whole file by :class:`SeenLesionIds`, not per block.
-    """
-    from microcalc.io.readers import validated_block
-
-    return validated_block(chunk.cells, file=file, first_row=chunk.first_row, fmt=fmt, unique_ids=False, stripped=True)
-
-
-@dataclass(frozen=True)
-class ScoredChunk:
-    """A block's predictions and the warnings its validation gave (warned once per file at the end)."""
-
-    table: pd.DataFrame
-    notes: list
-
-
-def open_cells(path: str | Path, opening: Future | None = None) -> CellStream:
-    """Open a large canonical or DDSM file (CSV or Parquet) for chunked reading, or refuse to.
-
-    ``opening`` is a :func:`csvblocks.start_opening` of the same path, begun earlier (by the CLI,
-    before its heavy imports); it is used only if the file is streamed as CSV.
-    """
+def open_scan(path: str | Path) -> LesionScan | None:
+    """The file as a :class:`LesionScan`, or None when it is to be read whole by ``read_lesions``."""
+    from microcalc.io.formats import _MAPPERS
+    from microcalc.io.loading import Table
     from microcalc.io.readers import CBIS, detect_format
 
     path, file = Path(path), str(path)
-    if not path.is_file() or path.stat().st_size < csvblocks.STREAM_MIN_BYTES:  # read whole: same result
-        raise StreamUnsupported("small, missing or not a file")
-    if is_parquet(path):
-        names, chunks = _parquet_cells(path, CHUNK_ROWS)
-    else:
-        blocks = opening.result() if opening is not None else open_csv_blocks(path, csvblocks.BLOCK_BYTES)
-        names, chunks = _csv_cells(blocks)
-    if len(set(names)) != len(names) or any(n == "" or n.startswith("Unnamed: ") for n in names):
-        raise StreamUnsupported("duplicate or unnamed columns")  # read_lesions explains or drops them
-    fmt = detect_format(names, file=file)
-    if fmt == CBIS:
-        raise StreamUnsupported("CBIS-DDSM view rows are merged across the whole file")
-    return CellStream(file, names, fmt, chunks)
-
-
-def _csv_cells(blocks: CsvBlocks) -> tuple[list[str], Iterator[CellChunk]]:
-    """Header names and the text cells of a CSV file opened by ``csvblocks``, block by block."""
-    names = [n.strip() for n in blocks.names]
-    return names, _numbered(blocks.batches, _tidy_batch, names)
-
-
-def _tidy_batch(batch) -> pd.DataFrame:
-    """A batch of Arrow string cells as tidy text cells (see :func:`_tidy_text`)."""
-    return pd.DataFrame({j: _tidy_text(column) for j, column in enumerate(batch.columns)})
-
-
-def _tidy_text(column) -> pd.Series:
-    """An Arrow string column as ``readers.strip_cells`` leaves it, computed in Arrow (3x faster)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    text = pc.utf8_trim_whitespace(column)  # what pandas' str.strip() runs on Arrow strings
-    blank = pc.equal(text, "")
-    if pc.any(blank).as_py():
-        text = pc.if_else(blank, pa.scalar(None, text.type), text)
-    return pd.Series(pd.arrays.ArrowStringArray(text))
-
-
-def _parquet_cells(path: Path, chunk_rows: int) -> tuple[list[str], Iterator[CellChunk]]:
-    """Column names and a Parquet file's rows as text cells (as a CSV would hold them), batch by batch."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from microcalc.io.readers import as_text, strip_cells
-
     try:
-        parquet = pq.ParquetFile(path)
-    except Exception:  # corrupt file: read_lesions words the message
-        raise StreamUnsupported("unreadable Parquet") from None
-    names = [str(n).strip() for n in parquet.schema_arrow.names]
-
-    def text_cells(batch) -> pd.DataFrame:
-        """String columns tidied in Arrow; typed ones (numbers, booleans) printed as text by the readers."""
-        typed = [
-            j for j, t in enumerate(batch.schema.types) if not (pa.types.is_string(t) or pa.types.is_large_string(t))
-        ]
-        printed = batch.select(typed).to_pandas() if typed else None
-        return pd.DataFrame(
-            {
-                j: strip_cells(as_text(printed.iloc[:, typed.index(j)])) if j in typed else _tidy_text(batch.column(j))
-                for j in range(batch.num_columns)
-            }
-        )
-
-    return names, _numbered(_small_first(parquet.iter_batches(batch_size=chunk_rows)), text_cells, names)
-
-
-def _small_first(batches: Iterable) -> Iterator:
-    """The batches with the first one cut after FIRST_CHUNK_ROWS rows, so that predictions start sooner."""
-    batches = iter(batches)
-    first = next(batches, None)
-    if first is None:
-        return
-    if first.num_rows > FIRST_CHUNK_ROWS:
-        yield first.slice(0, FIRST_CHUNK_ROWS)
-        first = first.slice(FIRST_CHUNK_ROWS)
-    yield first
-    yield from batches
-
-
-def _numbered(batches: Iterable, to_cells: Callable, names: list[str]) -> Iterator[CellChunk]:
-    """Arrow record batches as CellChunks (``to_cells`` tidies them) numbered by spreadsheet row.
-
-    Arrow errors become StreamUnsupported.
-    """
-    import pyarrow as pa
-
-    row = 2
-    iterator = iter(batches)
-    while True:
-        try:
-            batch = next(iterator)
-        except StopIteration:
-            return
-        except (pa.ArrowException, UnicodeDecodeError):  # ragged row, bad quote, bad UTF-8, ...
-            raise StreamUnsupported("parse error: read whole for an exact message") from None
-        cells = to_cells(batch)
-        cells.columns = names
-        yield CellChunk(cells, row)
-        row += len(cells)
-
-
-def read_ahead(
-    chunks: Iterator[CellChunk], prepare: Callable[[CellChunk], object] = lambda chunk: chunk, depth: int = READ_AHEAD
-) -> Iterator:
-    """``prepare(chunk)`` for every block, up to ``depth`` blocks read and prepared ahead in a second thread.
-
-    Arrow parses without the GIL, and while the first block's predictions are computed (every
-    covariate pattern is new) the next blocks can be read and validated.
-    """
-    done = object()
-
-    def step():
-        chunk = next(chunks, done)
-        return done if chunk is done else prepare(chunk)
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = deque(pool.submit(step) for _ in range(depth))
-        while (item := pending.popleft().result()) is not done:
-            pending.append(pool.submit(step))
-            yield item
-
-
-@dataclass
-class SeenLesionIds:
-    """Lesion ids of the chunks read so far: an id may be used only once in the whole file.
-
-    Ids are kept as Arrow strings (~20 bytes a lesion) and checked for repeats once, at the end
-    of the file or when a chunk is bad (so that the error with the earliest row is the one raised).
-    """
-
-    file: str
-    column: str = "lesion_id"
-    parts: list[tuple[int, pd.Series]] = field(default_factory=list)
-
-    def add(self, chunk: CellChunk) -> None:
-        """Remember a chunk's ids (tidy cells: stripped, blank = NA; blank ids are the readers' business)."""
-        if self.column in chunk.cells:
-            self.parts.append((chunk.first_row, chunk.cells[self.column]))
-
-    def first_repeat(self) -> LesionInputError | None:
-        """The error for the first lesion whose id an earlier lesion already used, if any."""
-        if not self.parts:
+        if not path.is_file() or not path.stat().st_size:
             return None
-        ids = pd.concat([part for _, part in self.parts], ignore_index=True)
-        present = ids.notna()
-        if _strictly_increasing(ids[present]) or ids.nunique() == int(present.sum()):
+        if is_parquet(path):
+            cells = pl.scan_parquet(path)
+            header = cells.collect_schema().names()
+        else:
+            header, sep = file_header(path)
+            cells = pl.scan_csv(path, separator=sep, infer_schema=False, quote_char='"')
+        found = cells.collect_schema().names()
+        names = [str(n).strip() for n in header]
+        if len(found) != len(names) or len(set(names)) < len(names) or any(_unnamed(n) for n in names):
+            return None  # read_lesions drops a saved index or words the problem
+        fmt = detect_format(names, file=file)
+        if fmt == CBIS:
             return None
-        from microcalc.io.readers import repeated_id
-
-        rows = np.concatenate([np.arange(r, r + len(part)) for r, part in self.parts])
-        i, problem = repeated_id(ids, rows)
-        return LesionInputError(self.file, problem, row=int(rows[i]), column=self.column, value=ids.iloc[i])
-
-
-def _strictly_increasing(ids: pd.Series) -> bool:
-    """True if each id sorts after the one before (so none repeats): a cheap test for exports sorted by id."""
-    values = ids.array
-    return len(values) < 2 or bool((values[1:] > values[:-1]).all())
+        mapped = _MAPPERS[fmt](Table(file, pd.DataFrame(columns=names, dtype="string"), np.zeros(0, dtype=int)))
+    except (StreamUnsupported, LesionInputError, pl.exceptions.PolarsError, OSError):
+        return None  # read whole: read_lesions words the message, in its own order of checks
+    cells = cells.rename(dict(zip(found, names)))
+    types = dict(cells.collect_schema())
+    floats = [pl.col(n).fill_nan(None) for n in names if types[n].is_float()]
+    rows = cells.with_columns(floats).with_row_index(ROW, offset=2)
+    return LesionScan(file, fmt, rows, types, mapped.names, mapped.extras)
 
 
-def validate_and_score(chunk: CellChunk, file: str, fmt: str, scorer: PatternScorer) -> ScoredChunk:
-    """One chunk's predictions: the readers' validation, then the per-pattern scorer."""
-    frame, notes = validate_chunk(chunk, file, fmt)
-    return ScoredChunk(scorer.score(frame), notes)
+def _unnamed(name: str) -> bool:
+    return name == "" or name.startswith("Unnamed: ")
 
 
-def local_jobs(stream: CellStream, scorer: Future) -> Iterator[tuple[CellChunk, Future]]:
-    """Each block with its predictions: read and validated in the read-ahead thread, scored in this one.
-
-    ``scorer`` is the PatternScorer still being loaded: the first block is read meanwhile, and a
-    bad fit file is reported before a bad block.
-    """
-
-    def validated(chunk: CellChunk) -> tuple[CellChunk, Future]:
-        return chunk, run_now(validate_chunk, chunk, stream.file, stream.fmt)
-
-    def scored(frame: pd.DataFrame, notes: list) -> ScoredChunk:
-        return ScoredChunk(score(frame), notes)
-
-    blocks = read_ahead(stream.chunks, validated)
-    first = next(blocks, None)
-    score = scorer.result().score
-    for chunk, checked in chain([first] if first is not None else [], blocks):
-        yield chunk, checked if checked.exception() is not None else run_now(scored, *checked.result())
+def _text(name: str, dtype: pl.DataType) -> pl.Expr:
+    """A column as ``readers.strip_cells(as_text(...))`` leaves it: text stripped, blank = null; typed values
+    printed (a float column of whole numbers without '.0', booleans as True/False)."""
+    column = pl.col(name)
+    if dtype == pl.String:
+        return column.str.strip_chars().replace("", None)
+    if dtype == pl.Boolean:
+        return pl.when(column).then(pl.lit("True")).when(~column).then(pl.lit("False")).alias(name)
+    if dtype.is_float():
+        whole = column.cast(pl.Int64, strict=False).cast(pl.String)
+        return pl.when((column == column.floor()).all()).then(whole).otherwise(column.cast(pl.String)).alias(name)
+    return column.cast(pl.String)
 
 
-def run_now(function: Callable, *args) -> Future:
-    """Run ``function`` here and now, as a finished Future (the local twin of a Dask ``submit``)."""
-    done: Future = Future()
-    try:
-        done.set_result(function(*args))
-    except LesionInputError as err:
-        done.set_exception(err)
-    return done
+def scored_lesions(scan: LesionScan, score: Callable[[pd.DataFrame], pd.DataFrame]) -> tuple[pl.LazyFrame, int]:
+    """The predictions of every lesion of a scanned file (lazy, in file order) and their number.
 
-
-def scored_stream(file: str, jobs: Iterable[tuple[CellChunk, Future]], ahead: int = 0) -> Iterator[pd.DataFrame]:
-    """Predictions chunk by chunk in file order from (chunk, future ScoredChunk) jobs, ``ahead`` more in flight.
-
-    A repeated lesion_id fails at the end of the file; when a chunk is bad, a repeated id on an
-    earlier row is reported instead, so the first bad row of the file is the one named. The chunks'
-    warnings are given at the end, merged, as reading the file whole gives them.
+    Pass 1 over the file, then validation and scoring of its patterns; warnings are given here, once.
     """
     from microcalc.io.readers import merge_notes, warn_notes
 
-    seen = SeenLesionIds(file)
-    pending: deque[Future] = deque()
-    notes: list = []
+    lesion_id = _text(scan.names["lesion_id"], scan.types[scan.names["lesion_id"]])
+    keys = scan.keys or [ONE]
+    rows = scan.rows if scan.keys else scan.rows.with_columns(pl.lit(True).alias(ONE))
+    patterns, counts = pl.collect_all(
+        [
+            rows.group_by(keys).agg(pl.col(ROW).min().alias(FIRST), pl.len().alias(COUNT)),
+            rows.select(
+                pl.len().alias(COUNT),
+                lesion_id.drop_nulls().n_unique().alias("ids"),
+                lesion_id.is_null().sum().alias("no_id"),
+            ),
+        ],
+        engine="streaming",
+        optimizations=pl.QueryOptFlags(comm_subplan_elim=False),  # two scans: a shared one is cached whole
+    )
+    records, ids, no_id = counts.row(0)
+    blank, id_error = _ids_checked(scan, rows) if no_id or ids < records else (0, None)
+    if records == blank:
+        raise LesionInputError(scan.file, "has a header but no lesion rows")
+    patterns = patterns.sort(FIRST)
+    canonical, notes, cell_error = _validated(scan, patterns.select(*scan.keys, FIRST), FIRST)
+    if id_error is not None or cell_error is not None:  # the earlier row; on one row the id (first column)
+        raise min((e for e in (id_error, cell_error) if e is not None), key=lambda e: (e.row, e is cell_error))
+    warn_notes(merge_notes([_file_note(note, scan, rows, patterns, canonical) for note in notes]))
+    scored = typed(score(canonical).drop(columns=["lesion_id", "patient_id"]))
+    table = pl.concat([patterns.select(keys), scored.rename(lambda c: CANONICAL_PREFIX + c)], how="horizontal")
+    if no_id:
+        rows = rows.filter(lesion_id.is_not_null())
+    lesions = rows.join(table.lazy(), on=keys, how="left", nulls_equal=True, maintain_order="left")
+    patient_id = scan.names.get("patient_id")
+    lesions = lesions.select(
+        lesion_id.alias("lesion_id"),
+        *[pl.col(CANONICAL_PREFIX + c).alias(c) for c in SUMMARY_COLUMNS],
+        _text(patient_id, scan.types[patient_id]).alias("patient_id") if patient_id else pl.lit(None, pl.String),
+        *[pl.col(CANONICAL_PREFIX + c).alias(c) for c in schema.COLUMNS[2:]],
+        *[_text(e, scan.types[e]) for e in scan.extras],
+    )
+    return lesions, records - blank
 
-    def outcome() -> pd.DataFrame:
-        scored = _outcome(pending.popleft(), seen)
-        notes.extend(scored.notes)
-        return scored.table
 
-    for chunk, predictions in jobs:
-        seen.add(chunk)
-        pending.append(predictions)
-        if len(pending) > ahead:
-            yield outcome()
-    while pending:
-        yield outcome()
-    repeat = seen.first_repeat()
-    if repeat is not None:
-        raise repeat
-    warn_notes(merge_notes(notes))
+def _ids_checked(scan: LesionScan, rows: pl.LazyFrame) -> tuple[int, LesionInputError | None]:
+    """The blank rows (not a cell) of a file with rows without an id or ids used twice, and the readers' error for
+    the first bad lesion_id, if any: its ids are validated by ``read_lesions``' code (held in memory: error path)."""
+    from microcalc.io.formats import validated
+    from microcalc.io.loading import Table
 
-
-def _outcome(future: Future, seen: SeenLesionIds) -> ScoredChunk:
-    """A chunk's ScoredChunk, or the error with the earliest row (bad cell or repeated id).
-
-    On the same row the repeated id wins, as in ``read_lesions`` (lesion_id is the first column).
-    """
+    header = scan.names["lesion_id"]
+    cells = pl.any_horizontal([_text(n, t).is_not_null() for n, t in scan.types.items()]).alias(COUNT)
+    ids = rows.select(ROW, _text(header, scan.types[header]), cells).filter(COUNT).collect(engine="streaming")
+    block = pd.DataFrame({header: ids[header].to_pandas().astype("string")})
     try:
-        return future.result()
+        validated(Table(scan.file, block, ids[ROW].to_numpy()), False, scan.fmt)
     except LesionInputError as err:
-        repeat = seen.first_repeat()
-        raise (repeat if repeat is not None and (repeat.row or 0) <= (err.row or 0) else err) from None
+        return 0, err
+    return rows.select(pl.len()).collect().item() - len(ids), None
 
 
-def whole_file_lesions(path: str | Path) -> Iterator[pd.DataFrame]:
-    """The canonical frame of ``read_lesions(path)`` in slices of ``CHUNK_ROWS`` lesions."""
+def _validated(scan: LesionScan, cells: pl.DataFrame, row: str) -> tuple[pd.DataFrame, list, LesionInputError | None]:
+    """Validation of cells of the file's validated columns under their rows (column ``row``), in row order: the
+    canonical frame, the warnings, and the first bad cell's error (or None), as the whole file gives them."""
+    from microcalc.io.formats import validated
+    from microcalc.io.loading import Table
+    from microcalc.io.readers import as_text, strip_cells
+
+    text = {h: strip_cells(as_text(cells[h].to_pandas())) for h in cells.columns if h != row}
+    rows = cells[row].to_numpy()
+    block = pd.DataFrame({scan.names["lesion_id"]: pd.array(rows.astype(str), dtype="string"), **text})
+    try:
+        frame, notes = validated(Table(scan.file, block, rows), False, scan.fmt, unique_ids=False)
+    except LesionInputError as err:
+        return pd.DataFrame(), [], err
+    return frame, notes, None
+
+
+def _file_note(note, scan: LesionScan, rows: pl.LazyFrame, patterns: pl.DataFrame, canonical: pd.DataFrame):
+    """A note about the patterns as the whole file words it: the file's first cells, and its count of cells.
+
+    The cells a note is about are those of its column where a recorded value came out blank (an impossible age).
+    """
+    from microcalc.io.readers import as_text, strip_cells
+
+    column = next((c for c, h in scan.names.items() if note.text.startswith(f"column '{h}'")), None)
+    if column is None or not note.count:
+        return note
+    header = scan.names[column]
+    raw = strip_cells(as_text(patterns[header].to_pandas()))
+    dropped = (raw.notna() & ~raw.str.lower().isin(lexicon.NOT_RECORDED) & canonical[column].isna()).to_numpy(bool)
+    affected = patterns.filter(pl.Series(dropped))[header].implode()
+    cells = rows.filter(pl.col(header).is_in(affected)).select(header, ROW).head(NOTE_CELLS).collect(engine="streaming")
+    cell_notes = _validated(scan, cells, ROW)[1]
+    return dataclasses.replace(cell_notes[0], count=int(patterns[COUNT].to_numpy()[dropped].sum()))
+
+
+NOTE_CELLS = 5  # = microcalc.io.validation.NOTE_CELLS: cells a warning lists
+
+
+def write_predictions(
+    cases: str | Path,
+    out: str | Path,
+    score: Callable[[pd.DataFrame], pd.DataFrame],
+    before_errors: Callable[[], object] = lambda: None,
+) -> int:
+    """Score the lesions of ``cases`` with ``score`` (canonical frame -> ``PatternScorer.score`` table) and write
+    them to ``out``; ``before_errors()`` runs before a bad file's error is raised (a bad fit file is reported first).
+    """
     from microcalc.io.readers import read_lesions
 
-    frame = read_lesions(path)
-    for start in range(0, len(frame), CHUNK_ROWS):
-        yield frame.iloc[start : start + CHUNK_ROWS]
-
-
-# --------------------------------------------------------------------------------------------
-# Writing: one CSV or Parquet file, chunk by chunk, renamed into place at the end
-# --------------------------------------------------------------------------------------------
-
-
-class TableWriter:
-    """Appends chunks to one CSV or Parquet file, with the columns and types of the first chunk."""
-
-    def __init__(self, path: Path, parquet: bool):
-        self.path, self.parquet = path, parquet
-        self.schema = None
-        self.sink = None
-
-    def prepare(self, frame: pd.DataFrame) -> tuple:
-        """A chunk as an Arrow table (and, for CSV, its numbers as text): the producing thread's share of the work."""
-        import pyarrow as pa
-
-        if self.schema is None:
-            self.schema = pa.Schema.from_pandas(frame, preserve_index=False)
-        table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
-        return table, None if self.parquet else _numbers_as_text(table)
-
-    def write(self, prepared: tuple) -> None:
-        """Append a prepared chunk (with pyarrow: ~10x faster than DataFrame.to_csv)."""
-        table, text = prepared
-        first = self.sink is None
-        if first:
-            self.sink = self._open(self.schema)
-        if self.parquet:
-            self.sink.write_table(table)
-        else:
-            write_csv(table, self.sink, header=first, text=text)
-
-    def _open(self, schema):
-        import pyarrow as pa
-
-        if self.parquet:
-            import pyarrow.parquet as pq
-
-            return pq.ParquetWriter(self.path, schema)
-        return pa.OSFile(str(self.path), "wb")
-
-    def close(self) -> None:
-        if self.sink is not None:
-            self.sink.close()
-
-
-def write_csv(table, sink, header: bool, text=None) -> None:
-    """Append a table to a CSV stream, numbers formatted once per distinct value and text unquoted (header names
-    are quoted, as Arrow writes them).
-
-    A slice of CSV_SLICE_ROWS rows whose text holds a comma, quote or line break is refused unquoted by
-    Arrow and written with all its text values quoted instead; a CSV reader reads the same values back
-    either way. Slices are formatted in memory first, so a refused one leaves nothing half-written.
-    ``text`` is ``_numbers_as_text(table)`` if the caller made it already.
-    """
-    import pyarrow as pa
-
-    text = _numbers_as_text(table) if text is None else text
-    for start in range(0, table.num_rows, CSV_SLICE_ROWS):
-        try:
-            sink.write(_csv(text.slice(start, CSV_SLICE_ROWS), header, "none"))
-        except pa.ArrowInvalid:
-            sink.write(_csv(table.slice(start, CSV_SLICE_ROWS), header, "needed"))
-        header = False
-
-
-def _csv(table, header: bool, quoting: str):
-    """The CSV text of a table, in memory."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    out = pa.BufferOutputStream()
-    pacsv.write_csv(table, out, write_options=pacsv.WriteOptions(include_header=header, quoting_style=quoting))
-    return out.getvalue()
-
-
-def _numbers_as_text(table):
-    """Number and true/false columns as Arrow's own text for them, each distinct value formatted once.
-
-    Predictions repeat one summary per covariate pattern: formatting a million floats was half of
-    the CSV writing time, formatting a few thousand distinct ones is negligible.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    columns = []
-    for column in table.columns:
-        if pa.types.is_floating(column.type) or pa.types.is_integer(column.type) or pa.types.is_boolean(column.type):
-            encoded = pc.dictionary_encode(column).combine_chunks()
-            column = pc.take(pc.cast(encoded.dictionary, pa.string()), encoded.indices)
-        columns.append(column)
-    return pa.table(columns, names=table.column_names)
-
-
-def write_predictions(tables: Iterable[pd.DataFrame], out: str | Path, file: str = "input") -> int:
-    """Append prediction tables to ``out``, which appears only if every one was produced."""
     out = Path(out)
-    with atomic_path(out) as tmp:
-        writer = TableWriter(tmp, parquet=out.suffix.lower() == ".parquet")
-        try:
-            n = _write_behind(tables, writer)
-        finally:
-            writer.close()
-        if n == 0:
-            raise LesionInputError(file, "has a header but no lesion rows")
-    return n
+    try:
+        with atomic_path(out) as tmp:
+            scan = open_scan(cases)
+            if scan is not None:
+                try:
+                    lesions, n = scored_lesions(scan, score)
+                    _sink(lesions, tmp)
+                    return n
+                except pl.exceptions.ComputeError:  # a row the scan cannot parse: read whole, for the exact message
+                    pass
+            table = score(read_lesions(cases))
+            _sink(typed(table).lazy(), tmp)
+            return len(table)
+    except LesionInputError:
+        before_errors()
+        raise
 
 
-def _write_behind(tables: Iterable[pd.DataFrame], writer: TableWriter) -> int:
-    """Produce table k+1 while a second thread writes table k (Arrow writes without holding the GIL).
+def _sink(lesions: pl.LazyFrame, path: Path) -> None:
+    """Stream a lazy table to CSV or Parquet (by the path's suffix)."""
+    if path.suffix.lower() == ".parquet":
+        lesions.sink_parquet(path, engine="streaming")
+    else:
+        lesions.sink_csv(path, check_extension=False, engine="streaming")
 
-    Converting a table to Arrow is left to the producing thread, which waits for the writer in the end.
-    """
-    n, pending = 0, None
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        for table in tables:
-            if len(table):
-                prepared = writer.prepare(table)  # while the writer thread still writes the table before
-                if pending is not None:
-                    pending.result()
-                pending = pool.submit(writer.write, prepared)
-                n += len(table)
-        if pending is not None:
-            pending.result()
-    return n
+
+POLARS_TYPES = {"string": pl.String, "Int64": pl.Int64, "Float64": pl.Float64, "boolean": pl.Boolean}
+
+
+def typed(table: pd.DataFrame) -> pl.DataFrame:
+    """A prediction table in Polars, columns typed as the canonical schema says (other columns: numbers, text)."""
+    types = {c: POLARS_TYPES[schema.DTYPES[c]] for c in schema.COLUMNS} | dict.fromkeys(SUMMARY_COLUMNS, pl.Float64)
+    return pl.from_pandas(table).cast({c: types.get(c, pl.String) for c in table.columns})
 
 
 def check_output_path(out: str | Path) -> None:
@@ -595,53 +372,14 @@ def predict_file(
 ) -> int:
     """Predict every lesion in ``cases`` with the fit in ``fit_path`` and write ``out``; returns the count.
 
-    ``opening`` is the CSV reader started early by ``csvblocks.start_opening`` (see :func:`open_cells`);
-    ``site`` names the site of lesions whose site is blank (see ``Fit.predict``). On a Dask cluster:
-    :func:`microcalc.batch.distributed.predict_file` (``microcalc predict --dask``), which builds on
-    this module, so this one does not import it.
+    ``site`` names the site of lesions whose site is blank (see ``Fit.predict``); ``opening`` (from
+    ``csvblocks.start_opening``, which the CLI calls before its heavy imports) is accepted and not needed.
+    On a Dask cluster: :func:`microcalc.batch.distributed.predict_file` (``microcalc predict --dask``).
     """
     check_output_path(out)
     check_ci(ci)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        scorer = pool.submit(PatternScorer.from_file, fit_path, ci, site)  # read while the first block is
-        n = write_streamed_or_whole(
-            cases,
-            out,
-            open_or_none(cases, opening, before_errors=scorer.result),
-            jobs=lambda stream: local_jobs(stream, scorer),
-            score_whole=lambda frames: map(scorer.result().score, frames),
-        )
+        scorer = pool.submit(PatternScorer.from_file, fit_path, ci, site)  # read during the first pass
+        n = write_predictions(cases, out, lambda frame: scorer.result().score(frame), before_errors=scorer.result)
     warn_unknown_site(site, scorer.result().sites)
     return n
-
-
-def open_or_none(
-    cases: str | Path, opening: Future | None = None, before_errors: Callable[[], object] = lambda: None
-) -> CellStream | None:
-    """The cases opened for streaming, or None to read them whole; ``before_errors()`` runs before a bad file's
-    error is raised (to report a bad fit file first, as when one was opened after the other)."""
-    try:
-        return open_cells(cases, opening)
-    except StreamUnsupported:
-        return None
-    except Exception:
-        before_errors()
-        raise
-
-
-def write_streamed_or_whole(
-    cases: str | Path,
-    out: str | Path,
-    stream: CellStream | None,
-    jobs: Callable[[CellStream], Iterable[tuple[CellChunk, Future]]],
-    score_whole: Callable[[Iterator[pd.DataFrame]], Iterable[pd.DataFrame]],
-    ahead: int = 0,
-) -> int:
-    """Write the predictions of a streamed file (``jobs``), or of the file read whole (``score_whole``) when it
-    cannot be streamed or a later block turns out unreadable: the route of local and of Dask scoring."""
-    if stream is not None:
-        try:
-            return write_predictions(scored_stream(stream.file, jobs(stream), ahead=ahead), out, stream.file)
-        except StreamUnsupported:  # a later block the chunk reader cannot parse
-            pass
-    return write_predictions(score_whole(whole_file_lesions(cases)), out, str(cases))
