@@ -50,6 +50,8 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.bad td { color: var(--red); font-weight: bold; }
 .muted { color: var(--grey); }
 .prior-only { color: var(--grey); font-style: italic; }
+tr.conflict td { color: #9a3b00; font-weight: bold; }
+.scroll { overflow-x: auto; max-width: 100%; }
 code { font-size: .88em; background: #f3f3f3; padding: 0 .25em; border-radius: 3px; }
 .cols { display: flex; flex-wrap: wrap; gap: 0 3rem; align-items: flex-start; }
 @page { size: A4; margin: 14mm 12mm; }
