@@ -26,12 +26,12 @@ def log_binom_coef(y: int | np.ndarray, n: int | np.ndarray) -> np.ndarray:
     return gammaln(np.asarray(n) + 1.0) - gammaln(np.asarray(y) + 1.0) - gammaln(np.asarray(n) - np.asarray(y) + 1.0)
 
 
-def binom_loglik_logit(y: int, n: int, theta: np.ndarray) -> np.ndarray:
+def binom_loglik_logit(y: int | np.ndarray, n: int | np.ndarray, theta: np.ndarray) -> np.ndarray:
     """log Binomial(y | n, expit(theta)), stable for any theta."""
     return log_binom_coef(y, n) + y * log_expit(theta) + (n - y) * log_expit(-theta)
 
 
-def binom_loglik_p(y: int, n: int, p: np.ndarray) -> np.ndarray:
+def binom_loglik_p(y: int | np.ndarray, n: int | np.ndarray, p: np.ndarray) -> np.ndarray:
     """log Binomial(y | n, p) for probabilities p (clipped away from 0 and 1)."""
     p = np.clip(p, 1e-300, 1.0 - 1e-16)
     return log_binom_coef(y, n) + y * np.log(p) + (n - y) * np.log1p(-p)

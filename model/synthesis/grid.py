@@ -148,6 +148,8 @@ def pooled_rate(mus, taus, weights, z, shift=(0.0, 0.0)) -> np.ndarray:
         if w != 1.0:
             term *= w
         p = term if p is None else p + term
+    if p is None:
+        raise ValueError("pooled_rate needs at least one component")
     return p
 
 

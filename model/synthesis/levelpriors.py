@@ -76,16 +76,24 @@ def summarise(post: UnitPosterior, spec: MetaSpec) -> UnitSummary:
     coarse = masses.reshape(-1, 2).sum(axis=1)
     centres = THETA_CENTRES.reshape(-1, 2).mean(axis=1)
     mix, kl = fit_mixture(centres, coarse, spec.max_components)
+    lo90, hi90, lo95, hi95 = (float(v) for v in expit(q))
     return UnitSummary(
-        post.unit[0],
-        post.unit[1],
-        *map(float, pr),
-        *map(float, tq),
-        float(masses @ expit(THETA_CENTRES)),
-        *map(float, expit(q)),
-        mix,
-        kl,
-        post.is_ess,
+        finding=post.unit[0],
+        level=post.unit[1],
+        pooled_rate=float(pr[0]),
+        pooled_lower_95=float(pr[1]),
+        pooled_upper_95=float(pr[2]),
+        tau=float(tq[0]),
+        tau_lower_95=float(tq[1]),
+        tau_upper_95=float(tq[2]),
+        predictive_mean=float(masses @ expit(THETA_CENTRES)),
+        predictive_lower_90=lo90,
+        predictive_upper_90=hi90,
+        predictive_lower_95=lo95,
+        predictive_upper_95=hi95,
+        mixture=mix,
+        mixture_kl=kl,
+        is_ess=post.is_ess,
     )
 
 

@@ -242,6 +242,8 @@ def fit_mixture(
             best = (mix, kl)
         if kl < tolerance:
             return mix, kl
+    if best is None:
+        raise ValueError(f"max_components must be at least 1, got {max_components}")
     return best
 
 
@@ -262,7 +264,7 @@ def _em(theta: np.ndarray, mass: np.ndarray, k: int, min_sd: float, iterations: 
     if k == 1:
         return MixturePrior((1.0,), (mean,), (max(sd, min_sd),))
     cdf = np.cumsum(mass)
-    m = np.array([theta[min(np.searchsorted(cdf, (j + 0.5) / k), len(theta) - 1)] for j in range(k)])
+    m = np.array([theta[min(int(np.searchsorted(cdf, (j + 0.5) / k)), len(theta) - 1)] for j in range(k)])
     s = np.full(k, sd / np.sqrt(k))
     w = np.full(k, 1.0 / k)
     prev = -np.inf

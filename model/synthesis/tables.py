@@ -236,12 +236,12 @@ def ess_table(
         key = (pr.finding, pr.level)
         if key in lookup:
             y, n = lookup[key]
-            c = prior_data_conflict(p, y, n)
+            conflict = prior_data_conflict(p, y, n)
             rec.update(
                 conflict_malignant=y,
                 conflict_total=n,
-                conflict_p_value=c.p_value,
-                robust_posterior_weight=c.robust_posterior_weight,
+                conflict_p_value=conflict.p_value,
+                robust_posterior_weight=conflict.robust_posterior_weight,
             )
         records.append(rec)
     if syn is not None and table is not None:

@@ -187,11 +187,11 @@ def likelihood_rows(table: pd.DataFrame) -> tuple[list[StudyRow], list[RowUse]]:
         else:
             comps = ((level, 1.0),)
             note = "used"
-        restriction = restricted.get(study)
-        if restriction is not None and restriction[0] == finding:
-            restriction = None
-        if restriction is not None:
-            rkey = restriction
+        rkey = restricted.get(study)
+        if rkey is not None and rkey[0] == finding:
+            rkey = None
+        restriction: tuple[str, str, tuple[tuple[str, float], ...]] | None = None
+        if rkey is not None:
             rcomps = (
                 component_weights(table, rkey[0], POOLED_LEVELS[rkey][0])
                 if rkey in POOLED_LEVELS
