@@ -15,6 +15,12 @@ def test_element_names_split_into_variable_and_coordinate():
     assert split_element("covariate_effect[breast_density[a]]") == ("covariate_effect", "breast_density[a]")
 
 
+def test_every_parameter_group_has_a_reason():
+    from microcalc.modelling.model import PARAMETER_GROUPS
+
+    assert set(PARAMETER_GROUPS) <= set(WHY)
+
+
 def test_flagged_groups_get_their_numbers_and_reason(small_fit):
     groups = pd.DataFrame(
         {

@@ -142,7 +142,21 @@ def test_command_writes_finite_sensitivity_and_five_scenarios(small_fit, tmp_pat
     page = (out / "sensitivity.html").read_text(encoding="utf-8")
     assert "Research software, not a diagnostic device" in page
     assert "data:image/png;base64," in page and "http://" not in page and "https://" not in page
-    assert json.loads((out / "sensitivity_summary.json").read_text(encoding="utf-8"))["baseline"] == "default"
+    summary = json.loads((out / "sensitivity_summary.json").read_text(encoding="utf-8"))
+    assert summary["baseline"] == "default"
+    # every group flagged for prior-data conflict is explained, on the page and in the reading the report shows
+    conflicts = pd.read_csv(out / "conflicts.csv")
+    flagged = groups[groups["diagnosis"] == "prior-data conflict"]
+    assert list(conflicts["parameter"]) == list(flagged["parameter"])
+    assert conflicts["why"].notna().all() and (conflicts["why"].str.len() > 20).all()
+    for element in conflicts["element"]:
+        assert any(line.startswith(f"{element}: prior ") for line in summary["reading"])
+    assert "Why each flagged group conflicts" in page and "The published rates beside the training data" in page
+    evidence = pd.read_csv(out / "literature_evidence.csv").set_index("parameter")
+    assert (evidence.loc["overall.all", "conflict_malignant"], evidence.loc["overall.all", "conflict_total"]) == (
+        226,
+        617,
+    )
 
 
 def test_bundled_scenario_files_load_with_figures_and_sources():

@@ -37,6 +37,11 @@ WHY: dict[str, str] = {
         "the pooled published ones (e.g. punctate, 9% in Rominger 2012), so the data widen it."
     ),
     "distribution_sd": "As morphology_sd, for the distribution levels.",
+    "morphology_z": (
+        "One morphology level's deviation from its literature centre, in level SDs: flagged where the training "
+        "data's rate for that level differs from the published one (see the table of published rates below)."
+    ),
+    "distribution_z": "As morphology_z, for one distribution level.",
     "morphology_group_shift": (
         "How far a data set's benign or suspicious morphologies sit from the pooled literature as a group."
     ),
@@ -160,3 +165,16 @@ def conflict_reading(table: pd.DataFrame) -> str:
             "moving it that far"
         )
     return "".join(parts) + ". The table gives each group's numbers and what its prior assumes."
+
+
+def explanations(table: pd.DataFrame) -> list[str]:
+    """One sentence per flagged group: its numbers and what its prior assumes (for the page and the report)."""
+    out = []
+    for r in table.itertuples():
+        literature = f"; literature levels: {r.literature}" if r.literature and r.literature != "—" else ""
+        out.append(
+            f"{r.element}: prior {r.prior_mean:.2f} ({r.prior_lower:.2f} to {r.prior_upper:.2f}), posterior "
+            f"{r.post_mean:.2f} ({r.post_lower:.2f} to {r.post_upper:.2f}), moved {r.shift_sd:+.1f} prior SD"
+            f"{literature}. {r.why}".rstrip()
+        )
+    return out
