@@ -185,7 +185,7 @@ def _text(name: str, dtype: pl.DataType) -> pl.Expr:
     printed (a float column of whole numbers without '.0', booleans as True/False)."""
     column = pl.col(name)
     if dtype == pl.String:
-        return column.str.strip_chars().replace("", None)
+        return pl.when(column.str.strip_chars() != "").then(column.str.strip_chars()).alias(name)
     if dtype == pl.Boolean:
         return pl.when(column).then(pl.lit("True")).when(~column).then(pl.lit("False")).alias(name)
     if dtype.is_float():

@@ -24,8 +24,8 @@ Figures and targets (issue 8):
    ``microcalc predict`` wall time / ``pandas.read_csv`` on the same file: target <= 10; peak
    memory (max RSS of the process): target < 2 GB. Parquet in and out measured too. The ratio
    depends on the load: ``read_csv`` (pandas 3, Arrow strings) uses the second core when it is
-   free (wall 0.19 s for 0.35 s CPU), and so does the prediction (reading, scoring and writing run
-   in three threads); compare the CPU ratio as well.
+   free (wall 0.19 s for 0.35 s CPU), and so does the prediction (Polars' streaming engine uses every
+   core; the fit file is read in a second thread); compare the CPU ratio as well.
 4. start-up: ``microcalc --help`` wall time: target < 1 s. Compiled-model reuse: nutpie compile
    time of the same model twice in one process and in a second process, and two fits in one process.
 5. profiles: cProfile of one fit; CPU seconds of each phase of the 1,000,000-lesion prediction, in
@@ -632,16 +632,17 @@ PHASES_FIT = {
 # predict.* names are the ones pattern_summaries calls.
 PHASES_PREDICT = {
     ("batch.scoring", "PatternScorer.from_file"): "load fit (posterior + microcalc groups only)",
-    ("batch.scoring", "open_csv_blocks"): "open CSV (header, quote scan, first 1 MB parsed)",
-    ("batch.scoring", "_tidy_batch"): "tidy cells (Arrow: strip, blanks)",
-    ("batch.scoring", "validate_chunk"): "validate (readers)",
-    ("batch.scoring", "pattern_codes"): "pattern codes",
-    ("batch.scoring", "pattern_summaries"): "per-pattern posterior (pattern_summaries)",
-    ("modelling.predict", "complete"): "  of which completion of blanks",
-    ("modelling.predict", "malignancy_probability"): "  of which model equation",
-    ("modelling.predict", "summarise"): "  of which quantiles",
-    ("batch.scoring", "TableWriter.prepare"): "output to Arrow, numbers formatted once",
-    ("batch.scoring", "TableWriter.write"): "CSV formatting and writing (writer thread)",
+    ("batch.scoring", "open_scan"): "open the file (header, format, lazy Polars scan)",
+    (
+        "batch.scoring",
+        "scored_lesions",
+    ): "pass 1 (distinct patterns, id counts; Polars threads not counted) + validation + scoring",
+    ("batch.scoring", "_validated"): "  of which validation of the patterns (microcalc.io)",
+    ("batch.scoring", "pattern_summaries"): "  of which per-pattern posterior (pattern_summaries)",
+    ("modelling.predict", "complete"): "    of which completion of blanks",
+    ("modelling.predict", "malignancy_probability"): "    of which model equation",
+    ("modelling.predict", "summarise"): "    of which quantiles",
+    ("batch.scoring", "_sink"): "pass 2: join back and write (Polars streaming sink; its threads not counted)",
 }
 
 
@@ -746,7 +747,9 @@ def mode_profile_predict(fit_path: str, cases: str, out: str) -> None:
                 "run_wall_s": run_wall,
                 "run_cpu_s": run_cpu,
                 "phase_cpu_s": {k: round(v, 3) for k, v in totals.items()},
-                "other_cpu_s (CSV parsing in Arrow, lookups, system time)": round(run_cpu - own, 3),
+                "other_cpu_s (Polars threads: parsing, grouping, joining, writing; system time)": round(
+                    run_cpu - own, 3
+                ),
             }
         )
     )
