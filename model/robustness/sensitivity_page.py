@@ -1,5 +1,6 @@
-"""The sensitivity page in words and HTML: the plain-language reading of the numbers and the self-contained
-``sensitivity.html`` (figures inline).
+"""The sensitivity page in words and HTML.
+
+The plain-language reading of the numbers and the self-contained ``sensitivity.html`` (figures inline).
 """
 
 from __future__ import annotations
@@ -240,7 +241,29 @@ def _conflict_parts(res: SensitivityResult) -> list[str]:
         "levels that inform the element (ESS in lesions, prior predictive p of the training count).</p>",
     ]
     if len(res.conflicts):
-        parts.append(_table(res.conflicts.drop(columns=["moved"])))
+        shown = pd.DataFrame(
+            {
+                "element": res.conflicts["element"],
+                "prior (90%)": [
+                    f"{r.prior_mean:.2f} ({r.prior_lower:.2f} to {r.prior_upper:.2f})"
+                    for r in res.conflicts.itertuples()
+                ],
+                "posterior (90%)": [
+                    f"{r.post_mean:.2f} ({r.post_lower:.2f} to {r.post_upper:.2f})" for r in res.conflicts.itertuples()
+                ],
+                "shift (prior SDs)": [f"{v:+.1f}" for v in res.conflicts["shift_sd"]],
+                "literature": res.conflicts["literature"],
+            }
+        )
+        parts.append(_table(shown))
+        parts.append(
+            "<ul>"
+            + "".join(
+                f"<li><strong>{html.escape(r.parameter)}</strong>: {html.escape(r.why)}</li>"
+                for r in res.conflicts.itertuples()
+            )
+            + "</ul>"
+        )
     if res.evidence is not None and len(res.evidence):
         parts += [
             "<h3>The published rates beside the training data</h3>",
