@@ -109,6 +109,7 @@ class DescriptorPriors:
 
     @property
     def groups(self) -> tuple[str, ...]:
+        """The two lexicon groups whose means the levels are pooled around."""
         return ("benign", "suspicious")
 
 
@@ -225,7 +226,26 @@ def scenario_paths() -> dict[str, Path]:
 
 
 def load_priors(path: str | Path | None = None) -> PriorSet:
-    """Read a prior file (default: the bundled literature priors) into a :class:`PriorSet`."""
+    """Read a prior file (default: the bundled literature priors) into a :class:`PriorSet`.
+
+    Every prior the model uses comes from one TOML file, with its published figure and citation, so a
+    statistician can change a prior in one place and pass the copy with ``--priors FILE``.
+
+    Parameters
+    ----------
+    path
+        A prior file; None for the bundled ``default.toml``.
+
+    Returns
+    -------
+    PriorSet
+        The priors, with the file's path and text (stored in a fit, so the fit is reproducible).
+
+    Raises
+    ------
+    LesionInputError
+        The file is missing, not valid TOML, lacks an entry or has a malformed one.
+    """
     path = Path(path) if path is not None else default_priors_path()
     if not path.is_file():
         raise LesionInputError(str(path), "prior file not found")

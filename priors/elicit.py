@@ -1,5 +1,7 @@
-"""Elicitation with PreliZ: turn each prior's stated range ("90% of mass between 20% and 50%") into
-distribution parameters, and compare them with the numbers stored in the prior file.
+"""Elicitation with PreliZ: prior parameters from stated ranges, compared with the stored ones.
+
+Each prior's stated range ("90% of mass between 20% and 50%") is turned into distribution
+parameters, and compared with the numbers stored in the prior file.
 
 Run ``python -m microcalc.priors [FILE]`` to print the comparison after editing a range.
 """
@@ -29,6 +31,7 @@ class Elicited:
 
     @property
     def max_abs_difference(self) -> float:
+        """Largest absolute difference between a stored and the elicited parameter."""
         return max(abs(a - b) for a, b in zip(self.stored, self.elicited))
 
 

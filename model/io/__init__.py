@@ -1,5 +1,7 @@
-"""Reading lesion files and writing results: the canonical lesion schema, header and value words,
-the readers of canonical, DDSM and CBIS-DDSM files (CSV/Parquet), training sources, errors, atomic writes.
+"""Reading lesion files and writing results.
+
+The canonical lesion schema, header and value words, the readers of canonical, DDSM and CBIS-DDSM
+files (CSV/Parquet), training sources, errors, atomic writes.
 """
 
 from __future__ import annotations

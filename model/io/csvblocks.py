@@ -66,8 +66,10 @@ def is_parquet(path: Path) -> bool:
 
 
 def start_opening(path: str | Path) -> Future | None:
-    """Import Polars in a background thread while the caller imports the rest (``microcalc predict`` calls this
-    first); None for a path that is not a file. The Future holds nothing of use: dropping it is fine."""
+    """Import Polars in a background thread while the caller imports the rest; None for a path that is not a file.
+
+    ``microcalc predict`` calls this first. The Future holds nothing of use: dropping it is fine.
+    """
     if not Path(path).is_file():
         return None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="microcalc-open")

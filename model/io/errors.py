@@ -20,7 +20,23 @@ def clip(text: object, limit: int = ECHO_CHARS) -> str:
 class LesionInputError(Exception):
     """Malformed input: names the file and, where known, row, column, value and what is allowed.
 
-    ``row`` counts like a spreadsheet: the header is row 1, the first record row 2.
+    Every user-facing refusal is one of these, so the CLI can print one clear line and exit with
+    status 2 without a traceback.
+
+    Parameters
+    ----------
+    file
+        The file, or the option (e.g. ``--site``) or request the input came from.
+    problem
+        What is wrong, in plain words.
+    row
+        Spreadsheet row: the header is row 1, the first record row 2.
+    column
+        The column the value is in.
+    value
+        The offending value, echoed (clipped to :data:`ECHO_CHARS` characters).
+    allowed
+        What would have been accepted.
     """
 
     file: str
@@ -31,6 +47,11 @@ class LesionInputError(Exception):
     allowed: str | None = None
 
     def __str__(self) -> str:
+        """The one-line message: 'FILE, row R, column 'C': problem (got V); allowed: A'.
+
+        Long values and column names are clipped, and line breaks a cell held are folded, so the message
+        always fits one terminal line.
+        """
         where = [self.file]
         if self.row is not None:
             where.append(f"row {self.row}")
@@ -45,7 +66,11 @@ class LesionInputError(Exception):
 
 
 class FitFileError(LesionInputError):
-    """A fit file (FIT.nc) that is missing, corrupt or from an incompatible version."""
+    """A fit file (FIT.nc) that is missing, corrupt or from an incompatible version.
+
+    A :class:`LesionInputError` (same fields, same one-line message), so callers that handle bad input
+    handle a bad fit file too.
+    """
 
 
 class LesionWarning(UserWarning):

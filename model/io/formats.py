@@ -84,8 +84,11 @@ def detect_format(columns: Iterable[str], *, file: str = "input") -> str:
 
 
 def _from_canonical(table: Table) -> Mapped:
-    """Canonical file: headers name canonical columns in any case and spelling of separators, or by a
-    common alias (``lexicon.COLUMN_ALIASES``: 'BI-RADS', 'Breast Density', 'Patient Age'); others are extras."""
+    """Canonical file: headers renamed to the canonical columns they name; others are extras.
+
+    A header names a canonical column in any case and spelling of separators, or by a common alias
+    (``lexicon.COLUMN_ALIASES``: 'BI-RADS', 'Breast Density', 'Patient Age').
+    """
     renames = {c: lexicon.canonical_column(c, schema.COLUMNS) or c for c in table.cells.columns}
     return _rename(table, table.cells, renames, CANONICAL)
 
@@ -175,8 +178,10 @@ def _most_severe_view(
     order: tuple[str, ...],
     same_class: Callable[[str], object],
 ) -> tuple[pd.Series, Note | None]:
-    """Per lesion the most severe of its views' values (see CBIS_MOST_SEVERE), and a note naming the
-    lesions whose views disagreed."""
+    """Per lesion the most severe of its views' values (see CBIS_MOST_SEVERE).
+
+    Also a note naming the lesions whose views disagreed.
+    """
     n = len(first_rows)
     words = values.astype("string").str.strip().str.upper()
     rank = words.map({w: float(i) for i, w in enumerate(order)}).astype("Float64").fillna(float(len(order)))
@@ -202,8 +207,12 @@ def _most_severe_view(
 def _merge_views(
     cells: pd.DataFrame, codes: np.ndarray, n_lesions: int, view: str, descriptors: list[str], per_view: list[str]
 ) -> pd.DataFrame:
-    """One row per lesion: union of descriptor words and views ("CC+MLO"), each view's own value of a
-    ``per_view`` column (the image paths) joined with " + " in view order, else the first non-missing value."""
+    """One row per lesion from its views' rows.
+
+    Descriptor words and views ("CC+MLO") are united, each view's own value of a ``per_view`` column
+    (the image paths) is joined with " + " in view order, and any other column keeps its first
+    non-missing value.
+    """
     merged = cells.drop(columns=[view]).groupby(codes, sort=True).first().reset_index(drop=True)
     for column in descriptors:
         merged[column] = _union_per_group(codes, n_lesions, cells[column], lexicon.DDSM_SEPARATOR)

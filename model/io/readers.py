@@ -68,14 +68,43 @@ __all__ = [
 
 
 def bundled_data_path() -> Path:
-    """Path of the bundled DDSM calcification table shipped inside the package."""
+    """Path of the bundled DDSM calcification table shipped inside the package.
+
+    The default training data of ``microcalc fit`` and ``demo``: pass it to :func:`read_lesions`.
+
+    Returns
+    -------
+    Path
+        The CSV file ``data/ddsm_calcifications.csv`` of the installed package.
+    """
     return Path(str(resources.files("microcalc").joinpath("data", "ddsm_calcifications.csv")))
 
 
 def read_lesions(path: str | os.PathLike[str], *, require_outcome: bool = False) -> pd.DataFrame:
     """Read a lesion file of any supported format and return the validated canonical frame.
 
-    ``require_outcome=True`` (for fitting) also demands a known outcome in every row.
+    The format (canonical, DDSM or CBIS-DDSM; CSV or Parquet) is detected from the file. Headers and
+    values are mapped to the canonical schema, so every later step sees one vocabulary; values that are
+    accepted but changed are reported once each as a :class:`~microcalc.io.errors.LesionWarning`.
+
+    Parameters
+    ----------
+    path
+        The lesion file.
+    require_outcome
+        Also demand a known outcome (``malignant``) in every row, as fitting and evaluation need.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per lesion, in file order, with the canonical columns and dtypes of
+        :mod:`microcalc.io.schema` (blank cells as NA), then any extra columns of the file.
+
+    Raises
+    ------
+    LesionInputError
+        The file is missing, unreadable or holds a value that cannot be read; the message names the
+        file, row, column and what is allowed.
     """
     file = os.fspath(path)
     frame, notes = validated(tidy(load_cells(Path(file), file), file), require_outcome)
@@ -126,8 +155,10 @@ def validated_block(
     unique_ids: bool = True,
     stripped: bool = False,
 ) -> tuple[pd.DataFrame, list[Note]]:
-    """:func:`validate_cells` returning its notes instead of warning them, so that a caller reading a file
-    block by block can warn once per file (:func:`merge_notes`)."""
+    """:func:`validate_cells` returning its notes instead of warning them.
+
+    A caller reading a file block by block can then warn once per file (:func:`merge_notes`).
+    """
     table = tidy(cells, file, first_row=first_row, allow_empty=True, stripped=stripped)
     return validated(table, require_outcome, fmt, unique_ids=unique_ids)
 

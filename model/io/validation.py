@@ -31,6 +31,7 @@ class Note:
     count: int = 0  # cells in all
 
     def __str__(self) -> str:
+        """The warning text: the file, what was noticed and the first cells it was noticed at."""
         if not self.count:
             return f"{self.file}: {self.text}"
         where = ", ".join(f"row {row} ({value})" for row, value in self.cells)
