@@ -1,5 +1,7 @@
-"""The model: design matrices, the model equation and likelihood, completion of blank findings,
-prediction (new-site and clinical populations), fitting with nutpie, the fit file and convergence diagnostics.
+"""The model: its equation and likelihood, fitting, the fit file and prediction.
+
+Design matrices, the model equation and likelihood, completion of blank findings, prediction
+(new-site and clinical populations), fitting with nutpie, the fit file and convergence diagnostics.
 """
 
 from __future__ import annotations

@@ -78,6 +78,7 @@ class ClinicalSeries:
         return self.mu[pick], self.tau[pick]
 
     def describe(self) -> str:
+        """One sentence on the series for reports: its overall rate, between-study SD and BI-RADS mix."""
         shares = ", ".join(f"{g} {100 * v:.1f}%" for g, v in self.birads_share.items())
         return (
             f"overall rate {100 * self.rate_mean:.1f}% for a new series (MAP predictive "
@@ -158,7 +159,9 @@ def case_mix_frame(donors: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 def solve_offset(
     logits: np.ndarray, weights: np.ndarray, spread: np.ndarray, target: np.ndarray, steps: int = NEWTON_STEPS
 ) -> np.ndarray:
-    """delta per draw d with sum_r weights_r E_z[expit(logits_rd + delta_d + spread_d z)] = target_d (Newton).
+    """The offset delta per draw that makes the weighted mean probability equal the target (Newton).
+
+    Per draw d, delta_d solves sum_r weights_r E_z[expit(logits_rd + delta_d + spread_d z)] = target_d.
 
     ``logits`` (rows, draws); ``weights`` (rows,); ``spread``, ``target`` (draws,); z by the
     Gauss-Hermite nodes of :func:`microcalc.modelling.model.new_site_nodes`. The left side rises monotonically in delta,
@@ -224,8 +227,11 @@ class ClinicalPopulation:
     target: np.ndarray  # the literature's expected overall rate per draw
 
     def params(self, params: dict) -> dict:
-        """Equation parameters whose new-site term is the clinical offset N(delta, tau^2): the intercept moves
-        by delta, the new-site SD is tau; training sites keep their effect (theirs minus delta)."""
+        """Equation parameters whose new-site term is the clinical offset N(delta, tau^2).
+
+        The intercept moves by delta and the new-site SD is tau; training sites keep their effect
+        (their stored effect minus delta).
+        """
         return {
             **params,
             "intercept": params["intercept"] + self.offset,

@@ -125,7 +125,7 @@ def initial_point_function(model: pm.Model) -> Callable:
 
 
 def compile_cached(model: pm.Model) -> CompiledPyMCModel:
-    """nutpie 0.16's _compile_pymc_model_numba for models without shared data, cached wrappers."""
+    """A copy of nutpie 0.16's _compile_pymc_model_numba for models without shared data, with cached wrappers."""
     from nutpie.compile_pymc import CompiledPyMCModel, _make_functions, _prepare_dims_and_coords, make_user_data
 
     check_supported()

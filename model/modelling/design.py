@@ -41,6 +41,7 @@ class Design:
 
     @property
     def n(self) -> int:
+        """Number of lesions (rows)."""
         return len(self.site)
 
     def stacked(self) -> np.ndarray:

@@ -30,6 +30,7 @@ class Convergence:
 
     @property
     def ok(self) -> bool:
+        """True when the fit converged: R-hat, bulk ESS and divergences all within the thresholds of Vehtari et al."""
         return self.max_rhat <= MAX_RHAT and self.min_ess_bulk >= MIN_ESS and self.divergences == 0
 
     def problems(self) -> list[str]:
@@ -44,6 +45,7 @@ class Convergence:
         return out
 
     def to_dict(self) -> dict:
+        """The fields as a dict with the verdict ``ok``, for JSON (the fit file, ``/api/health``)."""
         return {**asdict(self), "ok": self.ok}
 
     def text(self) -> str:
@@ -64,7 +66,16 @@ def parameter_table(idata, var_names) -> pd.DataFrame:
 
 
 def check_convergence(idata, var_names) -> Convergence:
-    """Read R-hat, ESS and divergences of the named free parameters."""
+    """Read R-hat, ESS and divergences of the named free parameters.
+
+    The worst rank-normalised R-hat and bulk and tail ESS over all their elements, and the divergent
+    transitions; :attr:`Convergence.ok` compares them with the thresholds of Vehtari et al.
+
+    References
+    ----------
+    Vehtari A, Gelman A, Simpson D, Carpenter B, Bürkner P-C. Rank-normalization, folding, and
+    localization: an improved R-hat for assessing convergence of MCMC. Bayesian Analysis 16, 667-718 (2021).
+    """
     table = parameter_table(idata, var_names)
     stats = idata["sample_stats"]
     divergences = int(np.asarray(stats["diverging"]).sum()) if "diverging" in stats else 0

@@ -111,8 +111,9 @@ def save_fit(fit, path: str | Path) -> Path:
 
 
 def read_fit(path: str | Path) -> dict:
-    """The fields of a :class:`~microcalc.modelling.fitting.Fit` saved by :func:`save_fit`, as keyword
-    arguments (``settings`` as a dict); a clear :class:`FitFileError` if the file is not a fit.
+    """The fields of a :class:`~microcalc.modelling.fitting.Fit` saved by :func:`save_fit`, as keyword arguments.
+
+    ``settings`` comes back as a dict; a clear :class:`FitFileError` is raised if the file is not a fit.
 
     :func:`microcalc.modelling.fitting.load` builds the ``Fit`` from them, so that this module does not
     import the fitting module that writes through it.

@@ -74,7 +74,23 @@ class SamplerSettings:
 
 @dataclass
 class Fit:
-    """A fitted model: posterior draws plus what is needed to predict and report."""
+    """A fitted model: posterior draws plus what is needed to predict and report.
+
+    Made by :func:`fit`, written by :meth:`save`, read back by :func:`load`.
+
+    Attributes
+    ----------
+    idata
+        The sampler's DataTree: posterior, sample_stats, log_likelihood, log_prior, prior, the data.
+    priors, sites
+        The prior set fitted with; the training sites (sorted), each with a learned site effect.
+    donors
+        Training key table (lesion and malignant counts per combination of recorded findings): blank
+        cells of a lesion to predict are completed from it (:mod:`microcalc.modelling.completion`).
+    convergence, settings, data_summary, versions
+        Worst-case R-hat, ESS and divergences; how the posterior was drawn; counts of the training
+        data (per site, per BI-RADS, ...); library versions when the fit was made.
+    """
 
     idata: DataTree  # with posterior, sample_stats, log_likelihood, log_prior, ...
     priors: PriorSet
@@ -86,13 +102,41 @@ class Fit:
     versions: dict = field(default_factory=dict)  # library versions when the fit was made
 
     def params(self, max_draws: int | None = None, group: str = "posterior") -> dict[str, np.ndarray]:
-        """Equation parameters, draws on the last axis (``group="prior"`` for prior draws)."""
+        """Equation parameters, draws on the last axis (``group="prior"`` for prior draws).
+
+        Parameters
+        ----------
+        max_draws
+            Keep at most this many draws (evenly thinned); None for all.
+        group
+            The DataTree group to read: ``"posterior"`` or ``"prior"``.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            :data:`~microcalc.modelling.model.EQUATION_PARAMETERS` by name, (chain x draw) chain-major last.
+        """
         return posterior_params(self.idata[group], max_draws)
 
     def probability_draws(
         self, frame: pd.DataFrame, max_draws: int | None = None, site: str | None = None, population: str | None = None
     ) -> np.ndarray:
-        """Posterior draws of P(malignant), shape (lesions, draws); ``site``, ``population`` as in :meth:`predict`."""
+        """Posterior draws of P(malignant), for summaries :meth:`predict` does not give (thresholds, comparisons).
+
+        Parameters
+        ----------
+        frame
+            Canonical lesions (:func:`microcalc.read_lesions`).
+        max_draws
+            Use at most this many posterior draws; None for all.
+        site, population
+            Who a lesion whose site is blank comes from, as in :meth:`predict`.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (lesions, draws): P(malignant) per lesion (input order) and draw.
+        """
         chosen = resolve_population(population, site)
         warn_unknown_site(chosen, self.sites)
         return probability_draws(with_site(frame, chosen), self.params(max_draws), self.priors, self.sites, self.donors)
@@ -109,6 +153,21 @@ class Fit:
         name of a training site (one of :attr:`sites`: that site's effect). ``site`` is the older way to
         name it and means the same; a name that is not a training site is a new site (with a warning).
         Neither: :data:`microcalc.modelling.predict.DEFAULT_POPULATION`. Lesions with a recorded site always use it.
+
+        Parameters
+        ----------
+        frame
+            Canonical lesions (:func:`microcalc.read_lesions`); blank findings are integrated over.
+        ci
+            Mass of the equal-tailed credible interval.
+        site, population
+            Who a lesion whose site is blank comes from (above).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Per lesion in input order ``lesion_id``, ``p_malignant`` (posterior mean), ``ci_lower``, ``ci_upper``,
+            ``p_above_2pct`` (P(risk > 2%), the BI-RADS 3 ceiling), then the input columns.
         """
         chosen = resolve_population(population, site)
         warn_unknown_site(chosen, self.sites)
@@ -119,7 +178,18 @@ class Fit:
         return [ONE_SITE_NOTE] if len(self.sites) == 1 else []
 
     def save(self, path: str | Path) -> Path:
-        """Write the fit as one self-describing netCDF file (atomic)."""
+        """Write the fit as one self-describing netCDF file (atomic); never a pickle, so it is safe to share.
+
+        Parameters
+        ----------
+        path
+            The file to write (conventionally ``*.nc``); replaced only once complete.
+
+        Returns
+        -------
+        Path
+            The path written.
+        """
         from microcalc.modelling.fitfile import save_fit
 
         return save_fit(self, path)
@@ -153,8 +223,7 @@ def _count_table(key: pd.Series, y: pd.Series):
 
 
 def training_sites(frame: pd.DataFrame, site: str | None = None) -> pd.DataFrame:
-    """``frame`` with every blank site named ``site`` (default :data:`UNNAMED_SITE`): a training lesion
-    always belongs to a site, so a file without sites is one site."""
+    """``frame`` with blank sites named ``site`` (default :data:`UNNAMED_SITE`): a file without sites is one site."""
     name = UNNAMED_SITE if site is None else str(site)
     if not name.strip():
         raise LesionInputError("--site", "a site name must not be blank", value=site)
@@ -165,8 +234,7 @@ def training_sites(frame: pd.DataFrame, site: str | None = None) -> pd.DataFrame
 
 
 def training_patterns(frame: pd.DataFrame, priors: PriorSet) -> tuple[tuple[str, ...], Patterns]:
-    """The training sites (sorted) and the binomial covariate patterns a fit of ``frame`` sees
-    (blank sites are named as :func:`training_sites` names them)."""
+    """The training sites (sorted) and binomial covariate patterns of ``frame`` (sites as :func:`training_sites`)."""
     y = outcome_values(frame, "fitting")
     frame = training_sites(frame)
     sites = tuple(sorted(frame["site"].astype(str).unique()))
@@ -198,9 +266,39 @@ def fit(
 ) -> Fit:
     """Fit the hierarchical model to a canonical lesion frame (see :func:`microcalc.read_lesions`).
 
-    ``site`` names the site of every lesion whose site is blank (default :data:`UNNAMED_SITE`), so
-    that a file without sites (one institution's lesions, CBIS-DDSM) is one site. With one site the
-    between-site SD is informed by its prior alone (:meth:`Fit.notes` says so).
+    The lesions are aggregated into binomial covariate patterns and the model of :mod:`~microcalc.modelling.model` is
+    sampled with NUTS (nutpie); the log-likelihood, log-prior and prior draws sensitivity analysis needs are kept.
+
+    Parameters
+    ----------
+    frame
+        Canonical lesions with a known outcome in every row.
+    priors
+        A :class:`~microcalc.priors.PriorSet`, a prior file, or None for the bundled literature priors.
+    draws, tune, chains
+        Posterior draws per chain, tuning steps per chain, chains.
+    seed, progressbar
+        Random seed of the sampler and the prior draws (None: a fresh one); show nutpie's progress bar.
+    site
+        The site of every lesion whose site is blank (default :data:`UNNAMED_SITE`), so that a file
+        without sites (one institution's lesions, CBIS-DDSM) is one site. With one site the between-site
+        SD is informed by its prior alone (:meth:`Fit.notes` says so).
+
+    Returns
+    -------
+    Fit
+        The fitted model. Check ``fit.convergence.ok`` before using its numbers: a fit that did not
+        converge is returned, not refused.
+
+    Raises
+    ------
+    LesionInputError
+        A row without a known outcome, a blank ``site`` name or a malformed prior file.
+
+    References
+    ----------
+    Hoffman MD, Gelman A. The No-U-Turn sampler: adaptively setting path lengths in Hamiltonian Monte
+    Carlo. Journal of Machine Learning Research 15, 1593-1623 (2014).
     """
     import pymc as pm
 
@@ -287,6 +385,16 @@ def load(path: str | Path) -> Fit:
 
     Here rather than in :mod:`microcalc.modelling.fitfile`, which reads the file, so that the fit file
     module does not import this one (no import circle).
+
+    Parameters
+    ----------
+    path
+        A fit file written by :meth:`Fit.save` (``microcalc fit``).
+
+    Returns
+    -------
+    Fit
+        The fit, as it was saved (a missing, corrupt or incompatible file raises ``FitFileError``).
     """
     fields = read_fit(path)
     return Fit(**fields | {"settings": SamplerSettings(**fields["settings"])})

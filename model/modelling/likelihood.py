@@ -18,7 +18,7 @@ def clip_probability(p):
 
 
 def binomial_log_likelihood(p: np.ndarray, trials: np.ndarray, malignant: np.ndarray) -> np.ndarray:
-    """log Binomial(malignant | trials, p) per pattern and draw; p has shape (patterns, draws)."""
+    """Log Binomial(malignant | trials, p) per pattern and draw; p has shape (patterns, draws)."""
     from scipy.special import gammaln  # not at module level: prediction imports this module, not SciPy
 
     p = clip_probability(p)
@@ -28,7 +28,7 @@ def binomial_log_likelihood(p: np.ndarray, trials: np.ndarray, malignant: np.nda
 
 
 def bernoulli_log_likelihood(p: np.ndarray, malignant: np.ndarray) -> np.ndarray:
-    """log Bernoulli(malignant | p) per lesion and draw; p has shape (lesions, draws)."""
+    """Log Bernoulli(malignant | p) per lesion and draw; p has shape (lesions, draws)."""
     p, y = clip_probability(p), malignant[:, None].astype(float)
     return y * np.log(p) + (1 - y) * np.log1p(-p)
 

@@ -72,7 +72,7 @@ def needs_mode_start(patterns: Patterns, n_sites: int) -> bool:
 
 
 def log_density(compiled: CompiledPyMCModel) -> LogDensity:
-    """log p and its gradient of the flat unconstrained vector, as floats (PyTensor's compiled function)."""
+    """Log p and its gradient of the flat unconstrained vector, as floats (PyTensor's compiled function)."""
     function = compiled.logp_func
 
     def logp_and_gradient(x: np.ndarray) -> tuple[float, np.ndarray]:

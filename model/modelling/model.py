@@ -146,10 +146,15 @@ def row_stable_dot(a: np.ndarray, b: np.ndarray, block: int = ROW_BLOCK) -> np.n
 
 
 def numpy_ops() -> Ops:
+    """The equation's operations in NumPy, for prediction from posterior draws.
+
+    The product is :func:`row_stable_dot`, so a lesion's prediction does not depend on the rows scored with it.
+    """
     return Ops(dot=row_stable_dot, sigmoid=logistic)
 
 
 def pytensor_ops() -> Ops:
+    """The equation's operations in PyTensor, for building the PyMC model."""
     import pytensor.tensor as pt
 
     return Ops(dot=pt.dot, sigmoid=pt.sigmoid)

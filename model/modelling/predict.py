@@ -95,8 +95,11 @@ def with_site(frame: pd.DataFrame, site: str | None) -> pd.DataFrame:
 
 
 def warn_unknown_site(site: str | None, sites: tuple[str, ...]) -> None:
-    """Warn when a named site is not a training site: its lesions are then predicted as at a new site,
-    which is right for a new institution but would hide a typo."""
+    """Warn when a named site is not a training site.
+
+    Its lesions are then predicted as at a new site, which is right for a new institution but would
+    hide a typo.
+    """
     if site is not None and site not in sites and site not in POPULATIONS:
         import warnings
 
