@@ -22,17 +22,17 @@ Z_WEIGHTS: np.ndarray = np.exp(LOG_Z_WEIGHTS)
 
 
 def log_binom_coef(y: int | np.ndarray, n: int | np.ndarray) -> np.ndarray:
-    """log C(n, y)."""
+    """Log C(n, y), the log binomial coefficient."""
     return gammaln(np.asarray(n) + 1.0) - gammaln(np.asarray(y) + 1.0) - gammaln(np.asarray(n) - np.asarray(y) + 1.0)
 
 
 def binom_loglik_logit(y: int | np.ndarray, n: int | np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """log Binomial(y | n, expit(theta)), stable for any theta."""
+    """Log Binomial(y | n, expit(theta)), stable for any theta."""
     return log_binom_coef(y, n) + y * log_expit(theta) + (n - y) * log_expit(-theta)
 
 
 def binom_loglik_p(y: int | np.ndarray, n: int | np.ndarray, p: np.ndarray) -> np.ndarray:
-    """log Binomial(y | n, p) for probabilities p (clipped away from 0 and 1)."""
+    """Log Binomial(y | n, p) for probabilities p (clipped away from 0 and 1)."""
     p = np.clip(p, 1e-300, 1.0 - 1e-16)
     return log_binom_coef(y, n) + y * np.log(p) + (n - y) * np.log1p(-p)
 
@@ -47,10 +47,11 @@ def expit(x):
 
 
 def binomial_pmf_mixture(n: int, p_values: np.ndarray, masses: np.ndarray, bins: int = 400) -> np.ndarray:
-    """pmf of y = 0..n under y ~ Binomial(n, p), p drawn from the weighted point set (p_values, masses).
+    """Probability mass function of y = 0..n under a binomial whose p is drawn from a weighted point set.
 
-    The points are first binned on the logit scale (``bins`` bins, mass-weighted mean per bin) so the
-    cost is bins * (n + 1) whatever the number of points.
+    y ~ Binomial(n, p) with p drawn from the points ``p_values`` with probabilities ``masses``. The
+    points are first binned on the logit scale (``bins`` bins, mass-weighted mean per bin), so the cost
+    is bins * (n + 1) whatever the number of points.
     """
     p_values = np.clip(np.ravel(p_values), 1e-12, 1 - 1e-12)
     masses = np.ravel(masses)

@@ -49,6 +49,11 @@ def ess_elir(prior: MixturePrior, points: int = 20001) -> float:
     float
         Number of lesions the prior is worth. (For a mixture the local ratio can be negative between
         components; ELIR averages it, as RBesT's ``ess(..., method = "elir")`` does.)
+
+    References
+    ----------
+    Neuenschwander B, Weber S, Schmidli H, O'Hagan A. Predictively consistent prior effective sample
+    sizes. Biometrics 76, 578-587 (2020).
     """
     m = np.asarray(prior.means)
     s = np.asarray(prior.sds)
@@ -76,7 +81,7 @@ class Conflict:
 
 
 def component_log_marginals(prior: MixturePrior, malignant: int, total: int) -> np.ndarray:
-    """log of each component's marginal likelihood of the counts, integral of Binom(y | n, expit(theta)) N(theta)."""
+    """Log of each component's marginal likelihood of the counts, integral of Binom(y | n, expit(theta)) N(theta)."""
     out = []
     for m, s in zip(prior.means, prior.sds):
         ll = binom_loglik_logit(malignant, total, m + s * Z_NODES)
@@ -100,8 +105,15 @@ def prior_data_conflict(prior: MixturePrior, malignant: int, total: int) -> Conf
 
     Returns the two-sided prior predictive p-value of the count under the informative (MAP) part (the
     robust component predicts almost any count, so it would hide the conflict it is there to absorb) and
-    the posterior weight of the robust component (nan when the prior has none). Use the counts of one level in the data the model is fitted
-    to (all lesions with that finding, other findings ignored, as the published rates are marginal).
+    the posterior weight of the robust component (nan when the prior has none). Use the counts of one
+    level in the data the model is fitted to (all lesions with that finding, other findings ignored, as
+    the published rates are marginal).
+
+    References
+    ----------
+    Schmidli H, Gsteiger S, Roychoudhury S, O'Hagan A, Spiegelhalter D, Neuenschwander B. Robust
+    meta-analytic-predictive priors in clinical trials with historical control information.
+    Biometrics 70, 1023-1032 (2014).
     """
     if total <= 0 or not 0 <= malignant <= total:
         raise ValueError(f"need 0 <= malignant <= total and total > 0, got {malignant}/{total}")

@@ -59,8 +59,10 @@ def _x(p):
 
 
 def _new_study_pooled_interval(syn: meta.Synthesis, row, mass: float = 0.9) -> tuple[float, float] | None:
-    """Interval of a new study's true pooled rate (no binomial noise) for a pooled row's union
-    (with the study-level shift when the row's sample is restricted)."""
+    """Interval of a new study's true pooled rate (no binomial noise) for a pooled row's union.
+
+    The study-level shift is included when the row's sample is restricted.
+    """
     units = tuple((row.finding, lvl) for lvl in row.units)
     if any(u not in syn.posteriors for u in units):
         return None

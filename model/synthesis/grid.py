@@ -44,8 +44,9 @@ _TAU_BASE: np.ndarray = np.linspace(0.0, 4.5, 91)
 
 @lru_cache(maxsize=1024)
 def _base_table(y: int, n: int) -> tuple[np.ndarray, float]:
-    """Row likelihood integrated over N(theta; c, tau^2) for every c on the fine theta grid and tau in
-    :data:`_TAU_BASE`, relative to its maximum (returned too).
+    """Row likelihood integrated over N(theta; c, tau^2), relative to its maximum (returned too).
+
+    For every c on the fine theta grid and every tau in :data:`_TAU_BASE`.
 
     Per tau a discrete convolution of the likelihood on a 0.02-logit grid with the normal's bin
     probabilities, by FFT (exact for tau = 0, where the kernel is a single bin). FFT round-off is
@@ -73,7 +74,7 @@ def _base_table(y: int, n: int) -> tuple[np.ndarray, float]:
 
 @lru_cache(maxsize=8192)
 def _grid_loglik(y: int, n: int, shift_mean: float, shift_sd: float) -> np.ndarray:
-    """log of the row likelihood integrated over its random effect, on the (mu, tau) grid.
+    """Log of the row likelihood integrated over its random effect, on the (mu, tau) grid.
 
     L(mu, tau) = integral of Binom(y | n, expit(theta)) N(theta; mu + m, tau^2 + s^2) dtheta: the
     base table (:func:`_base_table`) read at centre mu + m and SD sqrt(tau^2 + s^2), with linear
@@ -154,13 +155,13 @@ def pooled_rate(mus, taus, weights, z, shift=(0.0, 0.0)) -> np.ndarray:
 
 
 def log_rates(mus, taus, weights, shift) -> tuple[np.ndarray, np.ndarray]:
-    """log p and log(1 - p) of :func:`pooled_rate` on :data:`Z_COARSE` (shared by rows of one union)."""
+    """Log p and log(1 - p) of :func:`pooled_rate` on :data:`Z_COARSE` (shared by rows of one union)."""
     p = np.clip(pooled_rate(mus, taus, weights, Z_COARSE, shift), 1e-300, 1.0 - 1e-16)
     return np.log(p), np.log1p(-p)
 
 
 def row_loglik_from_rates(row, log_p: np.ndarray, log_q: np.ndarray) -> np.ndarray:
-    """log of the pooled row's likelihood per draw: sum over z nodes of Binom(y | n, p(z)) weights."""
+    """Log of the pooled row's likelihood per draw: sum over z nodes of Binom(y | n, p(z)) weights."""
     a = row.malignant * log_p + (row.total - row.malignant) * log_q + LOG_ZC_WEIGHTS[None, :]
     top = a.max(axis=1)
     return np.log(np.exp(a - top[:, None]).sum(axis=1)) + top + float(log_binom_coef(row.malignant, row.total))

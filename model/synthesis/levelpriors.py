@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 
 def weighted_quantiles(x: np.ndarray, w: np.ndarray, q) -> np.ndarray:
+    """Quantiles ``q`` of the weighted sample (``x``, ``w``), by interpolating its cumulative weights.
+
+    The meta-analysis draws are importance-weighted, so plain quantiles would be wrong.
+    """
     order = np.argsort(x)
     cw = np.cumsum(w[order])
     cw /= cw[-1]
@@ -67,6 +71,17 @@ class UnitSummary:
 
 
 def summarise(post: UnitPosterior, spec: MetaSpec) -> UnitSummary:
+    """Summary of one unit's meta-analysis and its MAP prior as a mixture of normals.
+
+    The pooled rate and tau with 95% intervals, the 90% and 95% predictive intervals of a new study's
+    rate, and the predictive distribution of theta_new = mu + tau z fitted by a normal mixture (EM on
+    binned masses, at most ``spec.max_components`` components), the meta-analytic-predictive prior.
+
+    References
+    ----------
+    Neuenschwander B, Capkun-Niggli G, Branson M, Spiegelhalter DJ. Summarizing historical information
+    on controls in clinical trials. Clinical Trials 7, 5-18 (2010).
+    """
     pr = weighted_quantiles(expit(post.mu), post.weights, [0.5, 0.025, 0.975])
     tq = weighted_quantiles(post.tau, post.weights, [0.5, 0.025, 0.975])
     masses = predictive_masses(post)
@@ -120,10 +135,12 @@ class SynthesisPrior:
 
     @property
     def ess_map(self) -> float:
+        """ELIR effective sample size of the MAP prior before robustification."""
         return self.map_prior.ess_elir()
 
     @property
     def ess(self) -> float:
+        """ELIR effective sample size of the prior the model uses (robustified)."""
         return self.prior.ess_elir()
 
 

@@ -53,11 +53,18 @@ def predict_row(syn: meta.Synthesis, row, mass: float = 0.9) -> tuple[float, flo
 
 @dataclass(frozen=True)
 class LosoResult:
+    """Leave-one-study-out check: per study row the 90% predictive interval and whether it covered the row.
+
+    ``coverage`` is the share of judged rows covered and ``rows`` how many were judged: a row that cannot
+    be predicted once its cohort is left out (no other study informs its units) is not judged.
+    """
+
     table: pd.DataFrame
     coverage: float
     rows: int
 
     def describe(self) -> str:
+        """One line: the coverage and how many rows it is over."""
         return f"{self.coverage:.1%} of {self.rows} study x finding rows inside their 90% predictive interval"
 
 

@@ -119,6 +119,7 @@ class UnitPosterior:
 
     @property
     def studies(self) -> tuple[str, ...]:
+        """The studies with a row (plain or pooled) at this unit, sorted."""
         return tuple(sorted({r.study_id for r in self.rows}))
 
     @property
@@ -128,6 +129,7 @@ class UnitPosterior:
 
     @property
     def malignant(self) -> int:
+        """Malignant lesions in this unit's own (plain) rows."""
         return int(sum(r.malignant for r in self.rows if not r.pooled))
 
     @property
@@ -195,8 +197,10 @@ _BLOCK_CACHE_SIZE = 512
 
 
 def _fit_block(block: tuple[Unit, ...], rows, spec: MetaSpec, shifts) -> dict[Unit, UnitPosterior]:
-    """Posterior draws of a block's units; memoised on (block, its rows, their shifts, spec), which makes
-    leave-one-out refits cheap (a study without rows in a block leaves the block's fit unchanged)."""
+    """Posterior draws of a block's units, memoised on (block, its rows, their shifts, spec).
+
+    The memo makes leave-one-out refits cheap: a study without rows in a block leaves the block's fit unchanged.
+    """
     mine = tuple(
         sorted((r for r in rows if (r.finding, r.units[0]) in block), key=lambda r: (r.study_id, r.level, r.lines))
     )
@@ -274,6 +278,11 @@ def synthesise(rows, spec: MetaSpec = MetaSpec()) -> Synthesis:
 
     Two passes: without rows of restricted samples, then (for blocks that have such rows) with them,
     each shifted by the restricting level's log-odds contrast with the overall rate from the first pass.
+
+    References
+    ----------
+    Neuenschwander B, Capkun-Niggli G, Branson M, Spiegelhalter DJ. Summarizing historical information
+    on controls in clinical trials. Clinical Trials 7, 5-18 (2010).
     """
     rows = list(rows)
     units = {(r.finding, lvl) for r in rows for lvl in r.units}
@@ -315,6 +324,14 @@ def level_priors(studies_path: str | Path | None = None, spec: MetaSpec = MetaSp
     dict
         'finding.level' (e.g. 'morphology.amorphous', 'birads.4A', 'overall.all') ->
         :class:`SynthesisPrior`, with provenance: the studies used, or the hand-set source.
+
+    References
+    ----------
+    Neuenschwander B, Capkun-Niggli G, Branson M, Spiegelhalter DJ. Summarizing historical information
+    on controls in clinical trials. Clinical Trials 7, 5-18 (2010).
+    Schmidli H, Gsteiger S, Roychoudhury S, O'Hagan A, Spiegelhalter D, Neuenschwander B. Robust
+    meta-analytic-predictive priors in clinical trials with historical control information.
+    Biometrics 70, 1023-1032 (2014).
     """
     table = st.load_studies(studies_path)
     rows, _ = st.likelihood_rows(table)

@@ -48,6 +48,7 @@ class MixturePrior:
     robust_index: int | None = None
 
     def __post_init__(self):
+        """Refuse inconsistent components: lengths, weights summing to 1, positive SDs."""
         w = np.asarray(self.weights, float)
         if not (len(w) == len(self.means) == len(self.sds)) or len(w) == 0:
             raise ValueError("weights, means and sds must have the same non-zero length")
@@ -58,6 +59,7 @@ class MixturePrior:
 
     @classmethod
     def normal(cls, mean: float, sd: float) -> MixturePrior:
+        """A single-component prior N(mean, sd) on the logit scale."""
         return cls((1.0,), (float(mean),), (float(sd),))
 
     # -- arrays ---------------------------------------------------------------------------------
@@ -75,6 +77,7 @@ class MixturePrior:
 
     @property
     def n_components(self) -> int:
+        """Number of normal components (the robust one included)."""
         return len(self.weights)
 
     # -- densities ------------------------------------------------------------------------------
@@ -84,12 +87,14 @@ class MixturePrior:
         return -0.5 * z**2 - np.log(self._s) - 0.5 * np.log(2 * np.pi)
 
     def logpdf(self, theta) -> np.ndarray:
-        """log density at ``theta`` (logit scale)."""
+        """Log density at ``theta`` (logit scale)."""
         return logsumexp(self._component_logpdf(theta) + np.log(self._w), axis=-1)
 
     def logpdf_tensor(self, theta):
-        """log density of a PyTensor variable (e.g. the model-implied marginal log-odds of a level), for
-        ``pm.Potential(name, prior.logpdf_tensor(q))`` when the prior enters a PyMC model."""
+        """Log density of a PyTensor variable, e.g. the model-implied marginal log-odds of a level.
+
+        For ``pm.Potential(name, prior.logpdf_tensor(q))`` when the prior enters a PyMC model.
+        """
         import pytensor.tensor as pt
 
         t = pt.shape_padright(pt.as_tensor_variable(theta))
@@ -98,9 +103,11 @@ class MixturePrior:
         return pt.logsumexp(comp, axis=-1)
 
     def pdf(self, theta) -> np.ndarray:
+        """Density at ``theta`` (logit scale)."""
         return np.exp(self.logpdf(theta))
 
     def cdf(self, theta) -> np.ndarray:
+        """Cumulative distribution function at ``theta`` (logit scale)."""
         t = np.asarray(theta, float)[..., None]
         return (self._w * ndtr((t - self._m) / self._s)).sum(axis=-1)
 
@@ -124,9 +131,11 @@ class MixturePrior:
 
     # -- summaries ------------------------------------------------------------------------------
     def mean(self) -> float:
+        """Mean on the logit scale."""
         return float(self._w @ self._m)
 
     def sd(self) -> float:
+        """Standard deviation on the logit scale (within- plus between-component variance)."""
         m = self.mean()
         return float(np.sqrt(self._w @ (self._s**2 + (self._m - m) ** 2)))
 
@@ -157,6 +166,7 @@ class MixturePrior:
         return float(expit(lo)), float(expit(hi))
 
     def rate_median(self) -> float:
+        """Median of the malignancy rate expit(theta) (expit of the logit median, as expit is monotone)."""
         return float(expit(self.ppf(0.5)))
 
     def rate_mean(self) -> float:
@@ -181,6 +191,12 @@ class MixturePrior:
         ``mean`` defaults to the mixture mean (as RBesT's ``robustify`` does for normal mixtures);
         ``sd`` defaults to 2, the unit-information SD of a logit-scale rate at 50%. If data conflict
         with the informative part, the posterior weight of this component grows and the data dominate.
+
+        References
+        ----------
+        Schmidli H, Gsteiger S, Roychoudhury S, O'Hagan A, Spiegelhalter D, Neuenschwander B. Robust
+        meta-analytic-predictive priors in clinical trials with historical control information.
+        Biometrics 70, 1023-1032 (2014).
         """
         if not 0.0 < weight < 1.0:
             raise ValueError(f"robust weight must lie in (0, 1), got {weight}")
@@ -200,6 +216,7 @@ class MixturePrior:
 
     @property
     def robust_weight(self) -> float:
+        """Weight of the robust component; 0 if the prior is not robustified."""
         return 0.0 if self.robust_index is None else float(self.weights[self.robust_index])
 
     def ess_elir(self) -> float:

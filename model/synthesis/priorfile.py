@@ -78,8 +78,9 @@ class StudyContrast:
 
 
 def within_study_contrasts(rows) -> dict[tuple[str, str], list[StudyContrast]]:
-    """Per (descriptor, level), each study's contrast d = logit(level rate) - logit(rate over the study's
-    lesions of that finding).
+    """Per (descriptor, level), each study's within-study contrast of the level against its finding.
+
+    The contrast is d = logit(level rate) - logit(rate over the study's lesions of that finding).
 
     The study's rows of one finding partition its lesions (:mod:`microcalc.synthesis.studies`), so the
     reference is the same lesions the level is part of, and the study's selection (a BI-RADS 4-5 series,
@@ -124,8 +125,10 @@ def random_effects(d, v) -> tuple[float, float, float]:
 def derived_centres(
     studies_path: str | Path | None = None, spec: MetaSpec = MetaSpec()
 ) -> tuple[DerivedCentre, dict[tuple[str, str], DerivedCentre]]:
-    """The reference rate (MAP of the overall rows) and every level with within-study contrasts from
-    >= ``MIN_STUDIES`` studies: ppv = expit(MAP overall logit mean + pooled contrast), centre_sd = its SE.
+    """The reference rate (MAP of the overall rows) and the levels with enough within-study contrasts.
+
+    A level needs contrasts from >= ``MIN_STUDIES`` studies; its ppv = expit(MAP overall logit mean +
+    pooled contrast), its centre_sd = the SE of that.
 
     Returns
     -------

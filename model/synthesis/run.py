@@ -105,8 +105,11 @@ def run_literature(
 
 
 def summary_text(synthesis: pd.DataFrame, loso, ess: pd.DataFrame, counts_source: str | None = None) -> str:
-    """A few terminal lines: per synthesised level the pooled rate, tau and the 90% predictive interval;
-    the leave-one-study-out coverage; and, with counts, the priors the data conflict with (p < 0.05)."""
+    """A few terminal lines summing up the synthesis.
+
+    Per synthesised level the pooled rate, tau and the 90% predictive interval; the leave-one-study-out
+    coverage; and, with counts, the priors the data conflict with (p < 0.05).
+    """
     lines = ["Per finding level (meta-analysis): pooled rate, between-study SD (logit), 90% interval for a new study"]
     for r in synthesis[synthesis["kind"] != "hand-set"].itertuples():
         lines.append(

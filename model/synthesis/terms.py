@@ -68,14 +68,17 @@ class StudyRow:
 
     @property
     def pooled(self) -> bool:
+        """True for a row over a union of units (more than one component)."""
         return len(self.components) > 1
 
     @property
     def units(self) -> tuple[str, ...]:
+        """The unit levels the row counts, in component order."""
         return tuple(u for u, _ in self.components)
 
     @property
     def observed(self) -> float:
+        """The row's observed malignancy rate (malignant / total)."""
         return self.malignant / self.total
 
 
