@@ -1,5 +1,7 @@
-"""How well a fit predicts: evaluation on labelled lesions, metrics, cross-validation, the learning
-curve, and the training counts for the prior-data conflict of the literature priors.
+"""How well a fit predicts: evaluation, metrics, cross-validation and the learning curve.
+
+Evaluation on labelled lesions, their metrics, cross-validation, the learning curve, and the
+training counts for the prior-data conflict of the literature priors.
 """
 
 from __future__ import annotations

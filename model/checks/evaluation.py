@@ -92,8 +92,10 @@ def evaluate_fit(fit, frame: pd.DataFrame, file: str = "<data>", site: str | Non
 
 
 def evaluate_file(fit_path: str | Path, test_path: str | Path, out_dir: str | Path, site: str | None = None) -> dict:
-    """Evaluate the fit in ``fit_path`` on ``test_path`` (blank sites named ``site``, as in ``Fit.predict``);
-    write metrics.json and figures to ``out_dir``."""
+    """Evaluate the fit in ``fit_path`` on ``test_path`` and write metrics.json and figures to ``out_dir``.
+
+    Blank sites of the test lesions are named ``site``, as in ``Fit.predict``.
+    """
     from microcalc.io.readers import read_lesions
     from microcalc.modelling.fitting import load
 

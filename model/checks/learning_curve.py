@@ -64,9 +64,11 @@ def run_learning_curve(
     site: str | None = None,
     priors: PriorSet | str | Path | None = None,
 ) -> pd.DataFrame:
-    """Fit both prior sets on nested training subsets, score on held-out lesions, write the files
-    (blank sites named first, as in :func:`microcalc.checks.crossval.run_crossval`). ``priors`` is the
-    prior file measured against the vague one (default: the bundled literature priors)."""
+    """Fit both prior sets on nested training subsets, score them on held-out lesions, write the files.
+
+    Blank sites are named first, as in :func:`microcalc.checks.crossval.run_crossval`. ``priors`` is the
+    prior file measured against the vague one (default: the bundled literature priors).
+    """
     from microcalc.modelling.fitting import fit, training_sites
 
     frame = training_sites(frame, site)

@@ -108,7 +108,16 @@ def _logistic_fit(y: np.ndarray, x: np.ndarray, offset: np.ndarray, iterations: 
 
 
 def calibration(y, p) -> tuple[float, float]:
-    """(slope, intercept) of logistic recalibration; intercept with the slope fixed at 1."""
+    """(slope, intercept) of logistic recalibration; intercept with the slope fixed at 1.
+
+    Both NaN when the outcomes are all one class.
+
+    References
+    ----------
+    Van Calster B, Nieboer D, Vergouwe Y, De Cock B, Pencina MJ, Steyerberg EW. A calibration hierarchy
+    for risk models was defined: from utopia to empirical data. Journal of Clinical Epidemiology 74,
+    167-176 (2016).
+    """
     y, p = _arrays(y, p)
     if y.min() == y.max():
         return float("nan"), float("nan")
@@ -196,7 +205,13 @@ def mean_band_coverage(table: pd.DataFrame) -> float:
 
 
 def net_benefit(y, p, thresholds) -> np.ndarray:
-    """Net benefit of biopsy when p >= t, per threshold t: TP/n - FP/n * t / (1 - t)."""
+    """Net benefit of biopsy when p >= t, per threshold t: TP/n - FP/n * t / (1 - t).
+
+    References
+    ----------
+    Vickers AJ, Elkin EB. Decision curve analysis: a novel method for evaluating prediction models.
+    Medical Decision Making 26, 565-574 (2006).
+    """
     y, p = _arrays(y, p)
     t = np.asarray(thresholds, dtype=float)
     biopsy = p[None, :] >= t[:, None]

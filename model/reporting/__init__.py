@@ -1,5 +1,7 @@
-"""What a fit says, for people: the HTML/Markdown report, its figures, the headline probabilities
-of common findings and the published ranges they are checked against.
+"""What a fit says, for people: the report, its figures and the headline probabilities.
+
+The HTML/Markdown report, its figures, the headline probabilities of common findings and the
+published ranges they are checked against.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""Everything the report shows, computed once from a fit: :class:`ReportContent` and :func:`report_content`
-(the slow part), with the plain-words note on the population the answers are for.
+"""Everything the report shows, computed once from a fit.
+
+:class:`ReportContent` and :func:`report_content` (the slow part), with the plain-words note on the
+population the answers are for.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The report's figures: which are drawn, from which tables, with their captions (the drawing itself is in
-:mod:`microcalc.reporting.figures`).
+"""The report's figures: which are drawn, from which tables, with their captions.
+
+The drawing itself is in :mod:`microcalc.reporting.figures`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""Outputs of other commands (sensitivity, evaluation, cross-validation, learning curve, literature synthesis)
-that the report links to: finding them in sub-folders beside the report, and its "Sensitivity and
-evaluation" section, which links them or says how to produce them.
+"""Outputs of other commands that the report links to, and its "Sensitivity and evaluation" section.
+
+The outputs (sensitivity, evaluation, cross-validation, learning curve, literature synthesis) are
+found in sub-folders beside the report; the section links them or says how to produce them.
 """
 
 from __future__ import annotations
@@ -85,6 +86,11 @@ def _embedded_png(path: Path) -> str:
 
 
 def further_html(items: list[Further], out_dir: Path) -> str:
+    """The report's "Sensitivity and evaluation" section in HTML.
+
+    Per other command: links to its pages (paths relative to ``out_dir``), its key metrics and reading,
+    and for some the embedded figures; or, when it has not been run, the command that produces it.
+    """
     parts = []
     for f in items:
         if f.files:

@@ -163,8 +163,11 @@ CLINICAL_ORDERINGS: tuple[tuple[tuple[str, str], ...], ...] = (
 
 
 def check_means(params: dict, priors, sites, donors: pd.DataFrame, population: str | None = None) -> dict:
-    """Posterior mean of every quantity the clinical checks read: the headline table's single findings and
-    grouped cluster, plus single lesions with only change (stable, new) or only age (38, 72) recorded."""
+    """Posterior mean of every quantity the clinical checks read.
+
+    The headline table's single findings and grouped cluster, plus single lesions with only change
+    (stable, new) or only age (38, 72) recorded.
+    """
     keys, draws = headline_draws(params, priors, sites, donors, population)
     means = {
         ("headline", "biopsied grouped cluster") if k[0] == "headline" else k: float(m)

@@ -1,5 +1,6 @@
-"""The HTML report: the self-contained page (:func:`render_html`) with its sections in reading order, the
-per-finding tables and the diagnostics section.
+"""The HTML report: the self-contained page (:func:`render_html`) with its sections in reading order.
+
+Also the per-finding tables and the diagnostics section.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The report as plain Markdown (:func:`render_markdown`): the same sections and tables as the HTML page,
-without figures.
+"""The report as plain Markdown (:func:`render_markdown`).
+
+The same sections and tables as the HTML page, without figures.
 """
 
 from __future__ import annotations

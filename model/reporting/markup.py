@@ -1,5 +1,7 @@
-"""Building blocks of the report's pages: the stylesheet (shared with the calculator page), HTML escaping,
-tables and inline-SVG figures, the disclaimer, and Markdown tables.
+"""Building blocks of the report's pages: stylesheet, escaping, tables, figures and the disclaimer.
+
+The stylesheet (shared with the calculator page), HTML escaping, tables and inline-SVG figures, the
+disclaimer, and Markdown tables.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ def html_table(
 
 
 def figure_html(fig_id: str, fig: Figure, caption: str) -> str:
+    """A figure as inline SVG in a ``<figure>`` with its caption (also the image's alt text)."""
     return (
         f"<figure id='{fig_id}'><img src='{svg_data_uri(fig)}' alt='{escape(caption)}'>"
         f"<figcaption>{escape(caption)}</figcaption></figure>"
@@ -121,10 +124,12 @@ def disclaimer_html() -> str:
 
 
 def plain(text: str) -> str:
+    """A shared sentence without its ``*emphasis*`` marks, for plain text."""
     return text.replace("*", "")
 
 
 def md_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A Markdown pipe table; '|' inside cells is escaped."""
     esc = lambda v: str(v).replace("|", "\\|")  # noqa: E731
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in rows]

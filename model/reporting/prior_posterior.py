@@ -1,5 +1,7 @@
-"""The report's prior-vs-posterior table: which parameters it shows, how it is computed from a fit, and how
-the HTML and Markdown reports write it (with the sentence on what the data moved most).
+"""The report's prior-vs-posterior table: its parameters, its computation and its HTML and Markdown.
+
+Which parameters it shows, how it is computed from a fit, and how the HTML and Markdown reports
+write it (with the sentence on what the data moved most).
 
 A new column goes in three places, all here: :func:`prior_posterior_table` (the number),
 :func:`prior_posterior_html` (header and cell) and, if the plain-text report should show it too,

@@ -1,5 +1,7 @@
-"""The report's numbers from a fit: draws of one parameter, covariate odds ratios, the per-site table and the
-per-parameter diagnostics (the prior-vs-posterior table is in :mod:`microcalc.reporting.prior_posterior`).
+"""The report's numbers from a fit, as plain tables.
+
+Draws of one parameter, covariate odds ratios, the per-site table and the per-parameter diagnostics
+(the prior-vs-posterior table is in :mod:`microcalc.reporting.prior_posterior`).
 
 These are plain DataFrames; the HTML and Markdown pages format them, and the notebooks call them directly.
 """
@@ -58,6 +60,7 @@ def scalar_draws(node: xr.DataTree | xr.DataArray | xr.Dataset, var: str, coord:
 
 
 def eti(x: np.ndarray, ci: float = CI) -> tuple[float, float]:
+    """Equal-tailed credible interval of the draws ``x`` holding ``ci`` of the mass."""
     lo, hi = np.quantile(x, [(1 - ci) / 2, (1 + ci) / 2])
     return float(lo), float(hi)
 
@@ -153,8 +156,9 @@ def biopsied_counts(donors: pd.DataFrame, site: str | None = None) -> tuple[int,
 def site_table(
     fit: Fit, params: dict[str, np.ndarray], ci: float = CI, new_site_draws: np.ndarray | None = None
 ) -> pd.DataFrame:
-    """Biopsied grouped cluster at each training site and at a new site (like the training sites), with each
-    site's data.
+    """Biopsied grouped cluster at each training site and at a new site, with each site's data.
+
+    The new site is one like the training sites.
 
     ``new_site_draws``: the new-site draws when the caller has them already (headline row 0 at a new site).
     """

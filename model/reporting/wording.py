@@ -1,5 +1,7 @@
-"""The report's shared text: the plain-language sentences read from its tables (headline, prior-only
-covariates, sites), the notes on new sites and intervals, and the data citations. HTML and Markdown both use them.
+"""The report's shared text, used by both the HTML and the Markdown report.
+
+The plain-language sentences read from its tables (headline, prior-only covariates, sites), the
+notes on new sites and intervals, and the data citations.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""How much the answers depend on choices: prior sensitivity and power scaling of priors and
-likelihood, and what-if scenarios (other priors, reweighted case mixes, refits).
+"""How much the answers depend on choices: prior sensitivity, power scaling and scenarios.
+
+Prior sensitivity and power scaling of priors and likelihood, and what-if scenarios (other priors,
+reweighted case mixes, refits).
 """
 
 from __future__ import annotations

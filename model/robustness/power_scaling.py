@@ -1,5 +1,6 @@
-"""Power-scaling sensitivity (Kallioinen et al., Stat Comput 2024): does the posterior move when the
-prior or the likelihood is raised to a power close to 1?
+"""Power-scaling sensitivity (Kallioinen et al., Stat Comput 2024) of the priors and the likelihood.
+
+Does the posterior move when the prior or the likelihood is raised to a power close to 1?
 
 The prior (or likelihood) density is raised to alpha in [0.99, 1.01]; Pareto-smoothed importance
 weights give the perturbed posterior without refitting, and the sensitivity is the derivative of the
@@ -83,7 +84,16 @@ def _element_rows(prior, likelihood) -> list[dict]:
 
 
 def element_sensitivity(idata, var_names: list[str] | None = None) -> pd.DataFrame:
-    """Prior and likelihood sensitivity of every element of the free parameter groups."""
+    """Prior and likelihood sensitivity of every element of the free parameter groups.
+
+    ``arviz_stats.psense`` at alpha = 0.99 and 1.01, with the structural z left out of the scaled
+    priors (:func:`scaled_priors`); each element is diagnosed by :func:`diagnose`.
+
+    References
+    ----------
+    Kallioinen N, Paananen T, Bürkner P-C, Vehtari A. Detecting and diagnosing prior and likelihood
+    sensitivity with power-scaling. Statistics and Computing 34, 57 (2024).
+    """
     import arviz_stats as azs
 
     posterior = idata["posterior"]
@@ -94,8 +104,11 @@ def element_sensitivity(idata, var_names: list[str] | None = None) -> pd.DataFra
 
 
 def group_sensitivity(elements: pd.DataFrame) -> pd.DataFrame:
-    """One row per parameter group: the element with the most serious diagnosis (then the largest
-    prior sensitivity) speaks for the group, so the row's numbers and diagnosis always agree."""
+    """One row per parameter group, for the element with the most serious diagnosis.
+
+    That element (then the one with the largest prior sensitivity) speaks for the group, so the row's
+    numbers and diagnosis always agree.
+    """
     rows = []
     for name, part in elements.groupby("parameter", sort=False):
         ranked = part.assign(severity=part["diagnosis"].map(SEVERITY))
@@ -154,7 +167,16 @@ def element_draws(idata, element: str) -> np.ndarray:
 
 
 def power_scaling_curve(idata, element: str, alphas: tuple[float, ...] = CURVE_ALPHAS) -> pd.DataFrame:
-    """Posterior mean and SD of one element as prior or likelihood is raised to each alpha (PSIS)."""
+    """Posterior mean and SD of one element as prior or likelihood is raised to each alpha (PSIS).
+
+    The perturbed posterior is the fit's draws reweighted by (alpha - 1) times the summed log prior or
+    log likelihood, so no refit is needed.
+
+    References
+    ----------
+    Kallioinen N, Paananen T, Bürkner P-C, Vehtari A. Detecting and diagnosing prior and likelihood
+    sensitivity with power-scaling. Statistics and Computing 34, 57 (2024).
+    """
     from microcalc.robustness.scenarios import psis_weights
 
     x = element_draws(idata, element)

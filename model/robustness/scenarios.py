@@ -56,6 +56,7 @@ class RefitSettings:
     seed: int = 20231
 
     def text(self) -> str:
+        """Short description for the method column, e.g. '2x1000 draws'."""
         return f"{self.chains}x{self.draws} draws"
 
 
@@ -169,9 +170,11 @@ def likelihood_elements(patterns) -> dict[str, np.ndarray]:
 
 
 def free_values(posterior, priors: PriorSet, names: list[str], centred: dict[str, np.ndarray]):
-    """Draws of the free parameters ``names`` (of the model for ``priors``), each level's free value
-    recomputed from its stored effect: z for ``priors``' centres where non-centred, the effect where
-    ``centred`` (:func:`microcalc.modelling.model.parameterisation`)."""
+    """Draws of the free parameters ``names`` of the model for ``priors``, recomputed from the stored effects.
+
+    Each level's free value is z for ``priors``' centres where non-centred, the effect where ``centred``
+    (:func:`microcalc.modelling.model.parameterisation`).
+    """
     levels = {f"{r}_{form}": r for r in RANDOM_EFFECTS for form in ("z", "raw") if f"{r}_{form}" in names}
     out = posterior[[n for n in names if n not in levels]].copy()
     for name, r in levels.items():
@@ -202,7 +205,10 @@ def _draws(posterior, name: str) -> np.ndarray:
 
 
 def _centred_z(posterior, priors: PriorSet, effect: str) -> np.ndarray:
-    """z that gives the stored effect under ``priors``: (effect - centre - shift[group]) / sd (site: effect / sd)."""
+    """The z that gives the stored effect under ``priors``.
+
+    z = (effect - centre - shift[group]) / sd for a descriptor level, effect / sd for a site.
+    """
     if effect == "site":
         return _draws(posterior, "site_effect") / _draws(posterior, "site_sd")[..., None]
     centre, group = _centre_and_group(posterior, priors, effect)
@@ -307,7 +313,13 @@ def with_scale(posterior, fit_priors: PriorSet, priors: PriorSet):
 
 # --------------------------------------------------------------------------------------------- PSIS
 def psis_weights(log_ratio: np.ndarray) -> tuple[np.ndarray, float]:
-    """Normalised Pareto-smoothed importance weights and their k-hat (nan: identical priors, uniform weights)."""
+    """Normalised Pareto-smoothed importance weights and their k-hat (nan: identical priors, uniform weights).
+
+    References
+    ----------
+    Vehtari A, Simpson D, Gelman A, Yao Y, Gabry J. Pareto smoothed importance sampling. Journal of
+    Machine Learning Research 25, 1-58 (2024).
+    """
     from arviz_stats.base import array_stats
 
     if np.ptp(log_ratio) < IDENTICAL_LOG_RATIO:
@@ -412,6 +424,11 @@ def scenario_result(
 
     Without training data (``frame`` None) or with refits switched off (``refit`` None) a large k
     is reported as it is, with the method marked UNRELIABLE.
+
+    References
+    ----------
+    Vehtari A, Simpson D, Gelman A, Yao Y, Gabry J. Pareto smoothed importance sampling. Journal of
+    Machine Learning Research 25, 1-58 (2024).
     """
     reason = design_difference(rw.fit.priors, sc.priors)
     w, k = rw.weights(sc.priors) if reason is None else (None, float("inf"))

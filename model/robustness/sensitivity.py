@@ -1,4 +1,4 @@
-"""``microcalc sensitivity FIT.nc --out DIR``: how much do the answers depend on the priors?
+"""``microcalc sensitivity FIT.nc --out DIR``: how much the answers depend on the priors.
 
 Three views, written as CSV files and one self-contained page, ``DIR/sensitivity.html``:
 

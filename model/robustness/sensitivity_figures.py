@@ -1,5 +1,6 @@
-"""Figures of the sensitivity page (PNG bytes, in the report's style): scenarios, power-scaling scatter and
-curves, data size.
+"""Figures of the sensitivity page (PNG bytes, in the report's style).
+
+Scenarios, power-scaling scatter and curves, data size.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""The sensitivity command's settings and results: :class:`SensitivitySettings` (what to compute, how hard)
-and :class:`SensitivityResult` (every table it computed), shared by the computation
-(:mod:`microcalc.robustness.sensitivity`), its figures and its page.
+"""The sensitivity command's settings and results.
+
+:class:`SensitivitySettings` (what to compute, how hard) and :class:`SensitivityResult` (every table
+it computed), shared by the computation (:mod:`microcalc.robustness.sensitivity`), its figures and its page.
 """
 
 from __future__ import annotations
