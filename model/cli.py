@@ -25,10 +25,12 @@ class Console:
         self.quiet = quiet
 
     def say(self, text: str = "") -> None:
+        """Print a progress or result line on stdout, unless ``quiet``."""
         if not self.quiet:
             print(text, flush=True)
 
     def warn(self, text: str) -> None:
+        """Print a warning on stderr, even when ``quiet`` (warnings must not be lost)."""
         print(text, file=sys.stderr, flush=True)
 
 
@@ -86,6 +88,7 @@ class VersionAction(argparse.Action):
     """--version, looking the version up only when asked (keeps start-up lean)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
+        """Print ``microcalc VERSION`` and exit, importing the version lookup only now."""
         import microcalc
 
         print(f"microcalc {microcalc.__version__}")
@@ -237,10 +240,20 @@ def _fit_and_save(args, console: Console, out: Path):
 
 
 def cmd_fit(args, console: Console) -> int:
+    """``microcalc fit``: fit the training lesions and save the fit file.
+
+    Returns the exit status: 0, or :data:`EXIT_NOT_CONVERGED` when the sampler did not converge and
+    ``--allow-unconverged`` was not given (the file is written either way).
+    """
     return _fit_and_save(args, console, args.out)[1]
 
 
 def cmd_predict(args, console: Console) -> int:
+    """``microcalc predict``: score a lesion file with a fit and write the predictions file.
+
+    Polars starts importing in the background first (local runs only), so that parsing overlaps
+    pandas' import; with ``--dask`` the file is scored on the cluster.
+    """
     from microcalc.io.csvblocks import start_opening  # pyarrow only: Arrow parses while pandas is imported
 
     opening = start_opening(args.cases) if args.dask is None else None
@@ -263,6 +276,7 @@ def cmd_predict(args, console: Console) -> int:
 
 
 def cmd_report(args, console: Console) -> int:
+    """``microcalc report``: write the HTML and/or Markdown report of a fit."""
     from microcalc.modelling.fitting import load
     from microcalc.reporting.report import write_report
 
@@ -272,6 +286,7 @@ def cmd_report(args, console: Console) -> int:
 
 
 def cmd_sensitivity(args, console: Console) -> int:
+    """``microcalc sensitivity``: write the prior-sensitivity tables, figures and page of a fit."""
     from microcalc.modelling.fitting import load
     from microcalc.robustness.sensitivity import run_sensitivity
 
@@ -281,6 +296,10 @@ def cmd_sensitivity(args, console: Console) -> int:
 
 
 def cmd_evaluate(args, console: Console) -> int:
+    """``microcalc evaluate``: score a fit on labelled test lesions and print the metrics.
+
+    Blank sites of the test lesions are taken from ``--population``/``--site`` as in ``predict``.
+    """
     from microcalc.checks.evaluation import evaluate_file
     from microcalc.modelling.predict import resolve_population
 
@@ -290,6 +309,7 @@ def cmd_evaluate(args, console: Console) -> int:
 
 
 def cmd_crossval(args, console: Console) -> int:
+    """``microcalc crossval``: cross-validate the model on the training lesions and print the per-fold table."""
     from microcalc.checks.crossval import run_crossval
 
     table = run_crossval(
@@ -308,6 +328,10 @@ def cmd_crossval(args, console: Console) -> int:
 
 
 def cmd_learning_curve(args, console: Console) -> int:
+    """``microcalc learning-curve``: literature and vague priors fitted on growing training subsets.
+
+    Prints the table of held-out scores, which shows how many lesions the literature priors are worth.
+    """
     from microcalc.checks.learning_curve import run_learning_curve
 
     table = run_learning_curve(
@@ -324,6 +348,7 @@ def cmd_learning_curve(args, console: Console) -> int:
 
 
 def cmd_demo(args, console: Console) -> int:
+    """``microcalc demo``: fit (the bundled data by default), save ``fit.nc`` and write both reports to ``--out``."""
     out: Path = args.out
     from microcalc.reporting.report import write_report
 
@@ -360,6 +385,7 @@ def cmd_literature(args, console: Console) -> int:
 
 
 def cmd_serve(args, console: Console) -> int:
+    """``microcalc serve``: run the calculator page and JSON API until interrupted; returns the exit status."""
     from microcalc.web.server import serve
 
     return serve(args.fit, host=args.host, port=args.port, say=console.say, warn=console.warn)

@@ -88,6 +88,7 @@ class Memo[V]:
         self._lock = threading.Lock()
 
     def get(self, key: Hashable) -> V | None:
+        """The remembered answer for ``key`` (now the most recently used), or None."""
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
@@ -95,10 +96,12 @@ class Memo[V]:
         return None
 
     def clear(self) -> None:
+        """Forget every answer."""
         with self._lock:
             self._items.clear()
 
     def put(self, key: Hashable, value: V) -> None:
+        """Remember ``value`` for ``key``, dropping the least recently used answers beyond ``size``."""
         with self._lock:
             self._items[key] = value
             self._items.move_to_end(key)
@@ -128,8 +131,10 @@ class Service:
     cases: Memo[dict] = field(default_factory=Memo)  # JSON answer per (population, inputs)
 
     def choice(self, population: object) -> Population:
-        """The population choice of a key (None: what ``microcalc predict`` does for a blank site); unknown keys
-        are refused."""
+        """The population choice of a key; unknown keys are refused.
+
+        None gives what ``microcalc predict`` does for a blank site.
+        """
         if population is None:
             return default_population(self.model.populations)
         choice = self.model.population(population) if isinstance(population, str) else None
@@ -196,8 +201,10 @@ class Service:
     def batch(
         self, upload: Path, display: str, output: str, ci: float, population: str | None = None
     ) -> tuple[Path, int, list[str]]:
-        """Predict an uploaded file with ``predict_file`` (the CLI's code path); returns the output path, count and
-        warnings. Messages name the upload by ``display``, never by its temporary path."""
+        """Predict an uploaded file with ``predict_file`` (the CLI's code path): output path, count and warnings.
+
+        Messages name the upload by ``display``, never by its temporary path.
+        """
         from microcalc.batch.scoring import predict_file
 
         site = self.site(population)
@@ -242,10 +249,16 @@ def error_response(err: LesionInputError, status: int = 400) -> JSONResponse:
 
 
 def media_type(request: Request) -> str:
+    """The request's media type: its Content-Type without parameters, lower case ('' if absent)."""
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
 def require_type(request: Request, allowed: tuple[str, ...]) -> None:
+    """Refuse a body whose media type is not ``allowed`` with 415 and the header to send.
+
+    Requiring these types keeps other web sites from posting to the server through the user's browser
+    (see :data:`BATCH_TYPES`).
+    """
     if media_type(request) not in allowed:
         raise HTTPException(
             415,
@@ -256,6 +269,7 @@ def require_type(request: Request, allowed: tuple[str, ...]) -> None:
 
 
 async def json_document(request: Request, keys: tuple[str, ...]) -> dict:
+    """The request's JSON object, with only the top-level ``keys`` allowed (after the media type is checked)."""
     require_type(request, JSON_TYPES)
     return dict(inputs.request_object(inputs.parse_json(await request.body()), keys))
 

@@ -81,8 +81,10 @@ class Population:
 
 
 def populations(sites: tuple[str, ...]) -> tuple[Population, ...]:
-    """The population selector's choices: the clinical population, a new DDSM-like site, then each
-    training site (add a choice here, in one line)."""
+    """The population selector's choices: the clinical population, a new DDSM-like site, then each training site.
+
+    A new choice is added here, in one line.
+    """
     return (
         Population("clinical", "Clinical biopsy population (published series)", CLINICAL),
         Population("new", "New DDSM-like site (spread between sites)", NEW_SITE),
@@ -108,6 +110,7 @@ class Model:
 
     @classmethod
     def from_fit(cls, fit) -> Model:
+        """The model of a loaded fit: its draws, priors, sites, key table, prior-only inputs and population choices."""
         return cls(
             fit.params(),
             fit.priors,
@@ -118,6 +121,7 @@ class Model:
         )
 
     def population(self, key: str) -> Population | None:
+        """The population choice with this key, or None if there is none."""
         return next((p for p in self.populations if p.key == key), None)
 
     def draws(self, frame: pd.DataFrame) -> np.ndarray:
@@ -146,6 +150,7 @@ def without(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def log_odds(p: np.ndarray) -> np.ndarray:
+    """Log odds of probabilities clipped to [ODDS_CLIP, 1 - ODDS_CLIP], so odds ratios stay finite."""
     p = np.clip(p, ODDS_CLIP, 1 - ODDS_CLIP)
     return np.log(p) - np.log1p(-p)
 
@@ -167,6 +172,7 @@ def value_text(column: str, value: str | float) -> str:
 
 
 def finding_text(column: str, value: str | float) -> str:
+    """A finding as the page shows it: 'Label: value'."""
     return f"{LABELS.get(column, column)}: {value_text(column, value)}"
 
 
@@ -195,10 +201,12 @@ def main_finding(row: pd.Series) -> tuple[str, str] | None:
 
 
 def published_rate(group: str, level: str) -> literature.PublishedRate:
+    """The published rate of a finding level, or of the grouped cluster for the headline group."""
     return literature.GROUPED_CLUSTER if group == "headline" else literature.BY_GROUP[group][level]
 
 
 def published_label(group: str, level: str) -> str:
+    """The page's label for a published range, e.g. 'Morphology: fine pleomorphic'."""
     if group == "headline":
         return "Biopsied grouped cluster (BI-RADS 4 or 5)"
     return f"{LABELS[group]}: {level.replace('_', ' ')}"

@@ -63,6 +63,11 @@ class BodyLimit:
         self.limit_for = limit_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, answering 413 instead once its body is over the limit.
+
+        A declared Content-Length over the limit is refused before reading (400 if it is not a number);
+        otherwise the bytes received are counted, as a client may send more than it declared.
+        """
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -97,6 +102,7 @@ class SecurityHeaders:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, adding each security header the response does not set itself."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -67,6 +67,7 @@ def _e(text: object) -> str:
 
 
 def words(value: str) -> str:
+    """A vocabulary word as text: underscores become spaces."""
     return value.replace("_", " ")
 
 
@@ -192,6 +193,7 @@ def fill(template: str, values: dict[str, str]) -> str:
 
 
 def template() -> str:
+    """The page's HTML template (``page.html`` in the package)."""
     return resources.files("microcalc.web").joinpath("page.html").read_text(encoding="utf-8")
 
 

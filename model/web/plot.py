@@ -20,8 +20,11 @@ NICE_STEPS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.25)
 
 
 def x_range(draws: np.ndarray, band: tuple[float, float] | None = None) -> float:
-    """Upper end of the probability axis: past the 99.5th percentile of the draws (and the published band), rounded
-    up to a tick step, at most 1. A benign finding's draws near 1% are then not squeezed against zero."""
+    """Upper end of the probability axis: past the 99.5th percentile of the draws, rounded up to a tick step.
+
+    Also past the published band, and at most 1. A benign finding's draws near 1% are then not squeezed
+    against zero.
+    """
     top = float(np.quantile(draws, 0.995)) if draws.size else 1.0
     if band is not None:
         top = max(top, band[1] if band[1] < 1 else band[0] * 1.25)
