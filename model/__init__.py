@@ -7,6 +7,11 @@ modelling function is first used, so ``import microcalc`` and ``microcalc --help
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: importing microcalc stays light
+    from collections.abc import Callable
+    from typing import Any
 
 DISCLAIMER = (
     "Research software, not a diagnostic device: probabilities are estimates from "
@@ -39,14 +44,14 @@ def _installed_version() -> str:
         return "0.0.0+unknown"
 
 
-def lazy_attribute(package: str, table: dict[str, str]):
+def lazy_attribute(package: str, table: dict[str, str]) -> Callable[[str], Any]:
     """A module ``__getattr__`` that imports ``table[name]`` (a module path) on first use of ``name``.
 
     Every subpackage's ``__init__`` exports its public names this way, so that importing a subpackage
     (or ``microcalc --help``) stays light: pandas and PyMC load only when something is used.
     """
 
-    def __getattr__(name: str):
+    def __getattr__(name: str) -> Any:
         if name in table:
             return getattr(importlib.import_module(table[name]), name)
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
@@ -57,7 +62,7 @@ def lazy_attribute(package: str, table: dict[str, str]):
 _public = lazy_attribute("microcalc", _LAZY)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name == "__version__":
         return _installed_version()
     return _public(name)

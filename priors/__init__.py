@@ -292,7 +292,7 @@ def _scalar(entry: dict) -> Prior:
     )
 
 
-def _conditional_scale(raw: dict):
+def _conditional_scale(raw: dict) -> float | Prior:
     """A number in [meta], or a [conditional_scale] table: then a model parameter with that prior."""
     if "conditional_scale" in raw:
         prior = _scalar(raw["conditional_scale"])

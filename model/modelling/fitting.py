@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,7 @@ from microcalc.modelling.predict import (
 from microcalc.priors import PriorSet, load_priors
 
 if TYPE_CHECKING:
+    import pymc as pm
     from xarray import DataTree
 
 PRIOR_DRAWS = 1000  # prior draws kept in the fit for prior-vs-posterior views and prior predictive checks
@@ -88,8 +90,7 @@ class Fit:
         Training key table (lesion and malignant counts per combination of recorded findings): blank
         cells of a lesion to predict are completed from it (:mod:`microcalc.modelling.completion`).
     convergence, settings, data_summary, versions
-        Worst-case R-hat, ESS and divergences; how the posterior was drawn; counts of the training
-        data (per site, per BI-RADS, ...); library versions when the fit was made.
+        Worst-case R-hat, ESS, divergences; how the posterior was drawn; training data counts; library versions.
     """
 
     idata: DataTree  # with posterior, sample_stats, log_likelihood, log_prior, ...
@@ -216,7 +217,7 @@ def summarise_data(frame: pd.DataFrame) -> dict:
     }
 
 
-def _count_table(key: pd.Series, y: pd.Series):
+def _count_table(key: pd.Series, y: pd.Series) -> tuple[list[str], list[int], list[int]]:
     g = pd.DataFrame({"k": key, "y": y}).groupby("k")["y"]
     n, m = g.size(), g.sum()
     return n.index.tolist(), n.tolist(), m.tolist()
@@ -242,7 +243,7 @@ def training_patterns(frame: pd.DataFrame, priors: PriorSet) -> tuple[tuple[str,
 
 
 @contextmanager
-def quiet_pymc():
+def quiet_pymc() -> Iterator[None]:
     """Silence PyMC's INFO chatter ("NUTS[nutpie]: ...") while sampling; our own lines replace it."""
     logger = logging.getLogger("pymc")
     level = logger.level
@@ -339,7 +340,7 @@ def fit(
     )
 
 
-def sample_posterior(model, settings: SamplerSettings, progressbar: bool = False):
+def sample_posterior(model: pm.Model, settings: SamplerSettings, progressbar: bool = False) -> DataTree:
     """NUTS draws from nutpie (numba backend) as a DataTree with observed and constant data.
 
     nutpie is called directly: ``pm.sample``'s nutpie route adds ~4 s of convergence checks that
@@ -370,7 +371,7 @@ def sample_posterior(model, settings: SamplerSettings, progressbar: bool = False
     return idata
 
 
-def log_likelihood_group(idata, patterns: Patterns):
+def log_likelihood_group(idata: DataTree, patterns: Patterns) -> DataTree:
     """Binomial log-likelihood of each training pattern per draw (the group PSIS and psense read)."""
     import xarray as xr
 
@@ -383,8 +384,7 @@ def log_likelihood_group(idata, patterns: Patterns):
 def load(path: str | Path) -> Fit:
     """Read a fit saved by :meth:`Fit.save`; a clear :class:`~microcalc.io.errors.FitFileError` if it is not one.
 
-    Here rather than in :mod:`microcalc.modelling.fitfile`, which reads the file, so that the fit file
-    module does not import this one (no import circle).
+    Defined here, not in :mod:`~microcalc.modelling.fitfile` (which reads the file), to avoid an import circle.
 
     Parameters
     ----------
