@@ -26,10 +26,10 @@ MOVED_SDS = 1.0  # a posterior mean this many prior SDs from the prior mean: the
 # What each group's prior assumes and why the DDSM archive may not match it (shown only when flagged).
 WHY: dict[str, str] = {
     "site_sd": (
-        "The prior describes how much clinical biopsy series differ from one another (between-study SD about "
-        "0.8 logit in the studies table). DDSM's four sites are 14-73% malignant because each selected its "
-        "cases differently, so the data ask for more spread; answers for the clinical population use the "
-        "literature's spread, not DDSM's."
+        "The prior allows the spread between clinical biopsy series (about 0.8 logit, tau over 21 series in the "
+        "studies table) and an archive's (90% below 2.5 logit). DDSM's four sites are 14-73% malignant because each "
+        "selected its cases differently; answers for the clinical population use the literature's spread, not "
+        "the training sites'."
     ),
     "site_z": "Site offsets follow the between-site SD (see site_sd).",
     "morphology_sd": (
