@@ -14,7 +14,7 @@ _LAZY = {
     "compute_sensitivity": "microcalc.robustness.sensitivity",
     "power_scaling_curve": "microcalc.robustness.power_scaling",
     "most_sensitive": "microcalc.robustness.power_scaling",
-    "load_scenarios": "microcalc.robustness.scenarios",
+    "load_scenarios": "microcalc.robustness.scenario_files",
     "scenario_results": "microcalc.robustness.scenarios",
 }
 
