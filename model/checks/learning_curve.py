@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from microcalc.checks.crossval import case_folds, vague_priors
 from microcalc.checks.evaluation import BAND_DRAWS, COLOURS, new_figure, save_figure, styled, write_csv
+from microcalc.checks.folds import case_folds, vague_priors
 from microcalc.checks.metrics import auc, brier, log_loss
 from microcalc.io import schema
 from microcalc.priors import PriorSet, load_priors
