@@ -5,7 +5,8 @@ its credible interval, P(risk > 2%), a picture of the posterior, the published r
 finding, how much each entered finding moved the answer and which inputs rest on priors alone; a
 batch upload of lesion files; and a JSON API whose numbers equal ``microcalc predict``'s.
 
-Modules: :mod:`~microcalc.web.app` (Starlette routes), :mod:`~microcalc.web.inputs` (JSON to the
+Modules: :mod:`~microcalc.web.app` (the Starlette application), :mod:`~microcalc.web.routes` (its
+routes), :mod:`~microcalc.web.service` (the work behind them), :mod:`~microcalc.web.inputs` (JSON to the
 CLI's validation), :mod:`~microcalc.web.case` (one case's answer), :mod:`~microcalc.web.plot`
 (inline SVG), :mod:`~microcalc.web.page` (the HTML page), :mod:`~microcalc.web.limits` (body size
 limit and headers), :mod:`~microcalc.web.cache` (the cached fit of the bundled data) and
