@@ -2,6 +2,10 @@
 
 Heavy libraries are imported inside each command so that ``microcalc --help`` starts fast.
 Exit status: 0 success, 2 bad input (one message, nothing written), 3 a fit that did not converge.
+Here: the parser, the fitting, prediction, report, demo and serve commands and the dispatch;
+the checking commands (evaluate, crossval, learning-curve, literature) are in
+:mod:`microcalc.checks.commands` and ``sensitivity`` in :mod:`microcalc.robustness.commands`, beside
+what they run, and importable from here too.
 """
 
 from __future__ import annotations
@@ -12,7 +16,33 @@ import sys
 from pathlib import Path
 
 from microcalc import DISCLAIMER
+from microcalc.checks.commands import cmd_crossval, cmd_evaluate, cmd_learning_curve, cmd_literature, training_lesions
 from microcalc.io.errors import LesionInputError
+from microcalc.robustness.commands import cmd_sensitivity
+
+__all__ = [
+    "COMMANDS",
+    "COMPARED_PRIORS_HELP",
+    "EXIT_BAD_INPUT",
+    "EXIT_NOT_CONVERGED",
+    "POPULATION_HELP",
+    "SITE_HELP_PREDICT",
+    "Console",
+    "VersionAction",
+    "build_parser",
+    "cmd_crossval",
+    "cmd_demo",
+    "cmd_evaluate",
+    "cmd_fit",
+    "cmd_learning_curve",
+    "cmd_literature",
+    "cmd_predict",
+    "cmd_report",
+    "cmd_sensitivity",
+    "cmd_serve",
+    "main",
+    "run",
+]
 
 EXIT_BAD_INPUT = 2
 EXIT_NOT_CONVERGED = 3
@@ -188,24 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _training(args):
-    """The training lesions the data options name (see :func:`microcalc.io.sources.read_training`)."""
-    from microcalc.io.sources import read_training
-
-    return read_training(
-        getattr(args, "data", None) or (),
-        site=getattr(args, "site", None),
-        with_bundled=getattr(args, "with_bundled", False),
-        allow_overlap=getattr(args, "allow_overlap", False),
-    )
-
-
 def _fit_and_save(args, console: Console, out: Path):
     """Fit, print diagnostics and headline, save; returns (fit, exit status)."""
     from microcalc.modelling.fitting import fit
     from microcalc.reporting.headline import format_headline, headline_table
 
-    frame = _training(args)
+    frame = training_lesions(args)
     sites = frame["site"].dropna().nunique() + int(frame["site"].isna().any())
     console.say(
         f"Fitting {len(frame)} lesions ({int(frame['malignant'].sum())} malignant, {sites} "
@@ -285,68 +303,6 @@ def cmd_report(args, console: Console) -> int:
     return 0
 
 
-def cmd_sensitivity(args, console: Console) -> int:
-    """``microcalc sensitivity``: write the prior-sensitivity tables, figures and page of a fit."""
-    from microcalc.modelling.fitting import load
-    from microcalc.robustness.sensitivity import run_sensitivity
-
-    paths = run_sensitivity(load(args.fit), args.out, extra_scenarios=args.scenarios, say=console.say)
-    console.say("Sensitivity written: " + ", ".join(str(p) for p in paths))
-    return 0
-
-
-def cmd_evaluate(args, console: Console) -> int:
-    """``microcalc evaluate``: score a fit on labelled test lesions and print the metrics.
-
-    Blank sites of the test lesions are taken from ``--population``/``--site`` as in ``predict``.
-    """
-    from microcalc.checks.evaluation import evaluate_file
-    from microcalc.modelling.predict import resolve_population
-
-    metrics = evaluate_file(args.fit, args.test, args.out, site=resolve_population(args.population, args.site))
-    console.say(", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
-    return 0
-
-
-def cmd_crossval(args, console: Console) -> int:
-    """``microcalc crossval``: cross-validate the model on the training lesions and print the per-fold table."""
-    from microcalc.checks.crossval import run_crossval
-
-    table = run_crossval(
-        _training(args),
-        args.out,
-        by=args.by,
-        folds=args.folds,
-        draws=args.draws,
-        seed=args.seed,
-        say=console.say,
-        site=args.site,
-        priors=args.priors,
-    )
-    console.say(table.to_string(index=False))
-    return 0
-
-
-def cmd_learning_curve(args, console: Console) -> int:
-    """``microcalc learning-curve``: literature and vague priors fitted on growing training subsets.
-
-    Prints the table of held-out scores, which shows how many lesions the literature priors are worth.
-    """
-    from microcalc.checks.learning_curve import run_learning_curve
-
-    table = run_learning_curve(
-        _training(args),
-        args.out,
-        repeats=args.repeats,
-        draws=args.draws,
-        say=console.say,
-        site=args.site,
-        priors=args.priors,
-    )
-    console.say(table.to_string(index=False))
-    return 0
-
-
 def cmd_demo(args, console: Console) -> int:
     """``microcalc demo``: fit (the bundled data by default), save ``fit.nc`` and write both reports to ``--out``."""
     out: Path = args.out
@@ -357,31 +313,6 @@ def cmd_demo(args, console: Console) -> int:
     console.say("Report: " + ", ".join(str(p) for p in paths))
     console.say(DISCLAIMER)
     return status
-
-
-def cmd_literature(args, console: Console) -> int:
-    """The synthesis on its own; with a fit or data files, the prior-data conflict of each prior too."""
-    from microcalc.checks.counts import counts_from_donors, counts_from_frame
-    from microcalc.synthesis import run_literature
-
-    if args.fit is not None and (args.data or args.with_bundled):
-        raise LesionInputError(
-            "--fit",
-            "give a fit file or lesion files, not both",
-            allowed="--fit FIT.nc, or DATA files and/or --with-bundled",
-        )
-    counts, source = None, None
-    if args.fit is not None:
-        from microcalc.modelling.fitting import load
-
-        counts, source = counts_from_donors(load(args.fit).donors), f"the training lesions of {args.fit}"
-    elif args.data or args.with_bundled:
-        frame = _training(args)
-        names = [str(p) for p in args.data] + (["the bundled DDSM lesions"] if args.with_bundled else [])
-        counts, source = counts_from_frame(frame), " + ".join(names)
-    paths = run_literature(args.out, args.studies, counts=counts, counts_source=source, say=console.say)
-    console.say(f"Literature synthesis written to {args.out}: " + ", ".join(p.name for p in paths))
-    return 0
 
 
 def cmd_serve(args, console: Console) -> int:
