@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from microcalc.io.schema import MORPHOLOGY_BENIGN
+
 
 @dataclass(frozen=True)
 class PublishedRate:
@@ -41,20 +43,7 @@ MORPHOLOGY: dict[str, PublishedRate] = {
     "amorphous": PublishedRate(0.05, 0.33, "Rominger 2012 27% (21–33) ✔; series 5–28% ✔"),
     "coarse_heterogeneous": PublishedRate(0.07, 0.20, "Rominger 2012 13% (7–20) ✔"),
     "punctate": PublishedRate(0.01, 0.13, "Rominger 2012 9% (6–13) ✔; follow-up subgroup 0.5% ✔"),
-    **{
-        k: PublishedRate(0.0, 0.05, "typically benign: 2% (Eur J Radiol 2017 ✔)")
-        for k in (
-            "skin",
-            "vascular",
-            "coarse_popcorn",
-            "large_rodlike",
-            "round",
-            "rim",
-            "dystrophic",
-            "milk_of_calcium",
-            "suture",
-        )
-    },
+    **{k: PublishedRate(0.0, 0.05, "typically benign: 2% (Eur J Radiol 2017 ✔)") for k in MORPHOLOGY_BENIGN},
 }
 
 DISTRIBUTION: dict[str, PublishedRate] = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from microcalc.io.schema import MORPHOLOGY_BENIGN
 from microcalc.synthesis.levels import Unit
 
 
@@ -42,20 +43,7 @@ HAND_SET: dict[Unit, HandSet] = {
     ("birads", "2"): HandSet(
         0.005, 1.0, "hand-set: ACR BI-RADS 5th ed., category 2 essentially 0% malignant; centre 0.5%, SE judgement"
     ),
-    **{
-        ("morphology", form): HandSet(0.02, 0.83, _BENIGN_FORMS_SOURCE)
-        for form in (
-            "skin",
-            "vascular",
-            "coarse_popcorn",
-            "large_rodlike",
-            "round",
-            "rim",
-            "dystrophic",
-            "milk_of_calcium",
-            "suture",
-        )
-    },
+    **{("morphology", form): HandSet(0.02, 0.83, _BENIGN_FORMS_SOURCE) for form in MORPHOLOGY_BENIGN},
 }
 
 __all__ = ["HandSet", "HAND_SET"]
