@@ -10,6 +10,14 @@ from microcalc.batch import scoring
 from microcalc.io import csvblocks
 
 
+@pytest.fixture(autouse=True, params=["in memory", "scanned"])
+def in_memory(request, monkeypatch) -> bool:
+    """Each test twice: the file read into memory, and scanned lazily (as a file over IN_MEMORY_BYTES is)."""
+    if request.param == "scanned":
+        monkeypatch.setattr(csvblocks, "IN_MEMORY_BYTES", -1)
+    return request.param == "in memory"
+
+
 def _write(tmp_path, text: str, name: str = "cases.csv"):
     path = tmp_path / name
     path.write_bytes(text.encode("utf-8"))
@@ -45,10 +53,14 @@ def test_short_files(tmp_path, text, rows):
     assert len(_scanned(_write(tmp_path, text))) == rows
 
 
-def test_ragged_row_is_left_to_read_lesions(tmp_path):
+def test_ragged_row_is_left_to_read_lesions(tmp_path, in_memory):
+    """Read into memory: no scan; scanned lazily (a large file): the error comes when the rows are read."""
     scan = scoring.open_scan(_write(tmp_path, "lesion_id,age\nL1,50,extra\nL2,60\n"))
-    with pytest.raises(pl.exceptions.ComputeError):
-        scan.rows.collect()
+    if in_memory:
+        assert scan is None
+    else:
+        with pytest.raises(pl.exceptions.ComputeError):
+            scan.rows.collect()
 
 
 def test_bom_and_crlf_line_ends_and_separators(tmp_path):

@@ -1,5 +1,5 @@
-"""Scale: the Polars scan scores like in-memory scoring and like reading the file whole; Parquet in/out; Dask;
-lazy start-up.
+"""Scale: the Polars route (file in memory or streamed) scores like in-memory scoring and like reading the file
+whole; Parquet in/out; Dask; lazy start-up.
 
 Speed targets live in tests/benchmarks/bench.py, never here.
 """
@@ -24,16 +24,18 @@ from microcalc.modelling.predict import pattern_codes
 SUMMARY = list(scoring.SUMMARY_COLUMNS)
 
 
-@pytest.fixture
-def tiny_chunks(monkeypatch):
-    """Polars' streaming engine in morsels of 16 rows, so the bundled 617 lesions cross many of them."""
-    monkeypatch.setenv("POLARS_IDEAL_MORSEL_SIZE", "16")
+def _streamed(mp: pytest.MonkeyPatch) -> None:
+    """The route of large files: a lazy scan (not read into memory), in morsels of 16 rows."""
+    mp.setattr(csvblocks, "IN_MEMORY_BYTES", -1)
+    mp.setenv("POLARS_IDEAL_MORSEL_SIZE", "16")
 
 
-@pytest.fixture
-def read_whole(monkeypatch):
-    """The route of files the scan cannot take: read_lesions, then the same writer."""
-    monkeypatch.setattr(scoring, "open_scan", lambda path: None)
+@pytest.fixture(params=["in memory", "streamed"])
+def tiny_chunks(request, monkeypatch):
+    """Each test twice: the file read into memory, and scanned by Polars' streaming engine in morsels of 16 rows
+    (so the bundled 617 lesions cross many of them)."""
+    if request.param == "streamed":
+        _streamed(monkeypatch)
 
 
 @pytest.fixture(scope="module")
@@ -92,15 +94,19 @@ def _cases_csv(ddsm: pd.DataFrame, tmp_path, n: int = 120) -> tuple[pd.DataFrame
 
 
 def _whole_and_streamed(fit_path, cases, tmp_path, suffix: str = ".csv"):
-    """Predict ``cases`` read whole by read_lesions and scanned by Polars in small morsels; the two output paths."""
-    whole, streamed = tmp_path / f"whole{suffix}", tmp_path / f"streamed{suffix}"
+    """Predict ``cases`` read whole by read_lesions, and by Polars in memory and streamed in small morsels (which
+    must give the same file); the output paths of the whole file and the streamed one."""
+    whole, in_memory, streamed = (tmp_path / f"{name}{suffix}" for name in ("whole", "in_memory", "streamed"))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(scoring, "open_scan", lambda path: None)
+        mp.setattr(scoring, "open_scan", lambda *args: None)
         scoring.predict_file(fit_path, cases, whole)
+    assert scoring.open_scan(cases).in_memory
+    scoring.predict_file(fit_path, cases, in_memory)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("POLARS_IDEAL_MORSEL_SIZE", "16")
-        assert scoring.open_scan(cases) is not None
+        _streamed(mp)
+        assert not scoring.open_scan(cases).in_memory
         scoring.predict_file(fit_path, cases, streamed)
+    assert in_memory.read_bytes() == streamed.read_bytes()
     return whole, streamed
 
 
@@ -130,7 +136,7 @@ def test_command_line_scans_like_the_whole_file(small_fit_path, ddsm, tmp_path, 
     _, cases = _cases_csv(ddsm, tmp_path, n=200)
     whole = tmp_path / "whole.csv"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(scoring, "open_scan", lambda path: None)
+        mp.setattr(scoring, "open_scan", lambda *args: None)
         scoring.predict_file(small_fit_path, cases, whole)
     streamed = tmp_path / "streamed.csv"
     assert main(["-q", "predict", str(small_fit_path), str(cases), "--out", str(streamed)]) == 0
@@ -161,16 +167,17 @@ def test_messy_text_streams_like_the_whole_file(small_fit_path, ddsm, tmp_path, 
     assert _read_any(streamed)["morphology"].isna().sum() == frame["morphology"].str.strip().eq("").sum()
 
 
-def test_quoted_text_reads_back_as_written(small_fit_path, ddsm, tmp_path):
-    """Text with commas, quotes and line breaks is quoted where needed; a CSV reader gets back the values."""
+def test_quoted_text_reads_back_as_written(tiny_chunks, small_fit_path, ddsm, tmp_path):
+    """Text with commas, quotes and line breaks is quoted where needed (a header too); a CSV reader gets back the
+    values."""
     frame, cases = _cases_csv(ddsm, tmp_path, n=9)
     text = ["plain", "words here", None, 'has "quote"', "a,b", "two\nlines", "B_1", "x", "y"]
-    frame["note"] = pd.Series(text, dtype="string")
+    frame['note, "free"'] = pd.Series(text, dtype="string")
     frame.to_csv(cases, index=False)
     out = tmp_path / "pred.csv"
     scoring.predict_file(small_fit_path, cases, out)
-    back = pd.read_csv(out, dtype=str, keep_default_na=False)["note"].tolist()
-    assert back == [t or "" for t in text]
+    back = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert back.columns[-1] == 'note, "free"' and back.iloc[:, -1].tolist() == [t or "" for t in text]
 
 
 def test_streamed_file_warns_once_as_the_whole_file_does(tiny_chunks, small_fit_path, ddsm, tmp_path):

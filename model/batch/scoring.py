@@ -1,24 +1,19 @@
 """Score a lesion file with a saved fit on Polars, computing once per distinct covariate pattern.
 
-Flow of :func:`predict_file`:
+Flow of :func:`predict_file`: lesion file --(Polars, ``csvblocks.open_cells``: read into memory by all
+cores, or a lazy scan of a file over IN_MEMORY_BYTES)--> pass 1: the distinct raw patterns of the validated
+columns (ids aside) with their first rows, and counts of the lesion ids --(microcalc.io validation of the
+patterns' cells)--> canonical patterns --(PatternScorer)--> predictions per pattern --(pass 2: each lesion
+its pattern's, by the hash of its cells, in input order)--> CSV lines (each pattern's fields formatted once)
+or Parquet, in slices or streamed, to a temporary file --> rename. Memory is bounded by the slices or by the
+streaming engine beyond the file in memory; nothing is written on bad input.
 
-    lesion file --(Polars lazy scan; cells stripped, blanks null, blank rows dropped)--> pass 1, streamed:
-    the distinct raw patterns of the validated columns (ids aside) with their first rows, and counts of the
-    lesion ids --(microcalc.io validation of the patterns' cells)--> canonical patterns --(PatternScorer)-->
-    predictions per pattern --(pass 2, streamed: joined back to every lesion in input order)--> sink_csv or
-    sink_parquet to a temporary file --> rename
-
-A registry repeats a few hundred covariate patterns a million times, so validation runs on the patterns,
-not on the rows: each pattern brings the file's rows of its first ``NOTE_CELLS`` lesions, so the first
-bad cell of the patterns is the first bad cell of the file (named by its row) and warnings list the
-cells that reading the whole file lists (their counts are then made the file's). Blank and repeated
-lesion ids are found by Polars and worded by the readers' own code, so every message is the one
-:func:`microcalc.read_lesions` gives. Memory is bounded by Polars' streaming engine, not the file size.
-Nothing is written on bad input: the output is renamed into place only when it is complete.
-
-CBIS-DDSM files (view rows merged into lesions across the whole file) and files the scan cannot take
-(a ragged row, bad UTF-8, duplicate or unnamed columns, ...) are read whole by ``read_lesions``, which
-words any error, and are written by the same writer.
+A registry repeats a few hundred covariate patterns a million times, so validation runs on the patterns:
+each brings the file's rows of its first ``NOTE_CELLS`` lesions, so the first bad cell of the patterns is
+the first bad cell of the file (named by its row) and warnings list the cells that reading the whole file
+lists (their counts made the file's). Blank and repeated ids are found by Polars and worded by the readers'
+code: every message is the one :func:`microcalc.read_lesions` gives. CBIS-DDSM files and files Polars
+cannot take (a ragged row, bad UTF-8, duplicate or unnamed columns...) are read whole by ``read_lesions``.
 """
 
 from __future__ import annotations
@@ -35,7 +30,7 @@ import polars as pl
 
 from microcalc.io import lexicon, schema
 from microcalc.io.atomic import atomic_path
-from microcalc.io.csvblocks import StreamUnsupported, file_header, is_parquet
+from microcalc.io.csvblocks import StreamUnsupported, csv_field, csv_line, csv_text, open_cells, write_lesions
 from microcalc.io.errors import LesionInputError
 from microcalc.modelling.predict import (
     MODEL_INPUTS,
@@ -46,14 +41,14 @@ from microcalc.modelling.predict import (
     warn_unknown_site,
     with_site,
 )
+from microcalc.priors import PriorSet
 
 SUMMARY_COLUMNS: tuple[str, ...] = PREDICTION_COLUMNS[1:]  # p_malignant, ci_lower, ci_upper, p_above_2pct
 OUTPUT_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
 OUTPUT_COLUMNS: tuple[str, ...] = ("lesion_id", *SUMMARY_COLUMNS, *schema.COLUMNS[1:])  # then the extras
-ROW, FIRST, COUNT, ROWS, ONE = "__row", "__first", "__count", "__rows", "__one"  # helper columns
-CANONICAL_PREFIX = "__canonical "  # a pattern's canonical values beside its raw cells (which keep the headers)
-
-PatternKey = tuple
+CANONICAL: tuple[str, ...] = schema.COLUMNS[2:]  # the canonical columns after lesion_id and patient_id
+ROW, FIRST, COUNT, ONE, ID, PATTERN = "__row", "__first", "__count", "__one", "__id", "__pattern"  # helper columns
+PatternKey = tuple  # a pattern's model-input values
 
 
 def pattern_keys(patterns: pd.DataFrame) -> list[PatternKey]:
@@ -77,7 +72,7 @@ class PatternScorer:
     """
 
     params: dict[str, np.ndarray]
-    priors: object  # microcalc.priors.PriorSet
+    priors: PriorSet
     sites: tuple[str, ...]
     donors: pd.DataFrame
     ci: float = 0.95
@@ -136,6 +131,7 @@ class LesionScan:
     types: dict[str, pl.DataType]
     names: dict[str, str]  # canonical column -> its header
     extras: list[str]
+    in_memory: bool  # rows is a frame in memory (else a lazy scan of the file)
 
     @property
     def keys(self) -> list[str]:
@@ -143,8 +139,9 @@ class LesionScan:
         return [h for c, h in self.names.items() if c not in ("lesion_id", "patient_id")]
 
 
-def open_scan(path: str | Path) -> LesionScan | None:
-    """The file as a :class:`LesionScan`, or None when it is to be read whole by ``read_lesions``."""
+def open_scan(path: str | Path, opening: Future | None = None) -> LesionScan | None:
+    """The file as a :class:`LesionScan`, or None when it is to be read whole by ``read_lesions``; ``opening``: a
+    ``csvblocks.start_opening(path)`` under way."""
     from microcalc.io.formats import _MAPPERS
     from microcalc.io.loading import Table
     from microcalc.io.readers import CBIS, detect_format
@@ -153,39 +150,44 @@ def open_scan(path: str | Path) -> LesionScan | None:
     try:
         if not path.is_file() or not path.stat().st_size:
             return None
-        if is_parquet(path):
-            cells = pl.scan_parquet(path)
-            header = cells.collect_schema().names()
-        else:
-            header, sep = file_header(path)
-            cells = pl.scan_csv(path, separator=sep, infer_schema=False, quote_char='"')
+        cells, header, in_memory = opening.result() if opening is not None else open_cells(path)
         found = cells.collect_schema().names()
         names = [str(n).strip() for n in header]
-        if len(found) != len(names) or len(set(names)) < len(names) or any(_unnamed(n) for n in names):
+        if (
+            len(found) != len(names)
+            or len(set(names)) < len(names)
+            or any(n == "" or n.startswith("Unnamed: ") for n in names)
+        ):
             return None  # read_lesions drops a saved index or words the problem
         fmt = detect_format(names, file=file)
         if fmt == CBIS:
             return None
         mapped = _MAPPERS[fmt](Table(file, pd.DataFrame(columns=names, dtype="string"), np.zeros(0, dtype=int)))
+        cells = cells.rename(dict(zip(found, names)))
+        types = dict(cells.collect_schema())
+        floats = [pl.col(n).fill_nan(None) for n in names if types[n].is_float()]
+        rows = cells.with_columns(floats).with_row_index(ROW, offset=2)
     except (StreamUnsupported, LesionInputError, pl.exceptions.PolarsError, OSError):
         return None  # read whole: read_lesions words the message, in its own order of checks
-    cells = cells.rename(dict(zip(found, names)))
-    types = dict(cells.collect_schema())
-    floats = [pl.col(n).fill_nan(None) for n in names if types[n].is_float()]
-    rows = cells.with_columns(floats).with_row_index(ROW, offset=2)
-    return LesionScan(file, fmt, rows, types, mapped.names, mapped.extras)
-
-
-def _unnamed(name: str) -> bool:
-    return name == "" or name.startswith("Unnamed: ")
+    return LesionScan(file, fmt, rows, types, mapped.names, mapped.extras, in_memory)
 
 
 def _text(name: str, dtype: pl.DataType) -> pl.Expr:
     """A column as ``readers.strip_cells(as_text(...))`` leaves it: text stripped, blank = null; typed values
     printed (a float column of whole numbers without '.0', booleans as True/False)."""
+    return _blank_null(_stripped(name, dtype))
+
+
+def _blank_null(text: pl.Expr) -> pl.Expr:
+    """Empty text as null (on a column stripped by an earlier ``with_columns``: on the strip, Polars strips twice)."""
+    return pl.when(text != "").then(text)
+
+
+def _stripped(name: str, dtype: pl.DataType) -> pl.Expr:
+    """``_text`` without making empty text null."""
     column = pl.col(name)
     if dtype == pl.String:
-        return pl.when(column.str.strip_chars() != "").then(column.str.strip_chars()).alias(name)
+        return column.str.strip_chars()
     if dtype == pl.Boolean:
         return pl.when(column).then(pl.lit("True")).when(~column).then(pl.lit("False")).alias(name)
     if dtype.is_float():
@@ -194,30 +196,32 @@ def _text(name: str, dtype: pl.DataType) -> pl.Expr:
     return column.cast(pl.String)
 
 
-def scored_lesions(scan: LesionScan, score: Callable[[pd.DataFrame], pd.DataFrame]) -> tuple[pl.LazyFrame, int]:
-    """The predictions of every lesion of a scanned file (lazy, in file order) and their number.
-
-    Pass 1 over the file, then validation and scoring of its patterns; warnings are given here, once.
+def scored_lesions(
+    scan: LesionScan, score: Callable[[pd.DataFrame], pd.DataFrame], csv: bool = False
+) -> tuple[pl.LazyFrame, int]:
+    """The predictions of every lesion of a scanned file (lazy, in file order) and their number; ``csv``: numbers
+    printed for a CSV file. Pass 1 over the file, then validation and scoring of its patterns; warnings are given
+    here, once.
     """
     from microcalc.io.readers import merge_notes, warn_notes
 
-    lesion_id = _text(scan.names["lesion_id"], scan.types[scan.names["lesion_id"]])
-    keys = scan.keys or [ONE]
-    rows = scan.rows if scan.keys else scan.rows.with_columns(pl.lit(True).alias(ONE))
+    keys, ids = scan.keys or [ONE], pl.col(ID)
+    rows = scan.rows.with_columns(_stripped(scan.names["lesion_id"], scan.types[scan.names["lesion_id"]]).alias(ID))
+    rows = rows.with_columns(_blank_null(ids).alias(ID), *([] if scan.keys else [pl.lit(True).alias(ONE)]))
+    rows = rows.collect(engine="streaming").lazy() if scan.in_memory else rows  # ids stripped once
+    unique = (ids > ids.shift()).all() if scan.in_memory else ids.drop_nulls().n_unique() == ids.count()
     patterns, counts = pl.collect_all(
         [
             rows.group_by(keys).agg(pl.col(ROW).min().alias(FIRST), pl.len().alias(COUNT)),
-            rows.select(
-                pl.len().alias(COUNT),
-                lesion_id.drop_nulls().n_unique().alias("ids"),
-                lesion_id.is_null().sum().alias("no_id"),
-            ),
+            rows.select(pl.len(), ids.null_count(), unique.alias("unique")),  # in memory: are the ids increasing
         ],
         engine="streaming",
         optimizations=pl.QueryOptFlags(comm_subplan_elim=False),  # two scans: a shared one is cached whole
     )
-    records, ids, no_id = counts.row(0)
-    blank, id_error = _ids_checked(scan, rows) if no_id or ids < records else (0, None)
+    records, no_id, unique = counts.row(0)
+    if scan.in_memory and not (unique or no_id):
+        unique = rows.select(ids.n_unique()).collect().item() == records
+    blank, id_error = _ids_checked(scan, rows) if no_id or not unique else (0, None)
     if records == blank:
         raise LesionInputError(scan.file, "has a header but no lesion rows")
     patterns = patterns.sort(FIRST)
@@ -225,20 +229,32 @@ def scored_lesions(scan: LesionScan, score: Callable[[pd.DataFrame], pd.DataFram
     if id_error is not None or cell_error is not None:  # the earlier row; on one row the id (first column)
         raise min((e for e in (id_error, cell_error) if e is not None), key=lambda e: (e.row, e is cell_error))
     warn_notes(merge_notes([_file_note(note, scan, rows, patterns, canonical) for note in notes]))
-    scored = typed(score(canonical).drop(columns=["lesion_id", "patient_id"]))
-    table = pl.concat([patterns.select(keys), scored.rename(lambda c: CANONICAL_PREFIX + c)], how="horizontal")
-    if no_id:
-        rows = rows.filter(lesion_id.is_not_null())
-    lesions = rows.join(table.lazy(), on=keys, how="left", nulls_equal=True, maintain_order="left")
+    table = typed(score(canonical).drop(columns=["lesion_id", "patient_id"]))
+    number = pl.int_range(len(table), dtype=pl.UInt32, eager=True)  # each pattern's row of the table
+    key = pl.struct(keys).hash()  # a lesion's pattern by the hash of its cells (replace_strict on the cells: +100 MB)
+    key = key if patterns.select(key).to_series().is_unique().all() else pl.struct(keys)  # no hash twice, else cells
+    pattern = key.replace_strict(patterns.select(key).to_series(), number).alias(PATTERN)
     patient_id = scan.names.get("patient_id")
-    lesions = lesions.select(
-        lesion_id.alias("lesion_id"),
-        *[pl.col(CANONICAL_PREFIX + c).alias(c) for c in SUMMARY_COLUMNS],
-        _text(patient_id, scan.types[patient_id]).alias("patient_id") if patient_id else pl.lit(None, pl.String),
-        *[pl.col(CANONICAL_PREFIX + c).alias(c) for c in schema.COLUMNS[2:]],
-        *[_text(e, scan.types[e]) for e in scan.extras],
-    )
-    return lesions, records - blank
+    text = [h for h in (patient_id, *scan.extras) if h]
+    lesions = rows.filter(ids.is_not_null()) if no_id else rows
+    lesions = lesions.with_columns(pattern, *[_stripped(h, scan.types[h]) for h in text])
+    patient, of = pl.col(patient_id) if patient_id else pl.lit(None, pl.String), pl.col(PATTERN).replace_strict
+    if csv:  # each pattern's fields as CSV text, once: a run of summaries and one of canonical values
+        runs = [
+            csv_text(table).select(pl.concat_str(run, separator=",")).to_series()
+            for run in (SUMMARY_COLUMNS, CANONICAL)
+        ]
+        fields = [
+            csv_field(ids),
+            of(number, runs[0]),
+            csv_field(patient),
+            of(number, runs[1]),
+            *map(csv_field, scan.extras),
+        ]
+        return lesions.select(csv_line(fields, [*OUTPUT_COLUMNS, *scan.extras])), records - blank
+    value = {c: pl.lit(v[0], v.dtype) if v.n_unique() == 1 else of(number, v) for c, v in table.to_dict().items()}
+    value |= {"lesion_id": ids, "patient_id": _blank_null(patient)} | {e: _blank_null(pl.col(e)) for e in scan.extras}
+    return lesions.select(value[c].alias(c) for c in [*OUTPUT_COLUMNS, *scan.extras]), records - blank
 
 
 def _ids_checked(scan: LesionScan, rows: pl.LazyFrame) -> tuple[int, LesionInputError | None]:
@@ -255,7 +271,7 @@ def _ids_checked(scan: LesionScan, rows: pl.LazyFrame) -> tuple[int, LesionInput
         validated(Table(scan.file, block, ids[ROW].to_numpy()), False, scan.fmt)
     except LesionInputError as err:
         return 0, err
-    return rows.select(pl.len()).collect().item() - len(ids), None
+    return rows.select(pl.len()).collect(engine="streaming").item() - len(ids), None
 
 
 def _validated(scan: LesionScan, cells: pl.DataFrame, row: str) -> tuple[pd.DataFrame, list, LesionInputError | None]:
@@ -302,37 +318,32 @@ def write_predictions(
     out: str | Path,
     score: Callable[[pd.DataFrame], pd.DataFrame],
     before_errors: Callable[[], object] = lambda: None,
+    opening: Future | None = None,
 ) -> int:
     """Score the lesions of ``cases`` with ``score`` (canonical frame -> ``PatternScorer.score`` table) and write
-    them to ``out``; ``before_errors()`` runs before a bad file's error is raised (a bad fit file is reported first).
+    them to ``out``; ``before_errors()`` runs before a bad file's error is raised (a bad fit file is reported first);
+    ``opening``: ``csvblocks.start_opening(cases)``, under way.
     """
     from microcalc.io.readers import read_lesions
 
     out = Path(out)
     try:
         with atomic_path(out) as tmp:
-            scan = open_scan(cases)
+            scan, csv = open_scan(cases, opening), out.suffix.lower() != ".parquet"
             if scan is not None:
                 try:
-                    lesions, n = scored_lesions(scan, score)
-                    _sink(lesions, tmp)
+                    lesions, n = scored_lesions(scan, score, csv)
+                    write_lesions(lesions, tmp, n if scan.in_memory else None)
                     return n
                 except pl.exceptions.ComputeError:  # a row the scan cannot parse: read whole, for the exact message
                     pass
-            table = score(read_lesions(cases))
-            _sink(typed(table).lazy(), tmp)
+            table = typed(score(read_lesions(cases)))
+            text = csv_text(table).select(csv_line(pl.all(), table.columns)) if csv else table
+            write_lesions(text.lazy(), tmp, len(table))
             return len(table)
     except LesionInputError:
         before_errors()
         raise
-
-
-def _sink(lesions: pl.LazyFrame, path: Path) -> None:
-    """Stream a lazy table to CSV or Parquet (by the path's suffix)."""
-    if path.suffix.lower() == ".parquet":
-        lesions.sink_parquet(path, engine="streaming")
-    else:
-        lesions.sink_csv(path, check_extension=False, engine="streaming")
 
 
 POLARS_TYPES = {"string": pl.String, "Int64": pl.Int64, "Float64": pl.Float64, "boolean": pl.Boolean}
@@ -372,14 +383,14 @@ def predict_file(
 ) -> int:
     """Predict every lesion in ``cases`` with the fit in ``fit_path`` and write ``out``; returns the count.
 
-    ``site`` names the site of lesions whose site is blank (see ``Fit.predict``); ``opening`` (from
-    ``csvblocks.start_opening``, which the CLI calls before its heavy imports) is accepted and not needed.
+    ``site`` names the site of lesions whose site is blank (see ``Fit.predict``); ``opening``:
+    ``csvblocks.start_opening(cases)``, which the CLI calls before its heavy imports (the file is read meanwhile).
     On a Dask cluster: :func:`microcalc.batch.distributed.predict_file` (``microcalc predict --dask``).
     """
     check_output_path(out)
     check_ci(ci)
     with ThreadPoolExecutor(max_workers=1) as pool:
         scorer = pool.submit(PatternScorer.from_file, fit_path, ci, site)  # read during the first pass
-        n = write_predictions(cases, out, lambda frame: scorer.result().score(frame), before_errors=scorer.result)
+        n = write_predictions(cases, out, lambda f: scorer.result().score(f), scorer.result, opening)
     warn_unknown_site(site, scorer.result().sites)
     return n

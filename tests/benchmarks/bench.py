@@ -24,8 +24,9 @@ Figures and targets (issue 8):
    ``microcalc predict`` wall time / ``pandas.read_csv`` on the same file: target <= 10; peak
    memory (max RSS of the process): target < 2 GB. Parquet in and out measured too. The ratio
    depends on the load: ``read_csv`` (pandas 3, Arrow strings) uses the second core when it is
-   free (wall 0.19 s for 0.35 s CPU), and so does the prediction (Polars' streaming engine uses every
-   core; the fit file is read in a second thread); compare the CPU ratio as well.
+   free (wall 0.19 s for 0.35 s CPU), and so does the prediction (Polars uses every core; the file is
+   read in a background thread while pandas is imported, the fit file in another); compare the CPU ratio
+   as well.
 4. start-up: ``microcalc --help`` wall time: target < 1 s. Compiled-model reuse: nutpie compile
    time of the same model twice in one process and in a second process, and two fits in one process.
 5. profiles: cProfile of one fit; CPU seconds of each phase of the 1,000,000-lesion prediction, in
@@ -632,7 +633,7 @@ PHASES_FIT = {
 # predict.* names are the ones pattern_summaries calls.
 PHASES_PREDICT = {
     ("batch.scoring", "PatternScorer.from_file"): "load fit (posterior + microcalc groups only)",
-    ("batch.scoring", "open_scan"): "open the file (header, format, lazy Polars scan)",
+    ("batch.scoring", "open_scan"): "open the file (header, format; read into memory, or a lazy Polars scan)",
     (
         "batch.scoring",
         "scored_lesions",
@@ -642,7 +643,10 @@ PHASES_PREDICT = {
     ("modelling.predict", "complete"): "    of which completion of blanks",
     ("modelling.predict", "malignancy_probability"): "    of which model equation",
     ("modelling.predict", "summarise"): "    of which quantiles",
-    ("batch.scoring", "_sink"): "pass 2: join back and write (Polars streaming sink; its threads not counted)",
+    (
+        "batch.scoring",
+        "write_lesions",
+    ): "pass 2: each lesion its pattern's values, written (Polars threads not counted)",
 }
 
 
