@@ -272,7 +272,7 @@ def cmd_predict(args, console: Console) -> int:
     Polars starts importing in the background first (local runs only), so that parsing overlaps
     pandas' import; with ``--dask`` the file is scored on the cluster.
     """
-    from microcalc.io.csvblocks import start_opening  # pyarrow only: Arrow parses while pandas is imported
+    from microcalc.io.csvblocks import start_opening  # Polars reads the file in a thread while pandas is imported
 
     opening = start_opening(args.cases) if args.dask is None else None
     from microcalc.batch.distributed import predict_file  # local, or on Dask with --dask

@@ -1,5 +1,7 @@
-"""Scoring large lesion files: CSV/Parquet streamed in bounded memory, each distinct pattern scored
-once, predictions written as they come; locally or on a Dask cluster.
+"""Scoring large lesion files: CSV/Parquet read by Polars, each distinct pattern scored once.
+
+Files are read once into memory or, when large, scanned and streamed in bounded memory; predictions are
+written in file order, locally or with the patterns scored on a Dask cluster.
 """
 
 from __future__ import annotations

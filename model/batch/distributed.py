@@ -15,14 +15,23 @@ lesions (see the README's Scale section).
 from __future__ import annotations
 
 import os
+from concurrent.futures import Future
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from microcalc.batch import scoring
-from microcalc.batch.scoring import PatternScorer, check_ci, check_output_path, write_predictions
+from microcalc.batch.arguments import check_ci, check_output_path
+from microcalc.batch.scoring import PatternScorer, write_predictions
 from microcalc.io.errors import LesionInputError
+
+if TYPE_CHECKING:  # annotations only: dask is an optional extra, and modelling sits below batch
+    import dask.dataframe as dd
+    from dask.distributed import Client, LocalCluster
+
+    from microcalc.modelling.fitting import Fit
 
 
 def predict_file(
@@ -32,13 +41,13 @@ def predict_file(
     *,
     ci: float = 0.95,
     dask_scheduler: str | None = None,
-    opening=None,
+    opening: Future | None = None,
     site: str | None = None,
 ) -> int:
-    """``microcalc predict``: :func:`~microcalc.batch.scoring.predict_file` locally, or
-    :func:`predict_file_dask` when ``dask_scheduler`` ("local" or a scheduler address) is given.
+    """``microcalc predict``: the local scorer, or the Dask one when ``dask_scheduler`` is given.
 
-    The choice is made here, above both, so that the local scorer does not import this module.
+    Locally :func:`~microcalc.batch.scoring.predict_file`; with ``dask_scheduler`` ("local" or a scheduler
+    address) :func:`predict_file_dask`. The choice is made here, above both, so that the local scorer does not import this module.
     """
     if dask_scheduler is None:
         return scoring.predict_file(fit_path, cases, out, ci=ci, opening=opening, site=site)
@@ -47,10 +56,25 @@ def predict_file(
     return predict_file_dask(fit_path, cases, out, ci=ci, scheduler=dask_scheduler, site=site)
 
 
-def predict_dask(fit, ddf, ci: float = 0.95, site: str | None = None):
+def predict_dask(fit: Fit, ddf: dd.DataFrame, ci: float = 0.95, site: str | None = None) -> dd.DataFrame:
     """Lazy Dask DataFrame of predictions (``Fit.predict``'s columns) for a Dask DataFrame of canonical lesions.
 
-    Each partition keeps its index, so the result lines up with ``ddf``; ``site`` as in ``Fit.predict``.
+    Parameters
+    ----------
+    fit
+        A fitted model (:func:`microcalc.fit` or :func:`microcalc.load`).
+    ddf
+        Canonical lesions (the columns :func:`microcalc.read_lesions` gives), in any number of partitions.
+    ci
+        Mass of the equal-tailed credible interval.
+    site
+        Site of lesions whose site is blank, as in ``Fit.predict``.
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+        One row per lesion; each partition keeps its index, so the result lines up with ``ddf``. The
+        scorer is one shared task, so each worker computes each distinct covariate pattern at most once.
     """
     import dask
 
@@ -65,7 +89,7 @@ def _score_partition(frame: pd.DataFrame, scorer: PatternScorer) -> pd.DataFrame
     return scorer.score(frame).set_axis(frame.index)
 
 
-def connect(scheduler: str):
+def connect(scheduler: str) -> tuple[Client, LocalCluster | None]:
     """A Dask client for a scheduler address, or for a LocalCluster started here ("local").
 
     Returns (client, cluster); cluster is None unless it was started here.
@@ -90,28 +114,27 @@ def predict_file_dask(
     *,
     ci: float = 0.95,
     scheduler: str = "local",
-    client=None,
+    client: Client | None = None,
     site: str | None = None,
 ) -> int:
     """``predict_file`` with the distinct patterns scored on a Dask cluster; returns the number of lesions."""
     scorer = PatternScorer.from_file(fit_path, ci, site)
-    owned = client is None
-    if owned:
+    owned, cluster = client is None, None
+    if client is None:
         client, cluster = connect(scheduler)
+    live: Client = client
     try:
-        shared = client.scatter(scorer, broadcast=True)
+        shared = live.scatter(scorer, broadcast=True)
 
         def score(frame: pd.DataFrame) -> pd.DataFrame:
             """The frame's predictions, a part per worker thread, in the frame's order."""
-            parts = np.array_split(np.arange(len(frame)), max(1, min(len(frame), sum(client.nthreads().values()))))
-            jobs = [
-                client.submit(_score_partition, client.scatter(frame.iloc[part]), shared, pure=False) for part in parts
-            ]
+            parts = np.array_split(np.arange(len(frame)), max(1, min(len(frame), sum(live.nthreads().values()))))
+            jobs = [live.submit(_score_partition, live.scatter(frame.iloc[part]), shared, pure=False) for part in parts]
             return pd.concat([job.result() for job in jobs]).reset_index(drop=True)
 
         return write_predictions(cases, out, score)
     finally:
         if owned:
-            client.close()
+            live.close()
             if cluster is not None:
                 cluster.close()

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from microcalc.batch.arguments import check_ci, check_output_path
 from microcalc.io import lexicon, schema
 from microcalc.io.atomic import atomic_path
 from microcalc.io.csvblocks import StreamUnsupported, csv_field, csv_line, csv_text, open_cells, write_lesions
@@ -44,7 +45,6 @@ from microcalc.modelling.predict import (
 from microcalc.priors import PriorSet
 
 SUMMARY_COLUMNS: tuple[str, ...] = PREDICTION_COLUMNS[1:]  # p_malignant, ci_lower, ci_upper, p_above_2pct
-OUTPUT_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
 OUTPUT_COLUMNS: tuple[str, ...] = ("lesion_id", *SUMMARY_COLUMNS, *schema.COLUMNS[1:])  # then the extras
 CANONICAL: tuple[str, ...] = schema.COLUMNS[2:]  # the canonical columns after lesion_id and patient_id
 ROW, FIRST, COUNT, ONE, ID, PATTERN = "__row", "__first", "__count", "__one", "__id", "__pattern"  # helper columns
@@ -121,9 +121,11 @@ class PatternScorer:
 
 @dataclass(frozen=True)
 class LesionScan:
-    """A canonical or DDSM file as a Polars lazy frame: its columns under their stripped headers (empty = null,
-    NaN = null; Parquet's typed columns kept typed) and ROW, each record's spreadsheet row. Cells are not
-    stripped yet: validated columns are stripped per distinct value, the others by :func:`_text`."""
+    """A canonical or DDSM file as a Polars lazy frame, with each record's spreadsheet row (ROW).
+
+    Columns stand under their stripped headers (empty = null, NaN = null; Parquet's typed columns kept typed).
+    Cells are not stripped yet: validated columns are stripped per distinct value, the others by :func:`_text`.
+    """
 
     file: str
     fmt: str
@@ -140,8 +142,10 @@ class LesionScan:
 
 
 def open_scan(path: str | Path, opening: Future | None = None) -> LesionScan | None:
-    """The file as a :class:`LesionScan`, or None when it is to be read whole by ``read_lesions``; ``opening``: a
-    ``csvblocks.start_opening(path)`` under way."""
+    """The file as a :class:`LesionScan`, or None when it is to be read whole by ``read_lesions``.
+
+    ``opening``: a ``csvblocks.start_opening(path)`` under way.
+    """
     from microcalc.io.formats import _MAPPERS
     from microcalc.io.loading import Table
     from microcalc.io.readers import CBIS, detect_format
@@ -173,8 +177,7 @@ def open_scan(path: str | Path, opening: Future | None = None) -> LesionScan | N
 
 
 def _text(name: str, dtype: pl.DataType) -> pl.Expr:
-    """A column as ``readers.strip_cells(as_text(...))`` leaves it: text stripped, blank = null; typed values
-    printed (a float column of whole numbers without '.0', booleans as True/False)."""
+    """A column as ``readers.strip_cells(as_text(...))`` leaves it: text stripped, blank = null."""
     return _blank_null(_stripped(name, dtype))
 
 
@@ -184,7 +187,10 @@ def _blank_null(text: pl.Expr) -> pl.Expr:
 
 
 def _stripped(name: str, dtype: pl.DataType) -> pl.Expr:
-    """``_text`` without making empty text null."""
+    """A column as ``readers.as_text`` leaves it, stripped (blank text stays empty: see :func:`_blank_null`).
+
+    Typed values are printed (a float column of whole numbers without '.0', booleans as True/False).
+    """
     column = pl.col(name)
     if dtype == pl.String:
         return column.str.strip_chars()
@@ -199,9 +205,10 @@ def _stripped(name: str, dtype: pl.DataType) -> pl.Expr:
 def scored_lesions(
     scan: LesionScan, score: Callable[[pd.DataFrame], pd.DataFrame], csv: bool = False
 ) -> tuple[pl.LazyFrame, int]:
-    """The predictions of every lesion of a scanned file (lazy, in file order) and their number; ``csv``: numbers
-    printed for a CSV file. Pass 1 over the file, then validation and scoring of its patterns; warnings are given
-    here, once.
+    """The predictions of every lesion of a scanned file (lazy, in file order) and their number.
+
+    ``csv``: numbers printed for a CSV file. Pass 1 over the file, then validation and scoring of its patterns;
+    warnings are given here, once.
     """
     from microcalc.io.readers import merge_notes, warn_notes
 
@@ -258,8 +265,10 @@ def scored_lesions(
 
 
 def _ids_checked(scan: LesionScan, rows: pl.LazyFrame) -> tuple[int, LesionInputError | None]:
-    """The blank rows (not a cell) of a file with rows without an id or ids used twice, and the readers' error for
-    the first bad lesion_id, if any: its ids are validated by ``read_lesions``' code (held in memory: error path)."""
+    """The blank rows of a file whose ids are missing or repeated, and the readers' error for its first bad id.
+
+    The ids are validated by ``read_lesions``' code (held in memory: this is the error path only).
+    """
     from microcalc.io.formats import validated
     from microcalc.io.loading import Table
 
@@ -275,8 +284,11 @@ def _ids_checked(scan: LesionScan, rows: pl.LazyFrame) -> tuple[int, LesionInput
 
 
 def _validated(scan: LesionScan, cells: pl.DataFrame, row: str) -> tuple[pd.DataFrame, list, LesionInputError | None]:
-    """Validation of cells of the file's validated columns under their rows (column ``row``), in row order: the
-    canonical frame, the warnings, and the first bad cell's error (or None), as the whole file gives them."""
+    """Validation of cells of the file's validated columns under their rows (column ``row``), in row order.
+
+    Returns the canonical frame, the warnings, and the first bad cell's error (or None), as the whole file
+    gives them.
+    """
     from microcalc.io.formats import validated
     from microcalc.io.loading import Table
     from microcalc.io.readers import as_text, strip_cells
@@ -320,9 +332,11 @@ def write_predictions(
     before_errors: Callable[[], object] = lambda: None,
     opening: Future | None = None,
 ) -> int:
-    """Score the lesions of ``cases`` with ``score`` (canonical frame -> ``PatternScorer.score`` table) and write
-    them to ``out``; ``before_errors()`` runs before a bad file's error is raised (a bad fit file is reported first);
-    ``opening``: ``csvblocks.start_opening(cases)``, under way.
+    """Score the lesions of ``cases`` with ``score`` and write them to ``out``; returns the number of lesions.
+
+    ``score`` maps a canonical frame to a ``PatternScorer.score`` table; ``before_errors()`` runs before a bad
+    file's error is raised (a bad fit file is reported first); ``opening``: ``csvblocks.start_opening(cases)``,
+    under way.
     """
     from microcalc.io.readers import read_lesions
 
@@ -353,23 +367,6 @@ def typed(table: pd.DataFrame) -> pl.DataFrame:
     """A prediction table in Polars, columns typed as the canonical schema says (other columns: numbers, text)."""
     types = {c: POLARS_TYPES[schema.DTYPES[c]] for c in schema.COLUMNS} | dict.fromkeys(SUMMARY_COLUMNS, pl.Float64)
     return pl.from_pandas(table).cast({c: types.get(c, pl.String) for c in table.columns})
-
-
-def check_output_path(out: str | Path) -> None:
-    """Refuse an output name we cannot write before any work is done."""
-    out = Path(out)
-    if out.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise LesionInputError(
-            str(out), "output must end in .csv or .parquet", value=out.suffix, allowed=", ".join(OUTPUT_SUFFIXES)
-        )
-    if out.is_dir():
-        raise LesionInputError(str(out), "output path is a folder")
-
-
-def check_ci(ci: float) -> None:
-    """Refuse a credible-interval mass outside (0, 1)."""
-    if not 0.0 < ci < 1.0:
-        raise LesionInputError("--ci", "credible interval mass must lie strictly between 0 and 1", value=ci)
 
 
 def predict_file(
