@@ -791,3 +791,11 @@ def test_cli_serve_arguments_and_missing_fit(tmp_path, capsys):
     assert (args.fit, args.host, args.port) == (Path("f.nc"), "::1", 9001)
     assert main(["serve", str(tmp_path / "missing.nc")]) == 2
     assert "fit file not found" in capsys.readouterr().err
+
+
+def test_content_length_with_a_non_ascii_digit_is_invalid_not_an_error():
+    from microcalc.web.limits import declared_length
+
+    assert declared_length({"headers": [(b"content-length", "²".encode("latin-1"))]}) == -1
+    assert declared_length({"headers": [(b"content-length", b" 42 ")]}) == 42
+    assert declared_length({"headers": []}) is None

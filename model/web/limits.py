@@ -51,7 +51,7 @@ def declared_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             text = value.decode("latin-1").strip()
-            return int(text) if text.isdigit() else -1
+            return int(text) if text.isascii() and text.isdigit() else -1  # "²".isdigit() is True
     return None
 
 
