@@ -30,7 +30,7 @@ import pandas as pd
 from microcalc.io import schema
 from microcalc.synthesis import meta
 from microcalc.synthesis import studies as st
-from microcalc.synthesis.run import ess_table  # the literature run's own table: the same numbers
+from microcalc.synthesis.tables import ess_table  # the literature run's own table: the same numbers
 
 COUNT_COLUMNS: tuple[str, ...] = ("finding", "level", "malignant", "total")
 CONFLICT_ALPHA = 0.05  # a prior whose count has a prior predictive p-value below this is flagged
@@ -96,12 +96,8 @@ def level_evidence(
         undivided BI-RADS 4 has no robust prior of its own, hence no ESS or robust weight); ``conflict`` is
         True where the p-value is below :data:`CONFLICT_ALPHA`. Only levels the data show.
     """
-    table = st.load_studies(studies_path)
-    rows, _ = st.likelihood_rows(table)
-    syn = meta.synthesise(rows, spec)
-    summaries = {u: meta.summarise(p, spec) for u, p in syn.posteriors.items()}
-    priors = meta.build_priors(syn, spec, summaries)
-    ess = ess_table(priors, counts_from_donors(donors), syn, table)
+    run = meta.run_synthesis(st.load_studies(studies_path), spec)
+    ess = ess_table(run.priors, counts_from_donors(donors), run.synthesis, run.table)
     ess = ess[ess["conflict_total"].notna()].reset_index(drop=True)
     out = ess.loc[:, [c for c in EVIDENCE_COLUMNS if c != "conflict"]].copy()
     for c in (

@@ -56,6 +56,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -85,6 +86,9 @@ from microcalc.synthesis.levelpriors import (
 )
 from microcalc.synthesis.levels import Unit
 from microcalc.synthesis.mixture import ROBUST_WEIGHT, UNIT_INFORMATION_SD
+
+if TYPE_CHECKING:  # annotations only: the synthesis itself needs no pandas
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -309,6 +313,26 @@ def synthesise(rows, spec: MetaSpec = MetaSpec()) -> Synthesis:
     return Synthesis(posteriors, shifts, kept, dropped, spec)
 
 
+@dataclass(frozen=True)
+class SynthesisRun:
+    """A studies table synthesised: its likelihood rows, the posterior per unit, their summaries and priors."""
+
+    table: pd.DataFrame  # the validated studies table (microcalc.synthesis.studies.load_studies)
+    rows: list[st.StudyRow]
+    uses: list[st.RowUse]  # how each table row was used, or why not
+    synthesis: Synthesis
+    summaries: dict[Unit, UnitSummary]
+    priors: dict[str, SynthesisPrior]
+
+
+def run_synthesis(table: pd.DataFrame, spec: MetaSpec = MetaSpec()) -> SynthesisRun:
+    """The random-effects synthesis of a validated studies table and the robust level priors built from it."""
+    rows, uses = st.likelihood_rows(table)
+    syn = synthesise(rows, spec)
+    summaries = {u: summarise(p, spec) for u, p in syn.posteriors.items()}
+    return SynthesisRun(table, rows, uses, syn, summaries, build_priors(syn, spec, summaries))
+
+
 def level_priors(studies_path: str | Path | None = None, spec: MetaSpec = MetaSpec()) -> dict[str, SynthesisPrior]:
     """Per model parameter level, the robust prior on the logit of its marginal rate in a new study.
 
@@ -333,9 +357,7 @@ def level_priors(studies_path: str | Path | None = None, spec: MetaSpec = MetaSp
     meta-analytic-predictive priors in clinical trials with historical control information.
     Biometrics 70, 1023-1032 (2014).
     """
-    table = st.load_studies(studies_path)
-    rows, _ = st.likelihood_rows(table)
-    return build_priors(synthesise(rows, spec), spec)
+    return run_synthesis(st.load_studies(studies_path), spec).priors
 
 
 def without(syn_rows, cohort: str):

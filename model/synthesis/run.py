@@ -71,11 +71,9 @@ def run_literature(
     if out.exists() and not out.is_dir():
         raise LesionInputError(str(out), "the output folder is a file", allowed="a folder (created if missing)")
     out.mkdir(parents=True, exist_ok=True)
-    rows, uses = st.likelihood_rows(table)
-    syn = meta.synthesise(rows, spec)
-    summaries = {u: meta.summarise(p, spec) for u, p in syn.posteriors.items()}
-    priors = meta.build_priors(syn, spec, summaries)
-    loso = leave_one_study_out(rows, spec)
+    run = meta.run_synthesis(table, spec)
+    syn, summaries, priors, uses = run.synthesis, run.summaries, run.priors, run.uses
+    loso = leave_one_study_out(run.rows, spec)
     synthesis = synthesis_table(syn, summaries, priors)
     ess = ess_table(priors, counts, syn, table)
     use_df = pd.DataFrame([u.__dict__ for u in uses])
