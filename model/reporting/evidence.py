@@ -13,6 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from microcalc.reporting.markup import escape, html_table, md_table
+from microcalc.synthesis.evidence import p_text
 
 
 def informing_levels(parameter: str, priors) -> tuple[str, ...]:
@@ -35,26 +36,24 @@ def informing_levels(parameter: str, priors) -> tuple[str, ...]:
     return ()
 
 
-def _p_text(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p {p:.2f}"
-
-
 def evidence_cell(parameter: str, priors, evidence: pd.DataFrame | None) -> str:
     """Plain text for one prior-vs-posterior row: the ESS and conflict of the levels that inform it."""
     if evidence is None:
         return ""
     levels = informing_levels(parameter, priors)
-    rows = evidence.set_index("parameter").reindex([lv for lv in levels if lv in set(evidence["parameter"])])
+    by_level = evidence.set_index("parameter")
+    rows = by_level.loc[[lv for lv in levels if lv in by_level.index]]
     if rows.empty:
         return "—"
     if len(rows) <= 2:
         return "; ".join(
-            f"{name.split('.', 1)[1]}: ESS {r.ess:.0f}, {_p_text(r.conflict_p_value)}" for name, r in rows.iterrows()
+            f"{name.split('.', 1)[1]}: ESS {r.ess:.0f}, {p_text(r.conflict_p_value, '.2f')}"
+            for name, r in rows.iterrows()
         )
     lowest = rows["conflict_p_value"].idxmin()
     return (
         f"{len(rows)} levels, ESS {rows['ess'].min():.0f}-{rows['ess'].max():.0f}; lowest "
-        f"{_p_text(rows.loc[lowest, 'conflict_p_value'])} ({lowest.split('.', 1)[1]})"
+        f"{p_text(rows.loc[lowest, 'conflict_p_value'], '.2f')} ({lowest.split('.', 1)[1]})"
     )
 
 
@@ -68,7 +67,7 @@ def _rows(evidence: pd.DataFrame) -> list[list[str]]:
             num(r.ess, ".0f"),
             f"{100 * r.prior_lower_90:.0f}-{100 * r.prior_upper_90:.0f}%",
             f"{int(r.conflict_malignant)}/{int(r.conflict_total)} ({100 * r.conflict_malignant / r.conflict_total:.0f}%)",
-            _p_text(r.conflict_p_value).removeprefix("p "),
+            p_text(r.conflict_p_value, ".2f").removeprefix("p "),
             num(r.robust_posterior_weight, ".2f"),
             "conflict" if r.conflict else "",
         ]

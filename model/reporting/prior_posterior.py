@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from microcalc.reporting.evidence import evidence_cell
+from microcalc.reporting.figures import estimate
 from microcalc.reporting.markup import escape, html_table, md_table
 from microcalc.reporting.tables import CI, coefficient_label, eti, scalar_draws
 
@@ -95,8 +96,8 @@ def prior_posterior_html(table: pd.DataFrame, ci: float = CI) -> str:
     rows = [
         [
             escape(r.label),
-            f"{r.prior_mean:.2f} ({r.prior_lower:.2f} to {r.prior_upper:.2f})",
-            f"{r.post_mean:.2f} ({r.post_lower:.2f} to {r.post_upper:.2f})",
+            estimate(r.prior_mean, r.prior_lower, r.prior_upper),
+            estimate(r.post_mean, r.post_lower, r.post_upper),
             f"{r.sd_ratio:.2f}",
             f"{r.shift:+.2f}",
             escape(r.literature),

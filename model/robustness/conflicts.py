@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from microcalc.reporting.evidence import evidence_cell
-from microcalc.reporting.tables import scalar_draws
+from microcalc.reporting.figures import estimate
+from microcalc.reporting.tables import eti, scalar_draws
 from microcalc.robustness.power_scaling import CONFLICT
 
 INTERVAL = 0.9
@@ -82,8 +83,8 @@ def split_element(element: str) -> tuple[str, str | None]:
 
 
 def _summary(x: np.ndarray) -> tuple[float, float, float]:
-    lo, hi = np.quantile(x, [(1 - INTERVAL) / 2, (1 + INTERVAL) / 2])
-    return float(x.mean()), float(lo), float(hi)
+    """Mean and equal-tailed :data:`INTERVAL` interval of draws."""
+    return (float(x.mean()), *eti(x, INTERVAL))
 
 
 def conflict_table(groups: pd.DataFrame, fit, evidence: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -125,7 +126,7 @@ def conflict_table(groups: pd.DataFrame, fit, evidence: pd.DataFrame | None = No
                 post_upper=qu,
                 shift_sd=shift,
                 moved=abs(shift) >= MOVED_SDS,
-                literature=evidence_cell(r.element, fit.priors, evidence) if evidence is not None else "",
+                literature=evidence_cell(r.element, fit.priors, evidence),
                 why=WHY.get(r.parameter, ""),
             )
         )
@@ -173,8 +174,8 @@ def explanations(table: pd.DataFrame) -> list[str]:
     for r in table.itertuples():
         literature = f"; literature levels: {r.literature}" if r.literature and r.literature != "—" else ""
         out.append(
-            f"{r.element}: prior {r.prior_mean:.2f} ({r.prior_lower:.2f} to {r.prior_upper:.2f}), posterior "
-            f"{r.post_mean:.2f} ({r.post_lower:.2f} to {r.post_upper:.2f}), moved {r.shift_sd:+.1f} prior SD"
+            f"{r.element}: prior {estimate(r.prior_mean, r.prior_lower, r.prior_upper)}, posterior "
+            f"{estimate(r.post_mean, r.post_lower, r.post_upper)}, moved {r.shift_sd:+.1f} prior SD"
             f"{literature}. {r.why}".rstrip()
         )
     return out

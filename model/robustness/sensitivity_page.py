@@ -12,6 +12,7 @@ import pandas as pd
 
 from microcalc import DISCLAIMER
 from microcalc.reporting.evidence import EVIDENCE_NOTE, evidence_html
+from microcalc.reporting.figures import estimate
 from microcalc.robustness.conflicts import conflict_reading, explanations
 from microcalc.robustness.power_scaling import CONFLICT, THRESHOLD, WEAK
 from microcalc.robustness.scenarios import PARETO_K_MAX
@@ -245,11 +246,10 @@ def _conflict_parts(res: SensitivityResult) -> list[str]:
             {
                 "element": res.conflicts["element"],
                 "prior (90%)": [
-                    f"{r.prior_mean:.2f} ({r.prior_lower:.2f} to {r.prior_upper:.2f})"
-                    for r in res.conflicts.itertuples()
+                    estimate(r.prior_mean, r.prior_lower, r.prior_upper) for r in res.conflicts.itertuples()
                 ],
                 "posterior (90%)": [
-                    f"{r.post_mean:.2f} ({r.post_lower:.2f} to {r.post_upper:.2f})" for r in res.conflicts.itertuples()
+                    estimate(r.post_mean, r.post_lower, r.post_upper) for r in res.conflicts.itertuples()
                 ],
                 "shift (prior SDs)": [f"{v:+.1f}" for v in res.conflicts["shift_sd"]],
                 "literature": res.conflicts["literature"],

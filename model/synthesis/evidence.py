@@ -113,8 +113,9 @@ def level_evidence(
     return out
 
 
-def _p_text(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p {p:.2g}"
+def p_text(p: float, fmt: str = ".2g") -> str:
+    """A prior predictive p-value in words: 'p < 0.001' below that, else 'p' and the value in ``fmt``."""
+    return "p < 0.001" if p < 0.001 else f"p {p:{fmt}}"
 
 
 def conflict_sentence(evidence: pd.DataFrame) -> str:
@@ -128,7 +129,7 @@ def conflict_sentence(evidence: pd.DataFrame) -> str:
         return head + "."
     parts = [
         f"{r.parameter} {int(r.conflict_malignant)}/{int(r.conflict_total)} malignant "
-        f"(literature {100 * r.prior_lower_90:.0f}-{100 * r.prior_upper_90:.0f}%, {_p_text(r.conflict_p_value)})"
+        f"(literature {100 * r.prior_lower_90:.0f}-{100 * r.prior_upper_90:.0f}%, {p_text(r.conflict_p_value)})"
         for r in flagged.itertuples()
     ]
     return head + ": " + "; ".join(parts) + ". There the robust prior lets the data override the literature."
