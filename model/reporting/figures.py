@@ -87,11 +87,6 @@ def interval(low: float, high: float) -> str:
     return f"{percent(low)}–{percent(high)}"
 
 
-def estimate(mean: float, low: float, high: float) -> str:
-    """A log-odds-scale estimate with its interval: '0.70 (0.06 to 1.68)'."""
-    return f"{mean:.2f} ({low:.2f} to {high:.2f})"
-
-
 def published_range(low: float, high: float) -> str:
     """A published range as the literature states it: '20–50%'."""
     return f"{100 * low:.0f}–{100 * high:.0f}%"

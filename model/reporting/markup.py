@@ -71,6 +71,11 @@ code { font-size: .88em; background: #f3f3f3; padding: 0 .25em; border-radius: 3
 """
 
 
+def estimate(mean: float, low: float, high: float) -> str:
+    """A log-odds-scale estimate with its interval: '0.70 (0.06 to 1.68)'."""
+    return f"{mean:.2f} ({low:.2f} to {high:.2f})"
+
+
 def escape(text: object) -> str:
     """Text made safe for HTML (quotes too, so it may sit in an attribute)."""
     return html.escape(str(text))

@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from microcalc.reporting.evidence import evidence_cell
-from microcalc.reporting.figures import estimate
-from microcalc.reporting.markup import escape, html_table, md_table
+from microcalc.reporting.markup import escape, estimate, html_table, md_table
 from microcalc.reporting.tables import CI, coefficient_label, eti, scalar_draws
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from microcalc.reporting.evidence import evidence_cell
-from microcalc.reporting.figures import estimate
+from microcalc.reporting.markup import estimate
 from microcalc.reporting.tables import eti, scalar_draws
 from microcalc.robustness.power_scaling import CONFLICT
 

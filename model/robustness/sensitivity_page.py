@@ -12,7 +12,7 @@ import pandas as pd
 
 from microcalc import DISCLAIMER
 from microcalc.reporting.evidence import EVIDENCE_NOTE, evidence_html
-from microcalc.reporting.figures import estimate
+from microcalc.reporting.markup import estimate
 from microcalc.robustness.conflicts import conflict_reading, explanations
 from microcalc.robustness.power_scaling import CONFLICT, THRESHOLD, WEAK
 from microcalc.robustness.scenarios import PARETO_K_MAX
