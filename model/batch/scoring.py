@@ -146,7 +146,7 @@ def open_scan(path: str | Path, opening: Future | None = None) -> LesionScan | N
 
     ``opening``: a ``csvblocks.start_opening(path)`` under way.
     """
-    from microcalc.io.formats import _MAPPERS
+    from microcalc.io.formats import mapped as map_columns
     from microcalc.io.loading import Table
     from microcalc.io.readers import CBIS, detect_format
 
@@ -166,7 +166,7 @@ def open_scan(path: str | Path, opening: Future | None = None) -> LesionScan | N
         fmt = detect_format(names, file=file)
         if fmt == CBIS:
             return None
-        mapped = _MAPPERS[fmt](Table(file, pd.DataFrame(columns=names, dtype="string"), np.zeros(0, dtype=int)))
+        mapped = map_columns(Table(file, pd.DataFrame(columns=names, dtype="string"), np.zeros(0, dtype=int)), fmt)
         cells = cells.rename(dict(zip(found, names)))
         types = dict(cells.collect_schema())
         floats = [pl.col(n).fill_nan(None) for n in names if types[n].is_float()]

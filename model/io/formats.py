@@ -261,12 +261,17 @@ _MAPPERS: dict[str, Callable[[Table], Mapped]] = {
 }
 
 
+def mapped(table: Table, fmt: str) -> Mapped:
+    """The table's cells renamed to canonical columns by the mapper of format ``fmt`` (before validation)."""
+    return _MAPPERS[fmt](table)
+
+
 def validated(
     table: Table, require_outcome: bool, fmt: str | None = None, unique_ids: bool = True
 ) -> tuple[pd.DataFrame, list[Note]]:
     """Tidy text cells -> canonical frame and warnings: detect the format (unless given), rename, validate."""
     fmt = fmt or detect_format(table.cells.columns, file=table.file)
-    return validate_mapped(_MAPPERS[fmt](table), require_outcome=require_outcome, unique_ids=unique_ids)
+    return validate_mapped(mapped(table, fmt), require_outcome=require_outcome, unique_ids=unique_ids)
 
 
 def _unknown_format_problem(names: list[str]) -> str:
