@@ -27,7 +27,7 @@ def _write(tmp_path, text: str, name: str = "cases.csv"):
 def _scanned(path) -> pd.DataFrame:
     """The scan's cells as text (stripped, blank = empty string), without the row column."""
     scan = scoring.open_scan(path)
-    cells = scan.rows.select([scoring._text(n, t) for n, t in scan.types.items()]).collect()
+    cells = scan.rows.select([csvblocks.cell_text(n, t) for n, t in scan.types.items()]).collect()
     return cells.fill_null("").to_pandas()
 
 

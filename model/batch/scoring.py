@@ -19,6 +19,8 @@ cannot take (a ragged row, bad UTF-8, duplicate or unnamed columns...) are read 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import operator
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,7 +33,17 @@ import polars as pl
 from microcalc.batch.arguments import check_ci, check_output_path
 from microcalc.io import lexicon, schema
 from microcalc.io.atomic import atomic_path
-from microcalc.io.csvblocks import StreamUnsupported, csv_field, csv_line, csv_text, open_cells, write_lesions
+from microcalc.io.csvblocks import (
+    StreamUnsupported,
+    blank_null,
+    cell_text,
+    csv_field,
+    csv_line,
+    csv_text,
+    open_cells,
+    stripped_text,
+    write_lesions,
+)
 from microcalc.io.errors import LesionInputError
 from microcalc.modelling.predict import (
     MODEL_INPUTS,
@@ -124,7 +136,7 @@ class LesionScan:
     """A canonical or DDSM file as a Polars lazy frame, with each record's spreadsheet row (ROW).
 
     Columns stand under their stripped headers (empty = null, NaN = null; Parquet's typed columns kept typed).
-    Cells are not stripped yet: validated columns are stripped per distinct value, the others by :func:`_text`.
+    Cells are not stripped yet: validated columns are stripped per distinct value, the others by :func:`~microcalc.io.csvblocks.cell_text`.
     """
 
     file: str
@@ -176,32 +188,6 @@ def open_scan(path: str | Path, opening: Future | None = None) -> LesionScan | N
     return LesionScan(file, fmt, rows, types, mapped.names, mapped.extras, in_memory)
 
 
-def _text(name: str, dtype: pl.DataType) -> pl.Expr:
-    """A column as ``readers.strip_cells(as_text(...))`` leaves it: text stripped, blank = null."""
-    return _blank_null(_stripped(name, dtype))
-
-
-def _blank_null(text: pl.Expr) -> pl.Expr:
-    """Empty text as null (on a column stripped by an earlier ``with_columns``: on the strip, Polars strips twice)."""
-    return pl.when(text != "").then(text)
-
-
-def _stripped(name: str, dtype: pl.DataType) -> pl.Expr:
-    """A column as ``readers.as_text`` leaves it, stripped (blank text stays empty: see :func:`_blank_null`).
-
-    Typed values are printed (a float column of whole numbers without '.0', booleans as True/False).
-    """
-    column = pl.col(name)
-    if dtype == pl.String:
-        return column.str.strip_chars()
-    if dtype == pl.Boolean:
-        return pl.when(column).then(pl.lit("True")).when(~column).then(pl.lit("False")).alias(name)
-    if dtype.is_float():
-        whole = column.cast(pl.Int64, strict=False).cast(pl.String)
-        return pl.when((column == column.floor()).all()).then(whole).otherwise(column.cast(pl.String)).alias(name)
-    return column.cast(pl.String)
-
-
 def scored_lesions(
     scan: LesionScan, score: Callable[[pd.DataFrame], pd.DataFrame], csv: bool = False
 ) -> tuple[pl.LazyFrame, int]:
@@ -213,8 +199,8 @@ def scored_lesions(
     from microcalc.io.readers import merge_notes, warn_notes
 
     keys, ids = scan.keys or [ONE], pl.col(ID)
-    rows = scan.rows.with_columns(_stripped(scan.names["lesion_id"], scan.types[scan.names["lesion_id"]]).alias(ID))
-    rows = rows.with_columns(_blank_null(ids).alias(ID), *([] if scan.keys else [pl.lit(True).alias(ONE)]))
+    rows = scan.rows.with_columns(stripped_text(scan.names["lesion_id"], scan.types[scan.names["lesion_id"]]).alias(ID))
+    rows = rows.with_columns(blank_null(ids).alias(ID), *([] if scan.keys else [pl.lit(True).alias(ONE)]))
     rows = rows.collect(engine="streaming").lazy() if scan.in_memory else rows  # ids stripped once
     unique = (ids > ids.shift()).all() if scan.in_memory else ids.drop_nulls().n_unique() == ids.count()
     patterns, counts = pl.collect_all(
@@ -236,16 +222,19 @@ def scored_lesions(
     if id_error is not None or cell_error is not None:  # the earlier row; on one row the id (first column)
         raise min((e for e in (id_error, cell_error) if e is not None), key=lambda e: (e.row, e is cell_error))
     warn_notes(merge_notes([_file_note(note, scan, rows, patterns, canonical) for note in notes]))
-    table = typed(score(canonical).drop(columns=["lesion_id", "patient_id"]))
-    number = pl.int_range(len(table), dtype=pl.UInt32, eager=True)  # each pattern's row of the table
-    key = pl.struct(keys).hash()  # a lesion's pattern by the hash of its cells (replace_strict on the cells: +100 MB)
+    number = pl.int_range(len(patterns), dtype=pl.UInt32, eager=True)  # each pattern's row of the scored table
+    key = functools.reduce(operator.xor, (pl.col(k).hash(seed) for seed, k in enumerate(keys)))  # a lesion's pattern
     key = key if patterns.select(key).to_series().is_unique().all() else pl.struct(keys)  # no hash twice, else cells
     pattern = key.replace_strict(patterns.select(key).to_series(), number).alias(PATTERN)
     patient_id = scan.names.get("patient_id")
     text = [h for h in (patient_id, *scan.extras) if h]
     lesions = rows.filter(ids.is_not_null()) if no_id else rows
-    lesions = lesions.with_columns(pattern, *[_stripped(h, scan.types[h]) for h in text])
-    patient, of = pl.col(patient_id) if patient_id else pl.lit(None, pl.String), pl.col(PATTERN).replace_strict
+    lesions = lesions.with_columns(pattern, *[stripped_text(h, scan.types[h]) for h in text])
+    with ThreadPoolExecutor(1) as pool:  # in memory, Polars indexes the lesions while numpy scores the patterns
+        indexed = pool.submit(lambda: lesions.collect().lazy()) if scan.in_memory else None
+        table = typed(score(canonical).drop(columns=["lesion_id", "patient_id"]))
+        lesions = indexed.result() if indexed is not None else lesions
+    patient = pl.col(patient_id) if patient_id else pl.lit(None, pl.String)
     if csv:  # each pattern's fields as CSV text, once: a run of summaries and one of canonical values
         runs = [
             csv_text(table).select(pl.concat_str(run, separator=",")).to_series()
@@ -253,15 +242,24 @@ def scored_lesions(
         ]
         fields = [
             csv_field(ids),
-            of(number, runs[0]),
+            pl.col(PATTERN).replace_strict(number, runs[0]),
             csv_field(patient),
-            of(number, runs[1]),
+            pl.col(PATTERN).replace_strict(number, runs[1]),
             *map(csv_field, scan.extras),
         ]
         return lesions.select(csv_line(fields, [*OUTPUT_COLUMNS, *scan.extras])), records - blank
-    value = {c: pl.lit(v[0], v.dtype) if v.n_unique() == 1 else of(number, v) for c, v in table.to_dict().items()}
-    value |= {"lesion_id": ids, "patient_id": _blank_null(patient)} | {e: _blank_null(pl.col(e)) for e in scan.extras}
+    value = {c: pl.lit(v[0], v.dtype) if v.n_unique() == 1 else _of(v) for c, v in table.to_dict().items()}
+    value |= {"lesion_id": ids, "patient_id": blank_null(patient)} | {e: blank_null(pl.col(e)) for e in scan.extras}
     return lesions.select(value[c].alias(c) for c in [*OUTPUT_COLUMNS, *scan.extras]), records - blank
+
+
+def _of(values: pl.Series) -> pl.Expr:
+    """Each lesion's pattern's value (``values``: one per pattern, in pattern order), gathered by index.
+
+    Gathering is 4x faster than ``replace_strict`` here, but not inside the CSV line's ``concat_str``,
+    where it took 1,000,000 lesions from 1.9 s to 3.9 s; the CSV runs are looked up instead.
+    """
+    return pl.lit(values).gather(pl.col(PATTERN))
 
 
 def _ids_checked(scan: LesionScan, rows: pl.LazyFrame) -> tuple[int, LesionInputError | None]:
@@ -273,8 +271,8 @@ def _ids_checked(scan: LesionScan, rows: pl.LazyFrame) -> tuple[int, LesionInput
     from microcalc.io.loading import Table
 
     header = scan.names["lesion_id"]
-    cells = pl.any_horizontal([_text(n, t).is_not_null() for n, t in scan.types.items()]).alias(COUNT)
-    ids = rows.select(ROW, _text(header, scan.types[header]), cells).filter(COUNT).collect(engine="streaming")
+    cells = pl.any_horizontal([cell_text(n, t).is_not_null() for n, t in scan.types.items()]).alias(COUNT)
+    ids = rows.select(ROW, cell_text(header, scan.types[header]), cells).filter(COUNT).collect(engine="streaming")
     block = pd.DataFrame({header: ids[header].to_pandas().astype("string")})
     try:
         validated(Table(scan.file, block, ids[ROW].to_numpy()), False, scan.fmt)

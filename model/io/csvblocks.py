@@ -94,6 +94,36 @@ def open_cells(path: Path) -> tuple[pl.LazyFrame, list[str], bool]:
     return (cells.collect().lazy() if in_memory else cells), header, in_memory
 
 
+def cell_text(name: str, dtype: pl.DataType) -> pl.Expr:
+    """A column as ``readers.strip_cells(as_text(...))`` leaves it: text stripped, blank = null."""
+    return blank_null(stripped_text(name, dtype))
+
+
+def blank_null(text: pl.Expr) -> pl.Expr:
+    """Empty text as null (on a column stripped by an earlier ``with_columns``: on the strip, Polars strips twice)."""
+    import polars as pl
+
+    return pl.when(text != "").then(text)
+
+
+def stripped_text(name: str, dtype: pl.DataType) -> pl.Expr:
+    """A column as ``readers.as_text`` leaves it, stripped (blank text stays empty: see :func:`blank_null`).
+
+    Typed values are printed (a float column of whole numbers without '.0', booleans as True/False).
+    """
+    import polars as pl
+
+    column = pl.col(name)
+    if dtype == pl.String:
+        return column.str.strip_chars()
+    if dtype == pl.Boolean:
+        return pl.when(column).then(pl.lit("True")).when(~column).then(pl.lit("False")).alias(name)
+    if dtype.is_float():
+        whole = column.cast(pl.Int64, strict=False).cast(pl.String)
+        return pl.when((column == column.floor()).all()).then(whole).otherwise(column.cast(pl.String)).alias(name)
+    return column.cast(pl.String)
+
+
 def csv_text(table: pl.DataFrame) -> pl.DataFrame:
     """For writing predictions: a table's cells as CSV fields.
 
