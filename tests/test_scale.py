@@ -194,6 +194,39 @@ def test_streamed_file_warns_once_as_the_whole_file_does(tiny_chunks, small_fit_
     assert len(whole) == 1 and "row 7 (150)" in str(whole[0].message) and "and 2 more" in str(whole[0].message)
 
 
+def _site_warnings(caught) -> list[str]:
+    return [str(w.message) for w in caught if "column 'site'" in str(w.message)]
+
+
+def test_lesions_at_a_site_the_fit_does_not_know_are_warned_about_once(
+    tiny_chunks, small_fit, small_fit_path, ddsm, tmp_path
+):
+    """A recorded site that is not a training site is predicted as a new site: right for a new institution,
+    silent about a typo ('b' for 'B'), so every route says so once, with the count; known sites say nothing."""
+    frame, cases = _cases_csv(ddsm, tmp_path, n=200)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scoring.predict_file(small_fit_path, cases, tmp_path / "known.csv")
+    assert _site_warnings(caught) == []
+    frame.loc[[3, 50, 51], "site"] = ["b", "Z", "b"]
+    frame.to_csv(cases, index=False)
+    routes = {}
+    with pytest.warns(LesionWarning) as caught:
+        scoring.predict_file(small_fit_path, cases, tmp_path / "streamed.csv")
+    routes["scan"] = _site_warnings(caught)
+    with pytest.MonkeyPatch.context() as mp, pytest.warns(LesionWarning) as caught:
+        mp.setattr(scoring, "open_scan", lambda *args: None)
+        scoring.predict_file(small_fit_path, cases, tmp_path / "whole.csv")
+    routes["whole"] = _site_warnings(caught)
+    with pytest.warns(LesionWarning) as caught:
+        small_fit.predict(read_lesions(cases))
+    routes["Fit.predict"] = _site_warnings(caught)
+    for route, messages in routes.items():
+        assert len(messages) == 1, route
+        assert "3 lesions at 'Z', 'b', not a training site" in messages[0] and "A, B, C, D" in messages[0], route
+    assert routes["scan"] == routes["whole"]
+
+
 @pytest.mark.parametrize(
     "ids, row",
     [

@@ -132,7 +132,7 @@ def predict_file_dask(
             jobs = [live.submit(_score_partition, live.scatter(frame.iloc[part]), shared, pure=False) for part in parts]
             return pd.concat([job.result() for job in jobs]).reset_index(drop=True)
 
-        return write_predictions(cases, out, score)
+        return write_predictions(cases, out, score, sites=lambda: scorer.sites)
     finally:
         if owned:
             live.close()

@@ -51,6 +51,7 @@ from microcalc.modelling.predict import (
     pattern_codes,
     pattern_summaries,
     prediction_table,
+    warn_unknown_recorded_sites,
     warn_unknown_site,
     with_site,
 )
@@ -189,12 +190,15 @@ def open_scan(path: str | Path, opening: Future | None = None) -> LesionScan | N
 
 
 def scored_lesions(
-    scan: LesionScan, score: Callable[[pd.DataFrame], pd.DataFrame], csv: bool = False
+    scan: LesionScan,
+    score: Callable[[pd.DataFrame], pd.DataFrame],
+    csv: bool = False,
+    sites: Callable[[], tuple[str, ...]] | None = None,
 ) -> tuple[pl.LazyFrame, int]:
     """The predictions of every lesion of a scanned file (lazy, in file order) and their number.
 
-    ``csv``: numbers printed for a CSV file. Pass 1 over the file, then validation and scoring of its patterns;
-    warnings are given here, once.
+    ``csv``: numbers printed for a CSV file; ``sites()``: the fit's training sites, to warn about lesions at
+    other sites. Pass 1 over the file, then validation and scoring of its patterns; warnings are given here, once.
     """
     from microcalc.io.readers import merge_notes, warn_notes
 
@@ -222,6 +226,7 @@ def scored_lesions(
     if id_error is not None or cell_error is not None:  # the earlier row; on one row the id (first column)
         raise min((e for e in (id_error, cell_error) if e is not None), key=lambda e: (e.row, e is cell_error))
     warn_notes(merge_notes([_file_note(note, scan, rows, patterns, canonical) for note in notes]))
+    warn_unknown_recorded_sites(canonical, sites and sites(), str(scan.file), patterns[COUNT].to_numpy())
     number = pl.int_range(len(patterns), dtype=pl.UInt32, eager=True)  # each pattern's row of the scored table
     key = functools.reduce(operator.xor, (pl.col(k).hash(seed) for seed, k in enumerate(keys)))  # a lesion's pattern
     key = key if patterns.select(key).to_series().is_unique().all() else pl.struct(keys)  # no hash twice, else cells
@@ -329,12 +334,13 @@ def write_predictions(
     score: Callable[[pd.DataFrame], pd.DataFrame],
     before_errors: Callable[[], object] = lambda: None,
     opening: Future | None = None,
+    sites: Callable[[], tuple[str, ...]] | None = None,
 ) -> int:
     """Score the lesions of ``cases`` with ``score`` and write them to ``out``; returns the number of lesions.
 
     ``score`` maps a canonical frame to a ``PatternScorer.score`` table; ``before_errors()`` runs before a bad
     file's error is raised (a bad fit file is reported first); ``opening``: ``csvblocks.start_opening(cases)``,
-    under way.
+    under way; ``sites()``: the fit's training sites (lesions recorded at another site are warned about).
     """
     from microcalc.io.readers import read_lesions
 
@@ -344,12 +350,14 @@ def write_predictions(
             scan, csv = open_scan(cases, opening), out.suffix.lower() != ".parquet"
             if scan is not None:
                 try:
-                    lesions, n = scored_lesions(scan, score, csv)
+                    lesions, n = scored_lesions(scan, score, csv, sites)
                     write_lesions(lesions, tmp, n if scan.in_memory else None)
                     return n
                 except pl.exceptions.ComputeError:  # a row the scan cannot parse: read whole, for the exact message
                     pass
-            table = typed(score(read_lesions(cases)))
+            frame = read_lesions(cases)
+            warn_unknown_recorded_sites(frame, sites and sites(), str(cases))
+            table = typed(score(frame))
             text = csv_text(table).select(csv_line(pl.all(), table.columns)) if csv else table
             write_lesions(text.lazy(), tmp, len(table))
             return len(table)
@@ -386,6 +394,7 @@ def predict_file(
     check_ci(ci)
     with ThreadPoolExecutor(max_workers=1) as pool:
         scorer = pool.submit(PatternScorer.from_file, fit_path, ci, site)  # read during the first pass
-        n = write_predictions(cases, out, lambda f: scorer.result().score(f), scorer.result, opening)
+        fit = scorer.result
+        n = write_predictions(cases, out, lambda f: fit().score(f), fit, opening, lambda: fit().sites)
     warn_unknown_site(site, scorer.result().sites)
     return n

@@ -11,19 +11,13 @@ is here because its prior-data conflict columns are the training counts of
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
+from microcalc.io.console import Output
 from microcalc.io.errors import LesionInputError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-class Output(Protocol):
-    """Where a command prints its progress and results (the CLI's ``Console``)."""
-
-    def say(self, text: str = "") -> None:
-        """Print a progress or result line (unless the command line is quiet)."""
 
 
 def training_lesions(args: argparse.Namespace) -> pd.DataFrame:

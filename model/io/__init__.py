@@ -1,7 +1,7 @@
 """Reading lesion files and writing results.
 
 The canonical lesion schema, header and value words, the readers of canonical, DDSM and CBIS-DDSM
-files (CSV/Parquet), training sources, errors, atomic writes.
+files (CSV/Parquet), training sources, errors, atomic writes, the commands' output protocol.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ _LAZY = {
     "LesionWarning": "microcalc.io.errors",
     "FitFileError": "microcalc.io.errors",
     "ConvergenceError": "microcalc.io.errors",
+    "Output": "microcalc.io.console",
     "atomic_path": "microcalc.io.atomic",
     "write_atomic": "microcalc.io.atomic",
     "write_text_atomic": "microcalc.io.atomic",

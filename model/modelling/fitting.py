@@ -36,14 +36,7 @@ from microcalc.modelling.model import (
     malignancy_probability,
     numpy_ops,
 )
-from microcalc.modelling.predict import (
-    posterior_params,
-    predict_frame,
-    probability_draws,
-    resolve_population,
-    warn_unknown_site,
-    with_site,
-)
+from microcalc.modelling.predict import population_of, posterior_params, predict_frame, probability_draws, with_site
 from microcalc.priors import PriorSet, load_priors
 
 if TYPE_CHECKING:
@@ -138,8 +131,7 @@ class Fit:
         numpy.ndarray
             Shape (lesions, draws): P(malignant) per lesion (input order) and draw.
         """
-        chosen = resolve_population(population, site)
-        warn_unknown_site(chosen, self.sites)
+        chosen = population_of(frame, self.sites, population, site)
         return probability_draws(with_site(frame, chosen), self.params(max_draws), self.priors, self.sites, self.donors)
 
     def predict(
@@ -170,8 +162,7 @@ class Fit:
             Per lesion in input order ``lesion_id``, ``p_malignant`` (posterior mean), ``ci_lower``, ``ci_upper``,
             ``p_above_2pct`` (P(risk > 2%), the BI-RADS 3 ceiling), then the input columns.
         """
-        chosen = resolve_population(population, site)
-        warn_unknown_site(chosen, self.sites)
+        chosen = population_of(frame, self.sites, population, site)
         return predict_frame(with_site(frame, chosen), self.params(), self.priors, self.sites, self.donors, ci)
 
     def notes(self) -> list[str]:

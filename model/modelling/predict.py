@@ -114,6 +114,46 @@ def warn_unknown_site(site: str | None, sites: tuple[str, ...]) -> None:
         )
 
 
+def warn_unknown_recorded_sites(
+    frame: pd.DataFrame, sites: tuple[str, ...] | None, source: str = "lesions", counts: np.ndarray | None = None
+) -> None:
+    """Warn once when lesions record a site that is not a training site (nor a population word).
+
+    Such lesions are predicted as at a new site, right for a new institution but silent about a typo
+    ('b' for 'B'). ``counts``: lesions per row of ``frame`` (a table of distinct patterns); None: 1 each.
+    ``sites`` None: no fit to compare with, nothing to say.
+    """
+    if sites is None or "site" not in frame or frame.empty:
+        return
+    recorded = frame["site"].astype("string")
+    unknown = (recorded.notna() & ~recorded.isin([*sites, *POPULATIONS])).to_numpy(dtype=bool)
+    if not unknown.any():
+        return
+    import warnings
+
+    from microcalc.io.errors import LesionWarning
+
+    n = int(unknown.sum() if counts is None else np.asarray(counts)[unknown].sum())
+    names = sorted(set(recorded[unknown].tolist()))
+    shown = ", ".join(repr(v) for v in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    warnings.warn(
+        f"{source}: column 'site': {n} lesion{'s' * (n != 1)} at {shown}, not a training site (training sites: "
+        f"{', '.join(sites) or 'none'}): predicted as at a new site",
+        LesionWarning,
+        stacklevel=3,
+    )
+
+
+def population_of(
+    frame: pd.DataFrame, sites: tuple[str, ...], population: str | None = None, site: str | None = None
+) -> str:
+    """:func:`resolve_population`, warning about a named or recorded site the fit was not trained on."""
+    chosen = resolve_population(population, site)
+    warn_unknown_site(chosen, sites)
+    warn_unknown_recorded_sites(frame, sites)
+    return chosen
+
+
 def clinical_rows(frame: pd.DataFrame, sites: tuple[str, ...]) -> np.ndarray:
     """Which lesions belong to the clinical population (site ``clinical``, not a training site's name)."""
     if CLINICAL in sites or "site" not in frame:

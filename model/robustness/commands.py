@@ -8,14 +8,8 @@ in :mod:`microcalc.cli`. Heavy libraries are imported inside the handler, as in 
 from __future__ import annotations
 
 import argparse
-from typing import Protocol
 
-
-class Output(Protocol):
-    """Where a command prints its progress and results (the CLI's ``Console``)."""
-
-    def say(self, text: str = "") -> None:
-        """Print a progress or result line (unless the command line is quiet)."""
+from microcalc.io.console import Output
 
 
 def cmd_sensitivity(args: argparse.Namespace, console: Output) -> int:
