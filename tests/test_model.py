@@ -158,6 +158,28 @@ def test_blank_birads_integrates_over_matching_lesions(small_fit, population):
     assert p2["p_malignant"].iloc[0] < blank < p5["p_malignant"].iloc[0]
 
 
+def test_a_rare_distribution_borrows_from_all_lesions_not_from_regional_ones():
+    """6 diffuse clusters are too few to complete from; the regional ones (the same "benign" prior group,
+    but 3-33% malignant in biopsy series, against 0-3% for diffuse) must not stand in for them."""
+    from microcalc.modelling.completion import complete, training_table
+
+    rows = [("diffuse", "2")] * 3 + [("regional", "5")] * 20 + [("grouped", "4")] * 60 + [("grouped", "2")] * 20
+    training = pd.DataFrame(
+        {
+            "morphology": pd.array(["punctate"] * len(rows), dtype="string"),
+            "distribution": pd.array([d for d, _ in rows], dtype="string"),
+            "birads": pd.array([b for _, b in rows], dtype="string"),
+            "breast_density": pd.array([pd.NA] * len(rows), dtype="string"),
+            "age": pd.array([pd.NA] * len(rows), dtype="Float64"),
+            "site": pd.array(["A"] * len(rows), dtype="string"),
+            "malignant": [0] * len(rows),
+        }
+    )
+    expanded = complete(lesions(morphology=["punctate"], distribution=["diffuse"]), training_table(training), ("A",))
+    share = expanded.groupby("birads")["weight"].sum()
+    assert share.to_dict() == pytest.approx({"2": 23 / 103, "4": 60 / 103, "5": 20 / 103})  # all lesions' mix
+
+
 # --- fit file -------------------------------------------------------------------------------------
 
 

@@ -17,9 +17,9 @@ series measure. ``population="clinical"`` answers that question:
    each morphology and distribution level are as often malignant as the literature says (within-study
    contrasts, :mod:`microcalc.synthesis.priorfile`; hand-set rates elsewhere) and the whole mix as often as
    the series. It moved the case mix as asked (punctate lesions 31% -> 9% malignant, regional 65% -> 35%)
-   but the single-finding answers little (diffuse 47% -> 36%, regional 58% -> 47%, punctate 20.2% ->
-   20.6%, headline 38.7% -> 38.5%): those answers are set by the model's conditional effects, learnt from
-   DDSM's lesions, not by the mix the blanks are completed from.
+   but the single-finding answers little (regional 58% -> 47%, punctate 20.2% -> 20.6%, headline 38.7% ->
+   38.5%; diffuse 47% -> 36%, when diffuse still borrowed regional's mix: see completion.MATCH_KEYS): those
+   answers are set by the model's conditional effects, learnt from DDSM's lesions, not by the mix.
 2. **Offset.** A clinical series is a new site whose effect is drawn from the literature's distribution of
    studies: o ~ N(delta, tau^2), in place of DDSM's N(0, site_sd^2). Each posterior draw is paired with a
    draw (mu, tau) of the random-effects meta-analysis of the studies' overall rates (the between-study

@@ -30,8 +30,8 @@ CLINICAL = "clinical"  # a new clinical biopsy series (microcalc.modelling.clini
 POPULATIONS: tuple[str, ...] = (CLINICAL, NEW_SITE)
 # Lesions whose site is blank come from a clinical population unless told otherwise: the question the model
 # answers is about clinical practice, and its training archive (DDSM) is enriched for cancer. Of the 33
-# published-range and ordering checks of single findings (microcalc.reporting.headline.clinical_checks), 28 hold for
-# the clinical population and 25 at a new DDSM-like site (bundled data, 2 x 1000 draws).
+# published-range and ordering checks of single findings (microcalc.reporting.headline.clinical_checks), 30 hold for
+# the clinical population and 24 at a new DDSM-like site (bundled data, 4 x 1000 draws, 2026-12-07).
 DEFAULT_POPULATION = CLINICAL
 POPULATION_HELP = (
     f"{CLINICAL} (a new clinical biopsy series, from the published studies), {NEW_SITE} (a new "
