@@ -226,7 +226,6 @@ def scored_lesions(
     if id_error is not None or cell_error is not None:  # the earlier row; on one row the id (first column)
         raise min((e for e in (id_error, cell_error) if e is not None), key=lambda e: (e.row, e is cell_error))
     warn_notes(merge_notes([_file_note(note, scan, rows, patterns, canonical) for note in notes]))
-    warn_unknown_recorded_sites(canonical, sites and sites(), str(scan.file), patterns[COUNT].to_numpy())
     number = pl.int_range(len(patterns), dtype=pl.UInt32, eager=True)  # each pattern's row of the scored table
     key = functools.reduce(operator.xor, (pl.col(k).hash(seed) for seed, k in enumerate(keys)))  # a lesion's pattern
     key = key if patterns.select(key).to_series().is_unique().all() else pl.struct(keys)  # no hash twice, else cells
@@ -235,10 +234,11 @@ def scored_lesions(
     text = [h for h in (patient_id, *scan.extras) if h]
     lesions = rows.filter(ids.is_not_null()) if no_id else rows
     lesions = lesions.with_columns(pattern, *[stripped_text(h, scan.types[h]) for h in text])
-    with ThreadPoolExecutor(1) as pool:  # in memory, Polars indexes the lesions while numpy scores the patterns
+    with ThreadPoolExecutor(1) as pool:  # in memory: Polars indexes the lesions while the fit loads and scores
         indexed = pool.submit(lambda: lesions.collect().lazy()) if scan.in_memory else None
         table = typed(score(canonical).drop(columns=["lesion_id", "patient_id"]))
         lesions = indexed.result() if indexed is not None else lesions
+    warn_unknown_recorded_sites(canonical, sites and sites(), str(scan.file), patterns[COUNT].to_numpy())
     patient = pl.col(patient_id) if patient_id else pl.lit(None, pl.String)
     if csv:  # each pattern's fields as CSV text, once: a run of summaries and one of canonical values
         runs = [
@@ -396,5 +396,5 @@ def predict_file(
         scorer = pool.submit(PatternScorer.from_file, fit_path, ci, site)  # read during the first pass
         fit = scorer.result
         n = write_predictions(cases, out, lambda f: fit().score(f), fit, opening, lambda: fit().sites)
-    warn_unknown_site(site, scorer.result().sites)
+    warn_unknown_site(site, fit().sites)
     return n
