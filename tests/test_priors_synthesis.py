@@ -71,6 +71,54 @@ def test_refresh_is_idempotent_and_a_stale_number_is_caught(synthesis):
     assert priorfile.refresh_text(text.replace(f"ppv = {amorphous}\n", "ppv = 0.27\n", 1)) == text
 
 
+def test_default_centres_are_the_published_figures_updated_by_the_table():
+    """default.toml: its derived levels match a fresh synthesis, and a level with a pooled published figure
+    (Rominger 2012) gets that figure's contrast updated by the table's series, precision-weighted, without
+    the series the figure may already pool; a level with a figure but under two series stays hand-set."""
+    from microcalc.priors import default_priors_path
+    from microcalc.synthesis import studies as st
+
+    default = load_priors()
+    assert default.level_centres == "studies" and priorfile.check_prior_file(default) == []
+    text = default_priors_path().read_text(encoding="utf-8")
+    assert priorfile.refresh_text(text) == text
+    reference, levels = priorfile.derived_centres(published=priorfile.published_figures(default))
+    _, table_only = priorfile.derived_centres()
+    m = math.log(reference.ppv / (1 - reference.ppv))
+    fine_linear = default.morphology.levels["fine_linear"]
+    figure = fine_linear.published
+    assert figure is not None and "Rominger 2012" in figure.cite and fine_linear.origin == "studies"
+    c0, se0 = priorfile.published_contrast(figure, m)
+    c1 = (
+        math.log(table_only[("morphology", "fine_linear")].ppv / (1 - table_only[("morphology", "fine_linear")].ppv))
+        - m
+    )
+    se1 = table_only[("morphology", "fine_linear")].centre_sd
+    c, se = priorfile.combine((c0, se0), (c1, se1))
+    assert min(c0, c1) < c < max(c0, c1) and se < min(se0, se1)
+    assert fine_linear.ppv == pytest.approx(1 / (1 + math.exp(-(m + c))), abs=1e-4)
+    assert fine_linear.centre_sd == pytest.approx(se, abs=1e-3)
+    # the overlapping series is left out of the update (it has amorphous rows) and named in the provenance
+    amorphous = levels[("morphology", "amorphous")]
+    assert "burnside2007" not in amorphous.studies and "burnside2007" in table_only[("morphology", "amorphous")].studies
+    assert "burnside2007 left out" in default.morphology.levels["amorphous"].source
+    punctate = default.morphology.levels["punctate"]
+    assert punctate.published is not None and punctate.origin == "hand-set" and punctate.ppv == punctate.published.ppv
+    # without a published figure a level is the table alone (the distribution levels' sources are table series)
+    assert levels[("distribution", "grouped")] == table_only[("distribution", "grouped")]
+    rows, _ = st.likelihood_rows(st.load_studies())
+    assert len(priorfile.within_study_contrasts(rows)[("morphology", "amorphous")]) == len(amorphous.studies) + 1
+
+
+def test_a_published_figure_must_bracket_its_rate():
+    from microcalc.priors import default_priors_path, prior_set_from_text
+
+    text = default_priors_path().read_text(encoding="utf-8")
+    bad = text.replace("ppv = 0.78, lower = 0.68", "ppv = 0.78, lower = 0.80", 1)
+    with pytest.raises(ValueError, match="fine_linear.published"):
+        prior_set_from_text(bad)
+
+
 def test_scale_is_a_beta_parameter_and_the_default_keeps_its_number(synthesis):
     assert synthesis.scale_is_random and synthesis.conditional_scale.describe() == "Beta(3, 2)"
     assert synthesis.scale_value == pytest.approx(0.6)
@@ -154,7 +202,8 @@ def test_level_sd_adds_the_literature_uncertainty_of_each_centre(ddsm, synthesis
     assert u["fine_linear"] > u["fine_pleomorphic"] > 0 and u["punctate"] == pytest.approx(0.217)
     _, levels = priorfile.derived_centres()
     assert u["amorphous"] == levels[("morphology", "amorphous")].centre_sd
-    assert all(v == 0.0 for v in load_priors().centre_sd("morphology").values())  # default: centres exact
+    default = load_priors().centre_sd("morphology")
+    assert default["rim"] == 0.0 and default["fine_linear"] > 0.0  # default: hand-set benign forms taken as exact
     sites, patterns = training_patterns(ddsm, synthesis)
     m = build_model(patterns, synthesis, sites)
     names = ["conditional_scale", "morphology_group_shift", "morphology_sd", "morphology_z", "morphology_effect"]

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from microcalc.io import schema
 from microcalc.modelling.model import PARAMETER_GROUPS
 from microcalc.priors import default_priors_path, load_priors, scenario_paths
 from microcalc.reporting.headline import headline_table
@@ -161,9 +162,9 @@ def test_command_writes_finite_sensitivity_and_five_scenarios(small_fit, tmp_pat
 
 def test_bundled_scenario_files_load_with_figures_and_sources():
     paths = scenario_paths()
-    assert {"default", "seed", "meta_analysis", "atlas", "vague", "synthesis"} <= set(paths)
+    assert {"default", "seed", "meta_analysis", "atlas", "vague", "synthesis", "handset"} <= set(paths)
     default = load_priors()
-    for name in ("seed", "meta_analysis", "atlas", "vague", "synthesis"):
+    for name in ("seed", "meta_analysis", "atlas", "vague", "synthesis", "handset"):
         p = load_priors(paths[name])
         assert p.name == name
         # scenarios differ in priors only: lesions are encoded as under the default file
@@ -200,8 +201,13 @@ def test_log_prior_of_centred_levels_differs_only_by_the_jacobian(small_fit, fra
     monkeypatch.setattr(model, "CENTRED_INFORMATION", 0.0)
     centred = model.parameterisation(patterns, len(small_fit.sites))
     assert all(mask.any() for mask in centred.values())
-    sd = {"site": "site_sd", "morphology": "morphology_sd", "distribution": "distribution_sd"}
-    jacobian = sum(-int(centred[r].sum()) * np.log(posterior[s].values.reshape(-1)) for r, s in sd.items())
+    # each centred level's SD: site_sd, or sqrt(sd^2 + (scale * centre_sd_k)^2) per descriptor level
+    scale = small_fit.priors.scale_value
+    jacobian = -int(centred["site"].sum()) * np.log(posterior["site_sd"].values.reshape(-1))
+    for name in ("morphology", "distribution"):
+        sd = posterior[f"{name}_sd"].values.reshape(-1)
+        u = np.array([small_fit.priors.centre_sd(name)[lvl] for lvl in getattr(schema, name.upper())])
+        jacobian = jacobian - np.log(model.level_scale(sd[:, None], scale, u[None, :]))[:, centred[name]].sum(axis=1)
     np.testing.assert_allclose(
         log_prior(posterior, small_fit.priors, small_fit.sites, patterns) - non_centred, jacobian, rtol=1e-7, atol=1e-7
     )

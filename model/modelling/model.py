@@ -12,15 +12,15 @@ with NumPy on posterior draws. Everything else (fit, predict, report, sensitivit
   effect_k = s * (logit PPV_k - logit reference) + group_shift[benign|suspicious] + sd_k * z_k
   where s is ``conditional_scale`` and sd_k = sqrt(sd^2 + (s * centre_sd_k)^2) (:func:`level_scale`).
 
-  **Where the centres come from, and the marginal -> conditional link.** ``priors/default.toml`` holds
-  hand-set PPVs, a fixed s = 0.6 (a judgement), centre_sd = 0 and z ~ N(0, 1).
-  ``priors/synthesis.toml`` derives them from the studies table (:mod:`microcalc.synthesis.priorfile`):
+  **Where the centres come from, and the marginal -> conditional link.** Both ``priors/default.toml``
+  and ``priors/synthesis.toml`` derive them from the studies table (:mod:`microcalc.synthesis.priorfile`):
   the reference is the meta-analytic-predictive (MAP) mean of a new series' overall rate, and for every
   level that >= 2 studies report beside other levels, logit PPV_k - logit reference is the level's
   within-study contrast (random-effects mean of logit(level rate) - logit(study's rate over that
   finding): selection, which moves all levels of a study together, cancels, as site effects absorb it
   here), centre_sd_k its SE, so the literature's own uncertainty about each level enters its prior;
-  other levels are hand-set and marked. (The levels' own MAP means as centres were tried first: they
+  other levels are hand-set and marked. The default takes a pooled figure from outside the table (Rominger
+  2012) as the prior of the contrast, with s = 0.6 fixed, z ~ N(0, 1); ``priors/handset.toml``: the old one. (The levels' own MAP means as centres were tried first: they
   are confounded by which selected series report a level, and lost 0.003 log loss in CV.) Published PPVs are
   *marginal* (averaged over the other findings); the model's effects are *conditional* on BI-RADS, which
   radiologists assign largely from these same descriptors, and on the other descriptor, so the

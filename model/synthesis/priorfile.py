@@ -37,6 +37,7 @@ match a fresh synthesis of the table; ``python -m microcalc.synthesis.priorfile 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,13 +123,27 @@ def random_effects(d, v) -> tuple[float, float, float]:
     return float(ws @ d / ws.sum()), float(math.sqrt(1.0 / ws.sum())), float(math.sqrt(tau2))
 
 
+def combine(prior: tuple[float, float], data: tuple[float, float]) -> tuple[float, float]:
+    """Normal prior (mean, SE) of a contrast updated by a normal estimate (mean, SE): precision-weighted."""
+    w0, w1 = prior[1] ** -2, data[1] ** -2
+    return (w0 * prior[0] + w1 * data[0]) / (w0 + w1), (w0 + w1) ** -0.5
+
+
+def published_contrast(figure, reference_logit: float) -> tuple[float, float]:
+    """A pooled published rate as a contrast against the reference (a series of typical selection) and its SE."""
+    return math.log(figure.ppv / (1 - figure.ppv)) - reference_logit, figure.se
+
+
 def derived_centres(
-    studies_path: str | Path | None = None, spec: MetaSpec = MetaSpec()
+    studies_path: str | Path | None = None, spec: MetaSpec = MetaSpec(), published: Mapping | None = None
 ) -> tuple[DerivedCentre, dict[tuple[str, str], DerivedCentre]]:
     """The reference rate (MAP of the overall rows) and the levels with enough within-study contrasts.
 
     A level needs contrasts from >= ``MIN_STUDIES`` studies; its ppv = expit(MAP overall logit mean +
-    pooled contrast), its centre_sd = the SE of that.
+    pooled contrast), its centre_sd = the SE of that. ``published`` maps (descriptor, level) to a
+    :class:`microcalc.priors.PublishedFigure`: that level's pooled contrast is then the published figure
+    (as a contrast against the reference, with its SE) updated by the table's studies, those the figure
+    may already pool (``overlap``) left out; without enough other studies the level stays hand-set.
 
     Returns
     -------
@@ -138,6 +153,7 @@ def derived_centres(
     from microcalc.synthesis import studies as st
     from microcalc.synthesis.meta import build_priors, synthesise
 
+    published = published or {}
     table = st.load_studies(studies_path)
     rows, _ = st.likelihood_rows(table)
     overall = build_priors(synthesise([r for r in rows if r.finding == "overall"], spec), spec)["overall.all"]
@@ -152,7 +168,9 @@ def derived_centres(
         f"{100 * lo:.0f}-{100 * hi:.0f}%): {overall.provenance}",
     )
     levels = {}
-    for (d, lvl), cs in within_study_contrasts(rows).items():
+    for (d, lvl), found in within_study_contrasts(rows).items():
+        figure = published.get((d, lvl))
+        cs = [x for x in found if figure is None or x.study_id not in figure.overlap]
         if len(cs) < MIN_STUDIES:
             continue
         c, se, tau = random_effects([x.contrast for x in cs], [x.variance for x in cs])
@@ -161,12 +179,35 @@ def derived_centres(
         )
         text = (
             f"within-study contrast {c:+.3f} (SE {se:.3f}, tau {tau:.2f}; DerSimonian-Laird, {len(cs)} studies: "
-            f"{parts}) added to the overall MAP logit mean {mu:.3f}"
+            f"{parts})"
         )
+        if figure is not None:
+            c0, se0 = published_contrast(figure, mu)
+            c, se = combine((c0, se0), (c, se))
+            left_out = f"; {', '.join(figure.overlap)} left out, possibly pooled there" if figure.overlap else ""
+            text = (
+                f"{figure.cite or 'published'}: {100 * figure.ppv:.0f}% ({100 * figure.lower:.0f}-{100 * figure.upper:.0f}), contrast "
+                f"{c0:+.3f} (SE {se0:.3f}), updated by the {text}{left_out}: contrast {c:+.3f} (SE {se:.3f})"
+            )
         levels[(d, lvl)] = DerivedCentre(
-            d, lvl, round(float(expit(mu + c)), PPV_DIGITS), tuple(x.study_id for x in cs), text, round(se, 3)
+            d,
+            lvl,
+            round(float(expit(mu + c)), PPV_DIGITS),
+            tuple(x.study_id for x in cs),
+            f"{text} added to the overall MAP logit mean {mu:.3f}",
+            round(se, 3),
         )
     return reference, levels
+
+
+def published_figures(priors) -> dict[tuple[str, str], object]:
+    """The ``published`` figure of every level of a prior set that has one, keyed (descriptor, level)."""
+    return {
+        (d, lvl): lp.published
+        for d in DESCRIPTORS
+        for lvl, lp in getattr(priors, d).levels.items()
+        if lp.published is not None
+    }
 
 
 def check_prior_file(priors, studies_path: str | Path | None = None) -> list[str]:
@@ -175,7 +216,7 @@ def check_prior_file(priors, studies_path: str | Path | None = None) -> list[str
     Checks that every level with >= 2 studies is marked ``origin = "studies"`` with the derived PPV (to
     :data:`PPV_DIGITS` decimals), that no other level is so marked, and the reference rate.
     """
-    reference, levels = derived_centres(studies_path)
+    reference, levels = derived_centres(studies_path, published=published_figures(priors))
     problems = []
     if abs(priors.reference_ppv - reference.ppv) > 0.5 * 10**-PPV_DIGITS:
         problems.append(f"reference_ppv {priors.reference_ppv} != derived {reference.ppv}")
@@ -207,7 +248,9 @@ def refresh_text(text: str, studies_path: str | Path | None = None) -> str:
     """
     import re
 
-    reference, levels = derived_centres(studies_path)
+    from microcalc.priors import prior_set_from_text
+
+    reference, levels = derived_centres(studies_path, published=published_figures(prior_set_from_text(text)))
     out, block = [], None
     for line in text.splitlines():
         head = re.match(r"^\[(morphology|distribution)\.([a-z_]+)\]\s*$", line)
