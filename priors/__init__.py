@@ -1,7 +1,6 @@
-"""Prior specifications: the TOML files in this folder and the loader that turns them into dataclasses
-(the dataclasses themselves are :mod:`microcalc.priors.specs`).
+"""Prior specifications: the TOML files in this folder and the loader that turns them into dataclasses.
 
-Every prior the model uses is read from one file (``default.toml`` unless the user passes another).
+The dataclasses themselves are :mod:`microcalc.priors.specs`. Every prior the model uses is read from one file (``default.toml`` unless the user passes another).
 Each entry carries its distribution, the published figure it rests on and the citation, so a
 statistician can change a prior in one place. Scenario files for sensitivity analysis live beside it.
 """
