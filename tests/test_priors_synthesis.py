@@ -237,3 +237,44 @@ def test_a_fit_with_the_synthesis_priors_learns_the_scale_and_reports_it(ddsm, t
     np.testing.assert_allclose(
         again.predict(cases)["p_malignant"].to_numpy(), f.predict(cases)["p_malignant"].to_numpy()
     )
+
+
+def test_birads_steps_are_the_predictive_of_the_series_within_study_steps():
+    """default.toml's BI-RADS steps 4A->4B, 4B->4C, 4C->5 and the category-4 mix come from the table: a step's
+    LogNormal has the mean and SD of the random-effects predictive of a new population's step; steps with
+    under two series (3->4A, 2->3) stay hand-set, and a stale number is caught."""
+    from microcalc.priors import default_priors_path, prior_set_from_text
+    from microcalc.synthesis import birads_steps as bs
+
+    default = load_priors()
+    steps = bs.derived_steps()
+    assert set(steps) == {"step_4A_to_4B", "step_4B_to_4C", "step_4C_to_5"} == set(default.birads_derived)
+    for name, step in steps.items():
+        prior = default.birads_steps[name]
+        assert prior.distribution == "LogNormal" and (prior.mu, prior.sigma) == (step.mu, step.sigma)
+        assert prior.mean() == pytest.approx(step.mean, rel=2e-3)
+        lo, hi = (min(s.step for s in step.studies), max(s.step for s in step.studies))
+        assert lo < step.mean < hi  # pooled between the series
+    for name in ("step_3_to_4A", "step_2_to_3"):
+        assert default.birads_steps[name].source.startswith(priorfile.HAND_SET_NOTE)
+    mix, split, counts = bs.category4_mix()
+    assert split == ("chula_cmj59", "matrix2017") and default.category4_mix == mix
+    assert sum(counts.values()) == 285 + 327 + 208 + 36 + 39 + 30
+    text = default_priors_path().read_text(encoding="utf-8")
+    stale = text.replace(f"mu = {steps['step_4C_to_5'].mu}\n", "mu = 0.735\n", 1)
+    assert stale != text and any("step_4C_to_5" in p for p in priorfile.check_prior_file(prior_set_from_text(stale)))
+    assert priorfile.refresh_text(stale) == text
+
+
+def test_step_predictive_widens_with_disagreeing_series_and_keeps_agreeing_ones_near_their_error():
+    from microcalc.synthesis import birads_steps as bs
+
+    mean, sd, tau = bs.predictive([1.0, 1.0], [0.01, 0.01])
+    assert mean == pytest.approx(1.0) and 0.07 < sd < 0.6 and tau < 0.5  # HalfNormal(0.5) tau still allows spread
+    _, sd_far, tau_far = bs.predictive([0.0, 2.0], [0.01, 0.01])
+    assert sd_far > 2 * sd and tau_far > tau
+    mu, sigma = bs.lognormal_moments(1.5, 0.5)
+    draws = np.random.default_rng(1).lognormal(mu, sigma, 200_000)
+    assert draws.mean() == pytest.approx(1.5, rel=0.01) and draws.std() == pytest.approx(0.5, rel=0.02)
+    with pytest.raises(ValueError, match="positive"):
+        bs.lognormal_moments(-0.2, 0.5)

@@ -216,8 +216,10 @@ def check_prior_file(priors, studies_path: str | Path | None = None) -> list[str
     Checks that every level with >= 2 studies is marked ``origin = "studies"`` with the derived PPV (to
     :data:`PPV_DIGITS` decimals), that no other level is so marked, and the reference rate.
     """
+    from microcalc.synthesis.birads_steps import check_steps
+
     reference, levels = derived_centres(studies_path, published=published_figures(priors))
-    problems = []
+    problems = check_steps(priors, studies_path)
     if abs(priors.reference_ppv - reference.ppv) > 0.5 * 10**-PPV_DIGITS:
         problems.append(f"reference_ppv {priors.reference_ppv} != derived {reference.ppv}")
     for d in DESCRIPTORS:
@@ -250,7 +252,10 @@ def refresh_text(text: str, studies_path: str | Path | None = None) -> str:
 
     from microcalc.priors import prior_set_from_text
 
-    reference, levels = derived_centres(studies_path, published=published_figures(prior_set_from_text(text)))
+    priors = prior_set_from_text(text)
+    reference, levels = derived_centres(studies_path, published=published_figures(priors))
+    if priors.birads_steps_origin == "studies":
+        text = _refresh_birads(text, studies_path)
     out, block = [], None
     for line in text.splitlines():
         head = re.match(r"^\[(morphology|distribution)\.([a-z_]+)\]\s*$", line)
@@ -274,6 +279,43 @@ def refresh_text(text: str, studies_path: str | Path | None = None) -> str:
                 continue
             if re.match(r"^source\s*=", line) and HAND_SET_NOTE not in line:
                 line = re.sub(r'^source\s*=\s*"', f'source = "{HAND_SET_NOTE}', line)
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def _refresh_birads(text: str, studies_path: str | Path | None) -> str:
+    """Rewrite the derived BI-RADS steps (LogNormal mu, sigma, origin, source) and the category-4 mix."""
+    import re
+
+    from microcalc.synthesis import birads_steps as bs
+
+    steps = bs.derived_steps(studies_path)
+    mix, split, counts = bs.category4_mix(studies_path)
+    out, block = [], None
+    for line in text.splitlines():
+        head = re.match(r"^\[birads\.(step_\w+)\]\s*$", line)
+        if head or line.startswith("["):
+            block = head.group(1) if head else None
+            out.append(line)
+            step = steps.get(block) if block else None
+            if block:
+                out.append(f'origin = "{"studies" if step else "hand-set"}"')
+            if step:
+                out += ['distribution = "LogNormal"', f"mu = {step.mu}", f"sigma = {step.sigma}"]
+                out.append(f"source = {_toml_string(step.provenance())}")
+            continue
+        if re.match(r"^category4_mix\s*=", line):
+            out.append("category4_mix = { " + ", ".join(f'"{c}" = {v}' for c, v in mix.items()) + " }")
+            continue
+        if re.match(r"^category4_mix_source\s*=", line):
+            out.append(f"category4_mix_source = {_toml_string(bs.mix_source(split, counts))}")
+            continue
+        if block is not None and re.match(r"^origin\s*=", line):
+            continue
+        if block in steps and re.match(r"^(distribution|mu|sigma|source|elicit)\s*=", line):
+            continue
+        if block is not None and re.match(r'^source\s*=', line) and HAND_SET_NOTE not in line:
+            line = re.sub(r'^source\s*=\s*"', f'source = "{HAND_SET_NOTE}', line)
         out.append(line)
     return "\n".join(out) + "\n"
 
