@@ -210,7 +210,9 @@ def _prior_set(raw: dict, path: str, text: str) -> PriorSet:
         level_deviation=_level_deviation(raw),
         level_centres=str(meta.get("level_centres", "hand-set")),
         birads_steps_origin=str(meta.get("birads_steps", "hand-set")),
-        birads_derived=tuple(k for k in (*BIRADS_STEPS_BELOW_4B, *BIRADS_STEPS_ABOVE_4B) if birads[k].get("origin") == "studies"),
+        birads_derived=tuple(
+            k for k in (*BIRADS_STEPS_BELOW_4B, *BIRADS_STEPS_ABOVE_4B) if birads[k].get("origin") == "studies"
+        ),
         path=path,
         text=text,
     )

@@ -40,8 +40,8 @@ def test_multi_hot_splits_weight_over_words():
 def test_unsplit_birads_4_is_the_published_mixture():
     priors = load_priors()
     w = birads_weights(pd.Series(["4", "4B", "1", pd.NA], dtype="string"), priors.category4_mix)
-    assert w[0, BIRADS_SLOTS.index("4A")] == pytest.approx(0.348)
-    assert w[0, BIRADS_SLOTS.index("4C")] == pytest.approx(0.253)
+    assert w[0, BIRADS_SLOTS.index("4A")] == pytest.approx(priors.category4_mix["4A"]) == pytest.approx(0.348)
+    assert w[0, BIRADS_SLOTS.index("4C")] == pytest.approx(priors.category4_mix["4C"]) == pytest.approx(0.253)
     assert w[1, BIRADS_SLOTS.index("4B")] == 1.0
     assert w[2, BIRADS_SLOTS.index("2")] == 1.0
     assert w[3, BIRADS_SLOTS.index("not_recorded")] == 1.0

@@ -239,31 +239,39 @@ def test_a_fit_with_the_synthesis_priors_learns_the_scale_and_reports_it(ddsm, t
     )
 
 
-def test_birads_steps_are_the_predictive_of_the_series_within_study_steps():
-    """default.toml's BI-RADS steps 4A->4B, 4B->4C, 4C->5 and the category-4 mix come from the table: a step's
+def test_birads_steps_are_the_predictive_of_the_series_within_study_steps(synthesis):
+    """synthesis.toml's BI-RADS steps 4A->4B, 4B->4C, 4C->5 and category-4 mix come from the table: a step's
     LogNormal has the mean and SD of the random-effects predictive of a new population's step; steps with
-    under two series (3->4A, 2->3) stay hand-set, and a stale number is caught."""
-    from microcalc.priors import default_priors_path, prior_set_from_text
+    under two series (3->4A, 2->3) stay hand-set, and a stale number is caught. default.toml keeps its
+    hand-set steps (birads_steps = "hand-set"), which the check then leaves alone."""
+    from microcalc.priors import prior_set_from_text
     from microcalc.synthesis import birads_steps as bs
 
-    default = load_priors()
     steps = bs.derived_steps()
-    assert set(steps) == {"step_4A_to_4B", "step_4B_to_4C", "step_4C_to_5"} == set(default.birads_derived)
+    assert synthesis.birads_steps_origin == "studies"
+    assert set(steps) == {"step_4A_to_4B", "step_4B_to_4C", "step_4C_to_5"} == set(synthesis.birads_derived)
     for name, step in steps.items():
-        prior = default.birads_steps[name]
+        prior = synthesis.birads_steps[name]
         assert prior.distribution == "LogNormal" and (prior.mu, prior.sigma) == (step.mu, step.sigma)
         assert prior.mean() == pytest.approx(step.mean, rel=2e-3)
         lo, hi = (min(s.step for s in step.studies), max(s.step for s in step.studies))
         assert lo < step.mean < hi  # pooled between the series
     for name in ("step_3_to_4A", "step_2_to_3"):
-        assert default.birads_steps[name].source.startswith(priorfile.HAND_SET_NOTE)
-    mix, split, counts = bs.category4_mix()
-    assert split == ("chula_cmj59", "matrix2017") and default.category4_mix == mix
-    assert sum(counts.values()) == 285 + 327 + 208 + 36 + 39 + 30
-    text = default_priors_path().read_text(encoding="utf-8")
+        assert synthesis.birads_steps[name].source.startswith(priorfile.HAND_SET_NOTE)
+    mix, source = bs.category4_mix()  # the file keeps its own mix; the check holds it near the table's
+    assert "321/366/238" in source and "matrix2017" in source
+    assert mix["4A"] == pytest.approx((285 + 36) / (285 + 327 + 208 + 36 + 39 + 30), abs=1e-3)
+    assert all(abs(synthesis.category4_mix[c] - mix[c]) <= bs.MIX_TOLERANCE for c in mix)
+    text_of_synthesis = scenario_paths()["synthesis"].read_text(encoding="utf-8")
+    far = text_of_synthesis.replace('"4A" = 0.348, "4B" = 0.399', '"4A" = 0.398, "4B" = 0.349', 1)
+    assert far != text_of_synthesis and any("category4_mix" in p for p in bs.check_steps(prior_set_from_text(far)))
+    text = scenario_paths()["synthesis"].read_text(encoding="utf-8")
     stale = text.replace(f"mu = {steps['step_4C_to_5'].mu}\n", "mu = 0.735\n", 1)
     assert stale != text and any("step_4C_to_5" in p for p in priorfile.check_prior_file(prior_set_from_text(stale)))
     assert priorfile.refresh_text(stale) == text
+    default = load_priors()
+    assert default.birads_steps_origin == "hand-set" and default.birads_derived == ()
+    assert bs.check_steps(default) == [] and default.birads_steps["step_4C_to_5"].mu != steps["step_4C_to_5"].mu
 
 
 def test_step_predictive_widens_with_disagreeing_series_and_keeps_agreeing_ones_near_their_error():

@@ -284,13 +284,12 @@ def refresh_text(text: str, studies_path: str | Path | None = None) -> str:
 
 
 def _refresh_birads(text: str, studies_path: str | Path | None) -> str:
-    """Rewrite the derived BI-RADS steps (LogNormal mu, sigma, origin, source) and the category-4 mix."""
+    """Rewrite the derived BI-RADS steps (LogNormal mu, sigma, origin, source); the category-4 mix is the file's."""
     import re
 
     from microcalc.synthesis import birads_steps as bs
 
     steps = bs.derived_steps(studies_path)
-    mix, split, counts = bs.category4_mix(studies_path)
     out, block = [], None
     for line in text.splitlines():
         head = re.match(r"^\[birads\.(step_\w+)\]\s*$", line)
@@ -304,17 +303,11 @@ def _refresh_birads(text: str, studies_path: str | Path | None) -> str:
                 out += ['distribution = "LogNormal"', f"mu = {step.mu}", f"sigma = {step.sigma}"]
                 out.append(f"source = {_toml_string(step.provenance())}")
             continue
-        if re.match(r"^category4_mix\s*=", line):
-            out.append("category4_mix = { " + ", ".join(f'"{c}" = {v}' for c, v in mix.items()) + " }")
-            continue
-        if re.match(r"^category4_mix_source\s*=", line):
-            out.append(f"category4_mix_source = {_toml_string(bs.mix_source(split, counts))}")
-            continue
         if block is not None and re.match(r"^origin\s*=", line):
             continue
         if block in steps and re.match(r"^(distribution|mu|sigma|source|elicit)\s*=", line):
             continue
-        if block is not None and re.match(r'^source\s*=', line) and HAND_SET_NOTE not in line:
+        if block is not None and re.match(r"^source\s*=", line) and HAND_SET_NOTE not in line:
             line = re.sub(r'^source\s*=\s*"', f'source = "{HAND_SET_NOTE}', line)
         out.append(line)
     return "\n".join(out) + "\n"
