@@ -174,7 +174,7 @@ class PriorSet:
     not_recorded: Prior
     level_deviation: RobustDeviation | None = None
     level_centres: str = "hand-set"
-    birads_steps_origin: str = "hand-set"  # "studies": steps and category-4 mix from the table (synthesis.birads_steps)
+    birads_steps_origin: str = "hand-set"  # "studies": steps with >= 2 series from the table (synthesis.birads_steps)
     birads_derived: tuple[str, ...] = ()  # the steps marked origin = "studies"
     path: str = ""
     text: str = field(default="", repr=False)

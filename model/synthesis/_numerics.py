@@ -10,6 +10,8 @@ for sigma >= h, which holds for every table row at tau < 2.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy.special import expit as _expit
 from scipy.special import gammaln, log_expit, logsumexp
@@ -44,6 +46,16 @@ def logit(p):
 
 def expit(x):
     return _expit(np.asarray(x, dtype=float))
+
+
+def empirical_logit(y: int, n: int) -> float:
+    """log((y + 0.5) / (n - y + 0.5)): a study row's logit rate with +0.5 continuity (finite at 0 and n)."""
+    return math.log((y + 0.5) / (n - y + 0.5))
+
+
+def empirical_logit_variance(y: int, n: int) -> float:
+    """1/(y + 0.5) + 1/(n - y + 0.5): the binomial variance of :func:`empirical_logit`."""
+    return 1.0 / (y + 0.5) + 1.0 / (n - y + 0.5)
 
 
 def binomial_pmf_mixture(n: int, p_values: np.ndarray, masses: np.ndarray, bins: int = 400) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""BI-RADS step priors and the category-4 mix derived from the studies table (``[meta] birads_steps = "studies"``).
+"""BI-RADS step priors derived from the studies table (``[meta] birads_steps = "studies"``); the category-4 mix checked.
 
 The model's BI-RADS effect is ordinal: positive log-odds steps 2 -> 3 -> 4A -> 4B -> 4C -> 5
 (:mod:`microcalc.modelling.model`). A step is a contrast *within* a population (a site's case selection
@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from microcalc.synthesis._numerics import empirical_logit, empirical_logit_variance
 
 MIN_STUDIES = 2
 TAU_SCALE = 0.5
@@ -91,14 +93,6 @@ class DerivedStep:
         )
 
 
-def _logit(y: int, n: int) -> float:
-    return math.log((y + 0.5) / (n - y + 0.5))
-
-
-def _variance(y: int, n: int) -> float:
-    return 1.0 / (y + 0.5) + 1.0 / (n - y + 0.5)
-
-
 def study_steps(rows) -> dict[str, list[StudyStep]]:
     """Per step, each study reporting both of its categories as rows of their own (not pooled)."""
     by_study: dict[str, dict[str, tuple[int, int]]] = {}
@@ -110,8 +104,9 @@ def study_steps(rows) -> dict[str, list[StudyStep]]:
         for study, levels in sorted(by_study.items()):
             if lo in levels and hi in levels:
                 a, b = levels[lo], levels[hi]
-                d = _logit(*b) - _logit(*a)
-                out.setdefault(name, []).append(StudyStep(study, a, b, d, _variance(*a) + _variance(*b)))
+                d = empirical_logit(*b) - empirical_logit(*a)
+                v = empirical_logit_variance(*a) + empirical_logit_variance(*b)
+                out.setdefault(name, []).append(StudyStep(study, a, b, d, v))
     return out
 
 

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from microcalc.io import schema
-from microcalc.synthesis._numerics import expit
+from microcalc.synthesis._numerics import empirical_logit, empirical_logit_variance, expit
 from microcalc.synthesis.meta import MetaSpec
 
 MIN_STUDIES = 2
@@ -99,12 +99,12 @@ def within_study_contrasts(rows) -> dict[tuple[str, str], list[StudyContrast]]:
         if len(rs) < 2:
             continue
         y_all, n_all = sum(r.malignant for r in rs), sum(r.total for r in rs)
-        ref = math.log((y_all + 0.5) / (n_all - y_all + 0.5))
+        ref = empirical_logit(y_all, n_all)
         for r in rs:
             if r.pooled or r.level not in getattr(schema, finding.upper()):
                 continue
-            d = math.log((r.malignant + 0.5) / (r.total - r.malignant + 0.5)) - ref
-            v = 1.0 / (r.malignant + 0.5) + 1.0 / (r.total - r.malignant + 0.5)
+            d = empirical_logit(r.malignant, r.total) - ref
+            v = empirical_logit_variance(r.malignant, r.total)
             out.setdefault((finding, r.level), []).append(
                 StudyContrast(study, r.malignant, r.total, y_all, n_all, d, v)
             )

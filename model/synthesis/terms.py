@@ -14,7 +14,7 @@ likelihood terms (:class:`StudyRow`) for :mod:`microcalc.synthesis.meta`, using 
   linear_or_segmental.
   The weights are the lesion shares of the components among the table's studies that report every
   component separately (:func:`component_weights`; e.g. 4A/4B/4C = 321/366/238 lesions of Eur J Radiol
-  2017 and Chulalongkorn, which is also the default's ``category4_mix``,
+  2017 and Chulalongkorn; a prior file's ``category4_mix`` is checked against them,
   :mod:`microcalc.synthesis.birads_steps`).
 * ``typically_benign`` (the 4th-edition benign group, unknown mix of forms) is its own unit: it cannot
   be split into forms, so it is reported and used as the source of the hand-set benign-form priors.
