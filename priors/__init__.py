@@ -186,6 +186,17 @@ def _covariate(name: str, entry: dict) -> CovariatePrior:
     )
 
 
+ORIGINS = ("hand-set", "studies")
+
+
+def _origin(meta: dict, key: str) -> str:
+    """Where a section's numbers come from: "hand-set" (default) or "studies" (derived from the table)."""
+    value = str(meta.get(key, ORIGINS[0]))
+    if value not in ORIGINS:
+        raise ValueError(f"meta.{key} must be one of {', '.join(ORIGINS)}, got {value!r}")
+    return value
+
+
 def _prior_set(raw: dict, path: str, text: str) -> PriorSet:
     meta = raw["meta"]
     birads = raw["birads"]
@@ -208,8 +219,9 @@ def _prior_set(raw: dict, path: str, text: str) -> PriorSet:
         covariates={k: _covariate(k, covs[k]) for k in BINARY_COVARIATES_ORDER},
         not_recorded=_scalar(raw["not_recorded"]),
         level_deviation=_level_deviation(raw),
-        level_centres=str(meta.get("level_centres", "hand-set")),
-        birads_steps_origin=str(meta.get("birads_steps", "hand-set")),
+        level_centres=_origin(meta, "level_centres"),
+        birads_steps_origin=_origin(meta, "birads_steps"),
+        intercept_origin=_origin(meta, "intercept"),
         birads_derived=tuple(
             k for k in (*BIRADS_STEPS_BELOW_4B, *BIRADS_STEPS_ABOVE_4B) if birads[k].get("origin") == "studies"
         ),

@@ -176,6 +176,7 @@ class PriorSet:
     level_centres: str = "hand-set"
     birads_steps_origin: str = "hand-set"  # "studies": steps with >= 2 series from the table (synthesis.birads_steps)
     birads_derived: tuple[str, ...] = ()  # the steps marked origin = "studies"
+    intercept_origin: str = "hand-set"  # "studies": from the table's overall and 4B rows (synthesis.intercept)
     path: str = ""
     text: str = field(default="", repr=False)
 

@@ -141,6 +141,7 @@ def test_scale_is_a_beta_parameter_and_the_default_keeps_its_number(synthesis):
             "Beta",
         ),
         (("nu = 4.0", "nu = 0.0"), "nu must be positive"),
+        (('birads_steps = "studies"', 'birads_steps = "study"'), "meta.birads_steps must be one of hand-set, studies"),
     ],
 )
 def test_malformed_synthesis_entries_are_refused(tmp_path, edit, message):
@@ -286,3 +287,32 @@ def test_step_predictive_widens_with_disagreeing_series_and_keeps_agreeing_ones_
     assert draws.mean() == pytest.approx(1.5, rel=0.01) and draws.std() == pytest.approx(0.5, rel=0.02)
     with pytest.raises(ValueError, match="positive"):
         bs.lognormal_moments(-0.2, 0.5)
+
+
+def test_intercept_is_the_overall_map_mean_plus_the_within_study_contrast_of_4b(synthesis):
+    """synthesis.toml's intercept comes from the table: m + c_4B, c_4B pooled over the series that report
+    4B beside their other categories (Eur J Radiol 2017, Chulalongkorn), SD from the SEs of m and c_4B;
+    refresh writes it, the check catches a stale one, and default.toml's hand-set intercept is left alone."""
+    from microcalc.priors import prior_set_from_text
+    from microcalc.synthesis import intercept as ic
+
+    derived = ic.derived_intercept()
+    assert synthesis.intercept_origin == "studies" and synthesis.intercept.distribution == "Normal"
+    assert (synthesis.intercept.mu, synthesis.intercept.sigma) == (derived.mu, derived.sigma)
+    assert {s.study_id for s in derived.studies} == {"matrix2017", "chula_cmj59"}
+    matrix = next(s for s in derived.studies if s.study_id == "matrix2017")
+    assert (matrix.malignant, matrix.total, matrix.finding_malignant, matrix.finding_total) == (88, 327, 274, 849)
+    assert matrix.contrast == pytest.approx(math.log(88.5 / 239.5) - math.log(274.5 / 575.5))
+    lo, hi = sorted(s.contrast for s in derived.studies)
+    assert lo < derived.contrast < hi < 0  # 4B below each series' own rate, pooled between them
+    reference_logit = math.log(synthesis.reference_ppv / (1 - synthesis.reference_ppv))
+    assert derived.mu == pytest.approx(reference_logit + derived.contrast, abs=2e-3)
+    assert derived.sigma == pytest.approx(math.hypot(derived.overall_se, derived.contrast_se), abs=1e-3)
+    assert derived.sigma > max(derived.overall_se, derived.contrast_se)
+    text = scenario_paths()["synthesis"].read_text(encoding="utf-8")
+    stale = text.replace(f"mu = {derived.mu}\n", "mu = -0.693\n", 1)
+    assert stale != text and any("intercept" in p for p in priorfile.check_prior_file(prior_set_from_text(stale)))
+    assert priorfile.refresh_text(stale) == text
+    default = load_priors()
+    assert default.intercept_origin == "hand-set" and ic.check_intercept(default) == []
+    assert default.intercept.mu != derived.mu

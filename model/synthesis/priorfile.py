@@ -7,7 +7,7 @@ at least two studies of ``priors/studies.csv`` report beside other levels of the
   series' *overall* rate (random-effects meta-analysis of the overall rows, 21 studies;
   :mod:`microcalc.synthesis.meta`), and c the level's **within-study contrast**, the random-effects
   (DerSimonian-Laird) mean over studies of logit(level rate) - logit(rate of all the study's lesions
-  of that finding) (:func:`within_study_contrasts`). ``reference_ppv = expit(m)``, so the model's
+  of that finding) (:func:`microcalc.synthesis.contrasts.within_study_contrasts`). ``reference_ppv = expit(m)``, so the model's
   contrast logit ppv - logit reference is c itself.
 * ``centre_sd``: the SE of c, the literature's own uncertainty about the level (model.level_scale).
 
@@ -41,16 +41,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from microcalc.io import schema
-from microcalc.synthesis._numerics import empirical_logit, empirical_logit_variance, expit
+from microcalc.synthesis._numerics import expit
+from microcalc.synthesis.contrasts import DESCRIPTORS, StudyContrast, random_effects, within_study_contrasts
 from microcalc.synthesis.meta import MetaSpec
+
+__all__ = ["DESCRIPTORS", "StudyContrast", "random_effects", "within_study_contrasts"]  # re-exported
 
 MIN_STUDIES = 2
 HAND_SET_NOTE = "hand-set (fewer than 2 studies in studies.csv): "
 PPV_DIGITS = 4
-DESCRIPTORS: tuple[str, ...] = ("morphology", "distribution")
 
 
 @dataclass(frozen=True)
@@ -63,64 +62,6 @@ class DerivedCentre:
     studies: tuple[str, ...]
     provenance: str
     centre_sd: float = 0.0
-
-
-@dataclass(frozen=True)
-class StudyContrast:
-    """One study's log-odds contrast of a level against all its lesions of the same finding."""
-
-    study_id: str
-    malignant: int
-    total: int
-    finding_malignant: int
-    finding_total: int
-    contrast: float
-    variance: float
-
-
-def within_study_contrasts(rows) -> dict[tuple[str, str], list[StudyContrast]]:
-    """Per (descriptor, level), each study's within-study contrast of the level against its finding.
-
-    The contrast is d = logit(level rate) - logit(rate over the study's lesions of that finding).
-
-    The study's rows of one finding partition its lesions (:mod:`microcalc.synthesis.studies`), so the
-    reference is the same lesions the level is part of, and the study's selection (a BI-RADS 4-5 series,
-    women aged >= 70, a 4A-only sample) cancels. Rates use +0.5 continuity; the variance is the level
-    row's binomial logit variance 1/(y + 0.5) + 1/(n - y + 0.5) (the reference, which contains the
-    level's lesions, is treated as known). Pooled rows (a union of levels) count towards the reference
-    only; studies with one row in a finding have no contrast.
-    """
-    by_study: dict[tuple[str, str], list] = {}
-    for r in rows:
-        if r.finding in DESCRIPTORS:
-            by_study.setdefault((r.study_id, r.finding), []).append(r)
-    out: dict[tuple[str, str], list[StudyContrast]] = {}
-    for (study, finding), rs in sorted(by_study.items()):
-        if len(rs) < 2:
-            continue
-        y_all, n_all = sum(r.malignant for r in rs), sum(r.total for r in rs)
-        ref = empirical_logit(y_all, n_all)
-        for r in rs:
-            if r.pooled or r.level not in getattr(schema, finding.upper()):
-                continue
-            d = empirical_logit(r.malignant, r.total) - ref
-            v = empirical_logit_variance(r.malignant, r.total)
-            out.setdefault((finding, r.level), []).append(
-                StudyContrast(study, r.malignant, r.total, y_all, n_all, d, v)
-            )
-    return out
-
-
-def random_effects(d, v) -> tuple[float, float, float]:
-    """DerSimonian-Laird random-effects pooled mean, its SE and the between-study SD tau."""
-    d, v = np.asarray(d, float), np.asarray(v, float)
-    w = 1.0 / v
-    fixed = float(w @ d / w.sum())
-    q = float(w @ (d - fixed) ** 2)
-    denom = float(w.sum() - (w**2).sum() / w.sum())
-    tau2 = max(0.0, (q - (len(d) - 1)) / denom) if len(d) > 1 and denom > 0 else 0.0
-    ws = 1.0 / (v + tau2)
-    return float(ws @ d / ws.sum()), float(math.sqrt(1.0 / ws.sum())), float(math.sqrt(tau2))
 
 
 def combine(prior: tuple[float, float], data: tuple[float, float]) -> tuple[float, float]:
@@ -217,9 +158,10 @@ def check_prior_file(priors, studies_path: str | Path | None = None) -> list[str
     :data:`PPV_DIGITS` decimals), that no other level is so marked, and the reference rate.
     """
     from microcalc.synthesis.birads_steps import check_steps
+    from microcalc.synthesis.intercept import check_intercept
 
     reference, levels = derived_centres(studies_path, published=published_figures(priors))
-    problems = check_steps(priors, studies_path)
+    problems = check_steps(priors, studies_path) + check_intercept(priors, studies_path)
     if abs(priors.reference_ppv - reference.ppv) > 0.5 * 10**-PPV_DIGITS:
         problems.append(f"reference_ppv {priors.reference_ppv} != derived {reference.ppv}")
     for d in DESCRIPTORS:
@@ -245,8 +187,11 @@ def refresh_text(text: str, studies_path: str | Path | None = None) -> str:
     """The prior file ``text`` with its derived numbers rewritten from a fresh synthesis of the table.
 
     Rewrites ``reference_ppv`` and, in every ``[morphology.X]`` / ``[distribution.X]`` block of a level
-    with >= 2 studies, the ``ppv``, ``origin`` and ``source`` lines; levels without enough studies get
-    ``origin = "hand-set"`` and keep their ``ppv`` and ``source``. Other lines are left alone.
+    with >= 2 studies, the ``ppv``, ``origin``, ``centre_sd`` and ``source`` lines; levels without enough
+    studies get ``origin = "hand-set"`` and keep their ``ppv`` and ``source``. A file that opts in
+    (``[meta] birads_steps`` / ``intercept = "studies"``) also gets its derived BI-RADS steps
+    (:mod:`microcalc.synthesis.birads_steps`) and intercept (:mod:`microcalc.synthesis.intercept`) as
+    ``distribution``, ``mu``, ``sigma`` and ``source`` (its ``elicit`` line dropped). Other lines are left alone.
     """
     import re
 
@@ -254,61 +199,64 @@ def refresh_text(text: str, studies_path: str | Path | None = None) -> str:
 
     priors = prior_set_from_text(text)
     reference, levels = derived_centres(studies_path, published=published_figures(priors))
+    text = re.sub(r"(?m)^reference_ppv\s*=.*$", f"reference_ppv = {reference.ppv}", text)
+    level_lines = {
+        f"{d}.{lvl}": [f"ppv = {c.ppv}", f"centre_sd = {c.centre_sd}", f"source = {_toml_string(c.provenance)}"]
+        for (d, lvl), c in levels.items()
+    }
+    text = _rewrite_blocks(text, r"(?:morphology|distribution)\.[a-z_]+", level_lines, ("ppv", "source", "centre_sd"))
     if priors.birads_steps_origin == "studies":
-        text = _refresh_birads(text, studies_path)
-    out, block = [], None
+        from microcalc.synthesis.birads_steps import derived_steps
+
+        steps = {
+            f"birads.{name}": _distribution_lines("LogNormal", s.mu, s.sigma, s.provenance())
+            for name, s in derived_steps(studies_path).items()
+        }
+        text = _rewrite_blocks(text, r"birads\.step_\w+", steps, _DISTRIBUTION_KEYS)
+    if priors.intercept_origin == "studies":
+        from microcalc.synthesis.intercept import derived_intercept
+
+        i = derived_intercept(studies_path)
+        lines = {"intercept": _distribution_lines("Normal", i.mu, i.sigma, i.provenance())}
+        text = _rewrite_blocks(text, "intercept", lines, _DISTRIBUTION_KEYS)
+    return text if text.endswith("\n") else text + "\n"
+
+
+_DISTRIBUTION_KEYS = ("distribution", "mu", "sigma", "source", "elicit")
+
+
+def _distribution_lines(distribution: str, mu: float, sigma: float, source: str) -> list[str]:
+    return [f'distribution = "{distribution}"', f"mu = {mu}", f"sigma = {sigma}", f"source = {_toml_string(source)}"]
+
+
+def _rewrite_blocks(text: str, head: str, derived: Mapping[str, list[str]], owned: tuple[str, ...]) -> str:
+    """Rewrite the TOML blocks whose header matches ``[head]``: one rewriter for every derived section.
+
+    A block named in ``derived`` gets ``origin = "studies"`` and the given lines in place of its
+    ``owned`` keys; any other matching block gets ``origin = "hand-set"`` and keeps its lines, its
+    ``source`` prefixed with :data:`HAND_SET_NOTE`. Stale ``origin`` lines are dropped. Lines outside
+    matching blocks are left alone.
+    """
+    import re
+
+    header = re.compile(rf"^\[({head})\]\s*$")
+    owned_line = re.compile(rf"^({'|'.join(owned)})\s*=")
+    out: list[str] = []
+    block = None
     for line in text.splitlines():
-        head = re.match(r"^\[(morphology|distribution)\.([a-z_]+)\]\s*$", line)
-        if head:
-            block = (head.group(1), head.group(2))
-            out.append(line)
-            derived = levels.get(block)
-            out.append(f'origin = "{"studies" if derived else "hand-set"}"')
-            if derived:
-                out.append(f"ppv = {derived.ppv}")
-                out.append(f"centre_sd = {derived.centre_sd}")
-                out.append(f"source = {_toml_string(derived.provenance)}")
-            continue
         if line.startswith("["):
-            block = None
-        if re.match(r"^reference_ppv\s*=", line):
-            out.append(f"reference_ppv = {reference.ppv}")
+            found = header.match(line)
+            block = found.group(1) if found else None
+            out.append(line)
+            if block is not None:
+                out.append(f'origin = "{"studies" if block in derived else "hand-set"}"')
+                out += derived.get(block, [])
             continue
-        if block is not None and re.match(r"^(origin|ppv|source|centre_sd)\s*=", line):
-            if re.match(r"^origin\s*=", line) or block in levels:
+        if block is not None:
+            if re.match(r"^origin\s*=", line) or (block in derived and owned_line.match(line)):
                 continue
             if re.match(r"^source\s*=", line) and HAND_SET_NOTE not in line:
                 line = re.sub(r'^source\s*=\s*"', f'source = "{HAND_SET_NOTE}', line)
-        out.append(line)
-    return "\n".join(out) + "\n"
-
-
-def _refresh_birads(text: str, studies_path: str | Path | None) -> str:
-    """Rewrite the derived BI-RADS steps (LogNormal mu, sigma, origin, source); the category-4 mix is the file's."""
-    import re
-
-    from microcalc.synthesis import birads_steps as bs
-
-    steps = bs.derived_steps(studies_path)
-    out, block = [], None
-    for line in text.splitlines():
-        head = re.match(r"^\[birads\.(step_\w+)\]\s*$", line)
-        if head or line.startswith("["):
-            block = head.group(1) if head else None
-            out.append(line)
-            step = steps.get(block) if block else None
-            if block:
-                out.append(f'origin = "{"studies" if step else "hand-set"}"')
-            if step:
-                out += ['distribution = "LogNormal"', f"mu = {step.mu}", f"sigma = {step.sigma}"]
-                out.append(f"source = {_toml_string(step.provenance())}")
-            continue
-        if block is not None and re.match(r"^origin\s*=", line):
-            continue
-        if block in steps and re.match(r"^(distribution|mu|sigma|source|elicit)\s*=", line):
-            continue
-        if block is not None and re.match(r"^source\s*=", line) and HAND_SET_NOTE not in line:
-            line = re.sub(r'^source\s*=\s*"', f'source = "{HAND_SET_NOTE}', line)
         out.append(line)
     return "\n".join(out) + "\n"
 
