@@ -29,6 +29,7 @@ SECTIONS = (
     "about",
     "citations",
     "disclaimer",
+    "clinical-ranges",
 )
 TRAINED_COLUMNS = {"breast_density", "age"}  # the only covariates the bundled DDSM data record
 
@@ -198,3 +199,53 @@ def test_refuses_unknown_format(small_fit, tmp_path):
     with pytest.raises(ValueError, match="format"):
         write_report(small_fit, tmp_path, fmt="pdf")
     assert not any(Path(tmp_path).iterdir())
+
+
+def test_clinical_ranges_section_reports_the_fits_checks_and_explains_each_miss(built, small_fit):
+    """The report's count of published clinical ranges that hold is the fit's own (headline.clinical_checks),
+    and every failing check is named with the numbers behind it; a new-site report has no such section
+    (the ranges are those of clinical series)."""
+    from microcalc.modelling.predict import CLINICAL
+    from microcalc.reporting import content, headline
+
+    checks = headline.clinical_checks(
+        headline.check_means(small_fit.params(), small_fit.priors, small_fit.sites, small_fit.donors, CLINICAL)
+    )
+    md = built[3]
+    assert f"{int(checks['holds'].sum())} of {len(checks)} published clinical ranges and orderings hold" in md
+    section = md.split("### Against the published clinical ranges", 1)[1].split("\n## ", 1)[0]
+    bullets = [line for line in section.splitlines() if line.startswith("- ")]
+    assert len(bullets) == int((~checks["holds"]).sum())
+    for r, line in zip(checks[~checks["holds"]].itertuples(), bullets):
+        assert (isinstance(r.group, str) and f"{100 * float(r.value):.1f}%" in line) or "published order" in line
+    new_site = content.report_content(small_fit, Path("."), population="new-site")
+    assert new_site.ranges is None
+
+
+def test_a_miss_names_its_counts_and_whether_the_prior_alone_was_already_outside():
+    import pandas as pd
+
+    from microcalc.reporting.clinical_ranges import miss_sentence
+
+    donors = pd.DataFrame(
+        {
+            "morphology": ["amorphous", "punctate", "amorphous"],
+            "distribution": ["regional", "regional", "grouped"],
+            "birads": ["5", "4", "5"],
+            "count": [9, 13, 40],
+            "malignant": [9, 2, 30],
+        }
+    )
+    row = pd.Series({"check": "distribution: regional", "value": "0.608", "low": 0.03, "high": 0.35})
+    row = row.to_frame().T.assign(group="distribution", level="regional").iloc[0]
+    said = miss_sentence(row, donors, 0.578)
+    assert (
+        "regional: 60.8% against the published 3–35%" in said and "11 of 22" in said and "9 of them BI-RADS 5" in said
+    )
+    assert "outside before any data" in said
+    assert "the training data move it out" in miss_sentence(row, donors, 0.30)
+    four_a = row.copy()
+    four_a["group"], four_a["level"], four_a["value"] = "birads", "4A", "0.203"
+    assert "not in the training data" in miss_sentence(four_a, donors, 0.19)
+    order = pd.Series({"check": "a < b", "value": "0.3 < 0.2", "group": float("nan"), "level": float("nan")})
+    assert miss_sentence(order, donors, None).startswith("Not in the published order: a < b")

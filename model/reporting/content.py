@@ -15,6 +15,7 @@ import pandas as pd
 from microcalc.modelling.predict import CLINICAL, resolve_population
 from microcalc.modelling.predict import NEW_SITE as NEW_SITE_POPULATION
 from microcalc.reporting import headline
+from microcalc.reporting.clinical_ranges import RangeReading, range_reading
 from microcalc.reporting.further import Further, further_outputs
 from microcalc.reporting.prior_posterior import prior_posterior_table
 from microcalc.reporting.tables import CI, covariate_table, diagnostics_table, eti, scalar_draws, site_table
@@ -40,6 +41,7 @@ class ReportContent:
     ddsm_headline: pd.DataFrame | None = None  # the same table at a new DDSM-like site (population != new-site)
     population_note: str = ""
     evidence: pd.DataFrame | None = None  # per literature level: ESS and conflict with the training data
+    ranges: RangeReading | None = None  # the clinical population's answers against the published ranges
 
 
 def report_content(
@@ -65,9 +67,11 @@ def report_content(
     informed = covariates.loc[~covariates["prior_only"], "coefficient"].tolist()
     sd = scalar_draws(fit.idata["posterior"], "site_sd")
     evidence = level_evidence(fit.donors)
+    prior_headline = headline.table_from_draws(keys, prior_draws, fit.donors, ci)
+    ranges = range_reading(params, fit, (keys, posterior_draws), prior_headline) if population == CLINICAL else None
     return ReportContent(
         headline=headline.table_from_draws(keys, posterior_draws, fit.donors, ci),
-        prior_headline=headline.table_from_draws(keys, prior_draws, fit.donors, ci),
+        prior_headline=prior_headline,
         cluster_posterior=posterior_draws[0],  # row 0 of headline_draws: the grouped cluster in the population
         cluster_prior=prior_draws[0],
         covariates=covariates,
@@ -81,6 +85,7 @@ def report_content(
         ddsm_headline=ddsm,
         population_note=note,
         evidence=evidence,
+        ranges=ranges,
     )
 
 

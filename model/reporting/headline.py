@@ -162,13 +162,21 @@ CLINICAL_ORDERINGS: tuple[tuple[tuple[str, str], ...], ...] = (
 )
 
 
-def check_means(params: dict, priors, sites, donors: pd.DataFrame, population: str | None = None) -> dict:
+def check_means(
+    params: dict,
+    priors,
+    sites,
+    donors: pd.DataFrame,
+    population: str | None = None,
+    drawn: tuple[list[tuple[str, str]], np.ndarray] | None = None,
+) -> dict:
     """Posterior mean of every quantity the clinical checks read.
 
     The headline table's single findings and grouped cluster, plus single lesions with only change
-    (stable, new) or only age (38, 72) recorded.
+    (stable, new) or only age (38, 72) recorded. ``drawn``: the keys and draws of
+    :func:`headline_draws` for these parameters and population, if already computed.
     """
-    keys, draws = headline_draws(params, priors, sites, donors, population)
+    keys, draws = drawn if drawn is not None else headline_draws(params, priors, sites, donors, population)
     means = {
         ("headline", "biopsied grouped cluster") if k[0] == "headline" else k: float(m)
         for k, m in zip(keys, draws.mean(axis=1))
@@ -186,7 +194,8 @@ def check_means(params: dict, priors, sites, donors: pd.DataFrame, population: s
 def clinical_checks(means: dict) -> pd.DataFrame:
     """Each published range and ordering of the targets, with the answer and whether it holds.
 
-    Columns: check, value (the mean, or the means in order joined by ' < '), low, high, holds.
+    Columns: check, value (the mean, or the means in order joined by ' < '), low, high, holds, and the
+    group and level of a range check (blank for orderings).
     """
     rows = []
     for key, (low, high) in CLINICAL_RANGES.items():
@@ -194,6 +203,8 @@ def clinical_checks(means: dict) -> pd.DataFrame:
         rows.append(
             {
                 "check": f"{key[0]}: {key[1]}",
+                "group": key[0],
+                "level": key[1],
                 "value": f"{v:.3f}",
                 "low": low,
                 "high": high,
@@ -211,7 +222,7 @@ def clinical_checks(means: dict) -> pd.DataFrame:
                 "holds": bool(all(a < b for a, b in zip(values, values[1:]))),
             }
         )
-    return pd.DataFrame(rows, columns=["check", "value", "low", "high", "holds"])
+    return pd.DataFrame(rows, columns=["check", "value", "low", "high", "holds", "group", "level"])
 
 
 def table_from_draws(

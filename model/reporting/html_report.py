@@ -15,6 +15,7 @@ from microcalc.modelling.fitfile import library_versions
 from microcalc.modelling.predict import CLINICAL
 from microcalc.modelling.predict import NEW_SITE as NEW_SITE_POPULATION
 from microcalc.reporting import figures
+from microcalc.reporting.clinical_ranges import CLOSING
 from microcalc.reporting.content import ReportContent
 from microcalc.reporting.evidence import EVIDENCE_NOTE, evidence_html
 from microcalc.reporting.figures import interval, percent, published_range
@@ -103,6 +104,17 @@ def _diagnostics_html(fit, c: ReportContent, fit_path) -> str:
                 ["parameter", "mean", "sd", "ESS bulk", "ESS tail", "R-hat"], rows, numeric={1, 2, 3, 4, 5}, classes=bad
             ),
         ]
+    )
+
+
+def _ranges_html(c: ReportContent) -> str:
+    """The clinical answers against the published clinical ranges: how many hold, and each miss."""
+    if c.ranges is None:
+        return ""
+    misses = "".join(f"<li>{escape(s)}</li>" for s in c.ranges.misses)
+    tail = f"<ul>{misses}</ul><p>{escape(CLOSING)}</p>" if misses else ""
+    return (
+        f"<h3 id='clinical-ranges'>Against the published clinical ranges</h3><p>{escape(c.ranges.summary())}</p>{tail}"
     )
 
 
@@ -203,6 +215,7 @@ else is averaged over what similar training lesions show{case_mix}. The amber ba
 range the prior came from. The red diamond is the raw rate in the training data, with its count on the right. Raw
 rates mix in everything else about those lesions, so they need not match the model.</p>
 {"".join(categories)}
+{_ranges_html(c)}
 </section>
 
 <section id='covariates'>

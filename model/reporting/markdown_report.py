@@ -9,6 +9,7 @@ from pathlib import Path
 
 from microcalc import DISCLAIMER
 from microcalc.reporting import figures
+from microcalc.reporting.clinical_ranges import CLOSING
 from microcalc.reporting.content import ReportContent
 from microcalc.reporting.evidence import EVIDENCE_NOTE, evidence_markdown
 from microcalc.reporting.figures import interval, percent, published_range
@@ -60,6 +61,10 @@ def render_markdown(fit, c: ReportContent, out_dir: Path, fit_path=None, ci: flo
                 row.insert(4, f"{percent(d.mean)} ({interval(d.ci_lower, d.ci_upper)})")
             head.insert(4, "new DDSM-like site")
         out += [f"### {title}", "", md_table(head, rows), ""]
+    if c.ranges is not None:
+        out += ["### Against the published clinical ranges", "", c.ranges.summary(), ""]
+        out += [*(f"- {plain(s)}" for s in c.ranges.misses), *([""] if c.ranges.misses else [])]
+        out += [CLOSING, ""] if c.ranges.misses else []
     out += ["## Covariate effects (odds ratios)", "", prior_only_sentence(c), ""]
     out += [
         md_table(
