@@ -59,6 +59,18 @@ class Prior:
             return self.sigma * math.sqrt(2.0 / math.pi)
         return self.mu
 
+    def sd(self) -> float:
+        """Prior standard deviation (Normal, Beta, LogNormal, HalfNormal)."""
+        if self.distribution == "Beta":
+            alpha, beta = self.beta_parameters()
+            n = alpha + beta
+            return math.sqrt(alpha * beta / (n * n * (n + 1.0)))
+        if self.distribution == "LogNormal":
+            return math.sqrt(math.expm1(self.sigma**2)) * self.mean()
+        if self.distribution == "HalfNormal":
+            return self.sigma * math.sqrt(1.0 - 2.0 / math.pi)
+        return self.sigma
+
     def beta_parameters(self) -> tuple[float, float]:
         """(alpha, beta) of a Beta prior."""
         if self.alpha is None or self.beta is None:

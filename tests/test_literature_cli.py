@@ -153,7 +153,9 @@ def test_fit_file_fills_conflict_columns(small_fit_path, tmp_path):
     assert (ess.loc["overall.all", "conflict_malignant"], ess.loc["overall.all", "conflict_total"]) == (226, 617)
 
 
-@pytest.mark.parametrize("case", ["bad_table", "missing_fit", "fit_and_data", "out_is_file", "missing_table"])
+@pytest.mark.parametrize(
+    "case", ["bad_table", "missing_fit", "fit_and_data", "out_is_file", "missing_table", "missing_priors"]
+)
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, tmp_path, capsys):
     out = tmp_path / "lit"
     args = ["literature", "--out", str(out)]
@@ -163,6 +165,9 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, tmp_path, caps
     elif case == "missing_table":
         args += ["--studies", str(tmp_path / "nowhere.csv")]
         expect = ["nowhere.csv"]
+    elif case == "missing_priors":
+        args += ["--priors", str(tmp_path / "nopriors.toml")]
+        expect = ["nopriors.toml", "not found"]
     elif case == "missing_fit":
         args += ["--fit", str(tmp_path / "nofit.nc")]
         expect = ["nofit.nc"]
@@ -180,6 +185,35 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, tmp_path, caps
         assert out.read_text(encoding="utf-8") == "a file"
     else:
         assert not out.exists()
+
+
+def test_derived_priors_sit_beside_the_prior_file(tmp_path):
+    """derived_priors.csv: every prior the table gives (reference rate, level centres, steps, intercept,
+    category-4 mix) beside a prior file's numbers; the default's hand-set intercept and 4C -> 5 step sit
+    above the table's, synthesis.toml takes the table's, and hand-set levels have no table value."""
+    from microcalc.priors import load_priors, scenario_paths
+    from microcalc.synthesis.intercept import derived_intercept
+
+    tables = {}
+    for name, extra in (("default", []), ("synthesis", ["--priors", str(scenario_paths()["synthesis"])])):
+        out = tmp_path / name
+        assert main(["literature", "--out", str(out), *extra]) == 0
+        tables[name] = pd.read_csv(out / "derived_priors.csv").set_index("parameter")
+        assert "Priors from the table" in (out / "literature.html").read_text(encoding="utf-8")
+    default, synthesis = tables["default"], tables["synthesis"]
+    icpt = derived_intercept()
+    assert default.loc["intercept", "table_value"] == pytest.approx(icpt.mu)
+    assert default.loc["intercept", "file_origin"] == "hand-set" and default.loc["intercept", "shift_sd"] > 1.0
+    assert default.loc["intercept", "file_value"] == pytest.approx(load_priors().intercept.mu)
+    assert default.loc["birads.step_4C_to_5", "shift_sd"] > 0.5
+    assert synthesis.loc["intercept", "file_origin"] == "studies" and synthesis.loc["intercept", "shift_sd"] == 0
+    assert (synthesis.loc[synthesis["kind"] == "BI-RADS step (logit)", "file_origin"] == "studies").all()
+    levels = default[default["kind"] == "level centre (rate)"]
+    prior = load_priors()
+    assert len(levels) == len(prior.morphology.levels) + len(prior.distribution.levels)
+    hand = levels[levels["file_origin"] == "hand-set"]
+    assert "morphology.punctate" in hand.index and hand["table_value"].isna().all()
+    assert (levels.loc[levels["file_origin"] == "studies", "shift_sd"].abs() < 1e-3).all()
 
 
 def test_undivided_birads_4_is_compared_with_the_pooled_prediction(tmp_path):

@@ -95,15 +95,23 @@ def cmd_literature(args: argparse.Namespace, console: Output) -> int:
             "give a fit file or lesion files, not both",
             allowed="--fit FIT.nc, or DATA files and/or --with-bundled",
         )
-    counts, source = None, None
+    counts, source, priors = None, None, None
+    if getattr(args, "priors", None) is not None:
+        from microcalc.priors import load_priors
+
+        priors = load_priors(args.priors)
     if args.fit is not None:
         from microcalc.modelling.fitting import load
 
-        counts, source = counts_from_donors(load(args.fit).donors), f"the training lesions of {args.fit}"
+        fitted = load(args.fit)
+        counts, source = counts_from_donors(fitted.donors), f"the training lesions of {args.fit}"
+        priors = priors if priors is not None else fitted.priors
     elif args.data or args.with_bundled:
         frame = training_lesions(args)
         names = [str(p) for p in args.data] + (["the bundled DDSM lesions"] if args.with_bundled else [])
         counts, source = counts_from_frame(frame), " + ".join(names)
-    paths = run_literature(args.out, args.studies, counts=counts, counts_source=source, say=console.say)
+    paths = run_literature(
+        args.out, args.studies, counts=counts, counts_source=source, say=console.say, prior_set=priors
+    )
     console.say(f"Literature synthesis written to {args.out}: " + ", ".join(p.name for p in paths))
     return 0

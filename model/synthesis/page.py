@@ -66,6 +66,39 @@ def table_html(df: pd.DataFrame, columns: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+DERIVED_NOTE = (
+    "What the table gives each prior of the model (microcalc.synthesis.derived): the reference rate and the "
+    "level centres (a level's within-study contrast added to the MAP mean of a new series' overall rate; SD "
+    "in logits), the BI-RADS steps with two or more series (predictive of a new population's step) and the "
+    "intercept (overall MAP mean plus the within-study contrast of 4B), beside the prior file's numbers. "
+    "shift_sd: how far the file's centre sits from the table's, in the table's SDs (logit scale). A file "
+    'takes the table\'s numbers with level_centres, birads_steps and intercept = "studies" in its [meta].'
+)
+
+
+def _derived_section(derived: pd.DataFrame | None, priors_name: str) -> str:
+    if derived is None:
+        return ""
+    return (
+        f"<h2>Priors from the table, beside prior file “{html.escape(priors_name)}”</h2>"
+        f"<p>{html.escape(DERIVED_NOTE)}</p>"
+        + table_html(
+            derived,
+            [
+                "parameter",
+                "kind",
+                "table_value",
+                "table_sd",
+                "file_value",
+                "file_sd",
+                "file_origin",
+                "shift_sd",
+                "table_source",
+            ],
+        )
+    )
+
+
 def literature_html(
     synthesis: pd.DataFrame,
     loso,
@@ -76,6 +109,9 @@ def literature_html(
     n_rows: int,
     n_studies: int,
     counts_source: str | None = None,
+    *,
+    derived: pd.DataFrame | None = None,
+    priors_name: str = "",
 ) -> str:
     """The whole page from the tables and check :func:`microcalc.synthesis.run.run_literature` computed."""
     from microcalc import DISCLAIMER
@@ -156,6 +192,7 @@ are not predicted.</p>
             ],
         )
     }
+{_derived_section(derived, priors_name)}
 <h2>Forest plots</h2>{figs}
 <h2>Leave-one-study-out rows</h2>{table_html(loso.table, list(LOSO_COLUMNS))}
 <h2>Table rows not used</h2>{table_html(unused, ["line", "study_id", "finding", "level", "reason"])}

@@ -3,7 +3,8 @@
 Files: ``synthesis.csv`` (per level: pooled rate, tau, predictive intervals for a new study, studies,
 lesions, mixture), ``studies_loso.csv`` (leave-one-study-out check), ``prior_ess.csv`` (per prior:
 ELIR ESS, robust weight, conflict columns), ``studies_used.csv`` (how each table row is used),
-``forest_<finding>.png`` and a self-contained ``literature.html``. Every file is written atomically.
+``derived_priors.csv`` (every prior the table can give the model beside a prior file's,
+:mod:`microcalc.synthesis.derived`), ``forest_<finding>.png`` and a self-contained ``literature.html``. Every file is written atomically.
 
 The tables are built in :mod:`microcalc.synthesis.tables` and the page in :mod:`microcalc.synthesis.page`;
 this module runs the synthesis and its checks, writes the files and prints the short summary. The tables'
@@ -20,6 +21,7 @@ from microcalc.io.atomic import atomic_path, write_text_atomic
 from microcalc.io.errors import LesionInputError
 from microcalc.synthesis import meta
 from microcalc.synthesis import studies as st
+from microcalc.synthesis.derived import derived_priors
 from microcalc.synthesis.figures import forest_plot
 from microcalc.synthesis.loso import leave_one_study_out
 from microcalc.synthesis.page import literature_html
@@ -40,6 +42,7 @@ def run_literature(
     counts: pd.DataFrame | None = None,
     counts_source: str | None = None,
     say=None,
+    prior_set=None,
 ) -> list[Path]:
     """Run the synthesis and its checks; write the files listed in the module docstring to ``out_dir``.
 
@@ -60,6 +63,9 @@ def run_literature(
         What the counts are (e.g. the fit file's name), for the page and the summary.
     say
         Optional callable given a short summary (pooled rates, LOSO coverage, conflicts).
+    prior_set
+        The prior set (:class:`microcalc.priors.PriorSet`) whose numbers ``derived_priors.csv`` sets beside the table's (default: the
+        bundled ``priors/default.toml``).
 
     Returns
     -------
@@ -77,11 +83,13 @@ def run_literature(
     synthesis = synthesis_table(syn, summaries, priors)
     ess = ess_table(priors, counts, syn, table)
     use_df = pd.DataFrame([u.__dict__ for u in uses])
+    derived = derived_priors(prior_set, studies_path)
     written = [
         _write_csv(synthesis, out / "synthesis.csv"),
         _write_csv(loso.table, out / "studies_loso.csv"),
         _write_csv(ess, out / "prior_ess.csv"),
         _write_csv(use_df, out / "studies_used.csv"),
+        _write_csv(derived, out / "derived_priors.csv"),
     ]
     pngs = {}
     for finding in st.SYNTHESIS_FINDINGS:
@@ -93,7 +101,17 @@ def run_literature(
         write_text_atomic(
             out / "literature.html",
             literature_html(
-                synthesis, loso, ess, use_df, pngs, name, len(table), table["study_id"].nunique(), counts_source
+                synthesis,
+                loso,
+                ess,
+                use_df,
+                pngs,
+                name,
+                len(table),
+                table["study_id"].nunique(),
+                counts_source,
+                derived=derived,
+                priors_name=derived.attrs.get("priors_name", ""),
             ),
         )
     )
