@@ -316,3 +316,21 @@ def test_intercept_is_the_overall_map_mean_plus_the_within_study_contrast_of_4b(
     default = load_priors()
     assert default.intercept_origin == "hand-set" and ic.check_intercept(default) == []
     assert default.intercept.mu != derived.mu
+
+
+@pytest.mark.parametrize(
+    "kind, draw",
+    [
+        (dict(distribution="Normal", mu=-0.7, sigma=0.4), lambda g: g.normal(-0.7, 0.4, 400_000)),
+        (dict(distribution="LogNormal", mu=0.36, sigma=0.44), lambda g: g.lognormal(0.36, 0.44, 400_000)),
+        (dict(distribution="HalfNormal", mu=0.0, sigma=1.5), lambda g: np.abs(g.normal(0.0, 1.5, 400_000))),
+        (dict(distribution="Beta", mu=0.0, sigma=0.0, alpha=3.0, beta=2.0), lambda g: g.beta(3.0, 2.0, 400_000)),
+    ],
+)
+def test_prior_mean_and_sd_match_draws(kind, draw):
+    from microcalc.priors.specs import Prior
+
+    prior = Prior(**kind)
+    x = draw(np.random.default_rng(3))
+    assert prior.mean() == pytest.approx(x.mean(), rel=0.01, abs=2e-3)
+    assert prior.sd() == pytest.approx(x.std(), rel=0.01)
