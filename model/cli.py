@@ -206,12 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fit", type=Path, default=None, help="fit file whose training lesions fill the conflict columns")
     p.add_argument("--studies", type=Path, default=None, help="studies table (default: the bundled priors/studies.csv)")
     p.add_argument("--with-bundled", action="store_true", help="add the bundled DDSM lesions to the data")
-    p.add_argument(
-        "--priors",
-        type=Path,
-        default=None,
-        help="prior file set beside the table's derived priors in derived_priors.csv (default: the fit's, else the bundled default)",
-    )
+    p.add_argument("--priors", type=Path, default=None, help="prior file set beside the table in derived_priors.csv")
     p.add_argument("--allow-overlap", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(site=None)
 

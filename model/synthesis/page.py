@@ -81,21 +81,7 @@ def _derived_section(derived: pd.DataFrame | None, priors_name: str) -> str:
         return ""
     return (
         f"<h2>Priors from the table, beside prior file “{html.escape(priors_name)}”</h2>"
-        f"<p>{html.escape(DERIVED_NOTE)}</p>"
-        + table_html(
-            derived,
-            [
-                "parameter",
-                "kind",
-                "table_value",
-                "table_sd",
-                "file_value",
-                "file_sd",
-                "file_origin",
-                "shift_sd",
-                "table_source",
-            ],
-        )
+        f"<p>{html.escape(DERIVED_NOTE)}</p>" + table_html(derived, list(derived.columns))
     )
 
 
