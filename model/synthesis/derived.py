@@ -139,14 +139,14 @@ def derived_priors(priors=None, studies_path: str | Path | None = None) -> pd.Da
             _row("intercept", "intercept (logit)", nan, nan, p.mean(), p.sd(), priors.intercept_origin, str(exc), True)
         )
     mix, mix_source = category4_mix(studies_path)
-    for c in SUBCATEGORIES:
+    for category in SUBCATEGORIES:
         rows.append(
             _row(
-                f"birads.category4_mix.{c}",
+                f"birads.category4_mix.{category}",
                 "category-4 share",
-                mix[c],
+                mix[category],
                 nan,
-                priors.category4_mix[c],
+                priors.category4_mix[category],
                 nan,
                 "file's own (checked within 0.01)" if priors.birads_steps_origin == "studies" else "file's own",
                 mix_source,
