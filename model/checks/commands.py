@@ -96,7 +96,7 @@ def cmd_literature(args: argparse.Namespace, console: Output) -> int:
             allowed="--fit FIT.nc, or DATA files and/or --with-bundled",
         )
     counts, source, priors = None, None, None
-    if getattr(args, "priors", None) is not None:
+    if args.priors is not None:
         from microcalc.priors import load_priors
 
         priors = load_priors(args.priors)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from microcalc.io import schema
 from microcalc.reporting import headline
 from microcalc.reporting.figures import level_label, percent, published_range
 
@@ -49,11 +48,8 @@ def birads_five(donors: pd.DataFrame, group: str, level: str) -> int:
     """Training lesions recorded with this finding and BI-RADS 5 (any of several words counts)."""
     if group == "birads":
         return 0
-    words = donors[group].astype("string").fillna("").str.split(schema.MULTI_SEPARATOR)
-    hit = words.map(lambda w: level in w).to_numpy(dtype=bool) & (donors["birads"].astype("string") == "5").to_numpy(
-        dtype=bool, na_value=False
-    )
-    return int(donors.loc[hit, "count"].sum())
+    five = headline.with_finding(donors, "birads", "5")
+    return int(donors.loc[headline.with_finding(donors, group, level) & five, "count"].sum())
 
 
 def _one_decimal(p: float) -> str:
@@ -67,26 +63,30 @@ def miss_sentence(row, donors: pd.DataFrame, prior_mean: float | None) -> str:
         return f"Not in the published order: {row.check} ({row.value})."
     label = level_label(row.group, row.level)
     said = f"{label}: {_one_decimal(float(row.value))} against the published {published_range(row.low, row.high)}"
-    prior = ""
-    if prior_mean is not None and np.isfinite(prior_mean):
-        outside = not (row.low <= prior_mean <= row.high)
-        prior = f"; with the priors alone {_one_decimal(prior_mean)}" + (
-            " (outside before any data: completing the blank findings from the training case mix, not the "
-            "data's effect, puts it there)"
-            if outside
-            else " (the training data move it out)"
-        )
     n, m = headline.observed(donors, row.group, row.level)
+    prior = _prior_clause(prior_mean, row.low, row.high, "the training data" if n else "the data on other findings")
     if n == 0:
         why = " It is not in the training data" + (
             " (DDSM predates the 4A/4B/4C split), so it rests on the step priors and the clinical offset"
             if row.group == "birads"
             else ""
         )
-        return f"{said}.{why}{prior.replace('(the training data move', '(the data on other findings move')}."
+        return f"{said}.{why}{prior}."
     five = birads_five(donors, row.group, row.level)
     fives = f", {five} of them BI-RADS 5" if five else ""
     return f"{said}. {m} of {n} training lesions with it are malignant ({percent(m / n)}){fives}{prior}."
+
+
+def _prior_clause(prior_mean: float | None, low: float, high: float, data: str) -> str:
+    """'; with the priors alone X (...)': whether the answer was outside the range before any data."""
+    if prior_mean is None or not np.isfinite(prior_mean):
+        return ""
+    if low <= prior_mean <= high:
+        return f"; with the priors alone {_one_decimal(prior_mean)} ({data} move it out)"
+    return (
+        f"; with the priors alone {_one_decimal(prior_mean)} (outside before any data: completing the blank "
+        "findings from the training case mix, not the data's effect, puts it there)"
+    )
 
 
 def range_reading(

@@ -66,16 +66,16 @@ def observed(donors: pd.DataFrame, group: str, level: str) -> tuple[int, int]:
 
     For the headline quantity: all biopsied training lesions.
     """
-    if group == "headline":
-        hit = biopsied(donors)
-    else:
-        values = donors[group].astype("string").fillna("")
-        if group == "birads":
-            hit = values == level
-        else:
-            hit = values.str.split(schema.MULTI_SEPARATOR).map(lambda words: level in words)
-        hit = hit.to_numpy(dtype=bool)
+    hit = biopsied(donors) if group == "headline" else with_finding(donors, group, level)
     return int(donors.loc[hit, "count"].sum()), int(donors.loc[hit, "malignant"].sum())
+
+
+def with_finding(donors: pd.DataFrame, group: str, level: str) -> np.ndarray:
+    """Which training-table rows record this finding (a BI-RADS category exactly; any of several words)."""
+    values = donors[group].astype("string").fillna("")
+    if group == "birads":
+        return (values == level).to_numpy(dtype=bool)
+    return values.str.split(schema.MULTI_SEPARATOR).map(lambda words: level in words).to_numpy(dtype=bool)
 
 
 def population_label(population: str | None = None) -> str:

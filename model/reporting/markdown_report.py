@@ -63,8 +63,8 @@ def render_markdown(fit, c: ReportContent, out_dir: Path, fit_path=None, ci: flo
         out += [f"### {title}", "", md_table(head, rows), ""]
     if c.ranges is not None:
         out += ["### Against the published clinical ranges", "", c.ranges.summary(), ""]
-        out += [*(f"- {plain(s)}" for s in c.ranges.misses), *([""] if c.ranges.misses else [])]
-        out += [CLOSING, ""] if c.ranges.misses else []
+        if c.ranges.misses:
+            out += [*(f"- {plain(s)}" for s in c.ranges.misses), "", CLOSING, ""]
     out += ["## Covariate effects (odds ratios)", "", prior_only_sentence(c), ""]
     out += [
         md_table(

@@ -4,7 +4,8 @@ A published series' rate of one level is confounded by how the series selected i
 4-5 series, women aged >= 70, a 4A-only sample). Its *contrast* against all the series' lesions of the
 same finding is not: the selection moves every level of the series together and cancels. These
 contrasts are what the derived level centres (:mod:`microcalc.synthesis.priorfile`) and the intercept
-(:mod:`microcalc.synthesis.intercept`) are built from, pooled over series by DerSimonian-Laird.
+(:mod:`microcalc.synthesis.intercept`) are built from, pooled over series by DerSimonian-Laird and added
+to the same reference, the MAP mean of a new series' overall rate (:func:`overall_reference`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,31 @@ import numpy as np
 
 from microcalc.io import schema
 from microcalc.synthesis._numerics import empirical_logit, empirical_logit_variance
+from microcalc.synthesis.levelpriors import SynthesisPrior
+from microcalc.synthesis.meta import MetaSpec
 
 DESCRIPTORS: tuple[str, ...] = ("morphology", "distribution")
+
+
+@dataclass(frozen=True)
+class OverallReference:
+    """What every contrast is added to: the MAP prior of a new series' overall rate."""
+
+    mean: float  # logit mean of the MAP prior
+    se: float  # posterior SD of the meta-analysis mean mu (the uncertainty of that mean)
+    prior: SynthesisPrior  # of the overall rows (studies, provenance, intervals)
+
+
+def overall_reference(rows, spec: MetaSpec = MetaSpec()) -> OverallReference:
+    """The random-effects meta-analysis of the table's ``overall`` rows, as an :class:`OverallReference`."""
+    from microcalc.synthesis.meta import build_priors, synthesise
+
+    syn = synthesise([r for r in rows if r.finding == "overall"], spec)
+    prior = build_priors(syn, spec)["overall.all"]
+    post = syn.posteriors[("overall", "all")]
+    w = np.asarray(post.weights, float) / np.sum(post.weights)
+    mu = np.asarray(post.mu, float)
+    return OverallReference(float(prior.map_prior.mean()), float(np.sqrt(w @ (mu - w @ mu) ** 2)), prior)
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,12 @@ scale, how far the file's centre sits from the table's in the table's SDs (``shi
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from microcalc.synthesis._numerics import logit
 
 DIGITS = 4
 COLUMNS: tuple[str, ...] = (
@@ -36,12 +37,8 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
-def _logit(p: float) -> float:
-    return math.log(p / (1.0 - p))
-
-
 def _row(parameter, kind, value, sd, file_value, file_sd, origin, source, logit_scale: bool) -> dict:
-    centre = (lambda v: _logit(v)) if not logit_scale else (lambda v: v)
+    centre = float if logit_scale else (lambda v: float(logit(v)))
     shift = (centre(file_value) - centre(value)) / sd if sd and np.isfinite(sd) and sd > 0 else float("nan")
     return {
         "parameter": parameter,
@@ -74,44 +71,27 @@ def derived_priors(priors=None, studies_path: str | Path | None = None) -> pd.Da
             nan,
             priors.reference_ppv,
             nan,
-            "studies" if abs(priors.reference_ppv - reference.ppv) < 1e-4 else "hand-set",
+            priors.level_centres,
             reference.provenance,
             False,
         )
     ]
-    for (d, lvl), c in sorted(levels.items(), key=lambda kv: (DESCRIPTORS.index(kv[0][0]), kv[0][1])):
-        lp = getattr(priors, d).levels.get(lvl)
-        if lp is None:
-            continue
-        rows.append(
-            _row(
-                f"{d}.{lvl}",
-                "level centre (rate)",
-                c.ppv,
-                c.centre_sd,
-                lp.ppv,
-                lp.centre_sd,
-                lp.origin,
-                c.provenance,
-                False,
-            )
-        )
-    for d in DESCRIPTORS:
+    for d in DESCRIPTORS:  # every level of the file; those without enough series have no table value
         for lvl, lp in getattr(priors, d).levels.items():
-            if (d, lvl) not in levels:
-                rows.append(
-                    _row(
-                        f"{d}.{lvl}",
-                        "level centre (rate)",
-                        nan,
-                        nan,
-                        lp.ppv,
-                        lp.centre_sd,
-                        lp.origin,
-                        "fewer than 2 series report it beside other levels",
-                        False,
-                    )
+            c = levels.get((d, lvl))
+            rows.append(
+                _row(
+                    f"{d}.{lvl}",
+                    "level centre (rate)",
+                    c.ppv if c else nan,
+                    c.centre_sd if c else nan,
+                    lp.ppv,
+                    lp.centre_sd,
+                    lp.origin,
+                    c.provenance if c else "fewer than 2 series report it beside other levels",
+                    False,
                 )
+            )
     for name, s in derived_steps(studies_path).items():
         p = priors.birads_steps[name]
         origin = "studies" if name in priors.birads_derived else "hand-set"
@@ -153,6 +133,4 @@ def derived_priors(priors=None, studies_path: str | Path | None = None) -> pd.Da
                 False,
             )
         )
-    table = pd.DataFrame(rows, columns=list(COLUMNS)).round(DIGITS)
-    table.attrs["priors_name"] = priors.name
-    return table
+    return pd.DataFrame(rows, columns=list(COLUMNS)).round(DIGITS)

@@ -34,8 +34,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from microcalc.synthesis.meta import MetaSpec
 
 REFERENCE_CATEGORY = "4B"  # the model's ordinal reference (birads_effect 0)
@@ -77,17 +75,11 @@ def derived_intercept(studies_path: str | Path | None = None, spec: MetaSpec = M
         If fewer than :data:`MIN_STUDIES` series report 4B beside other categories.
     """
     from microcalc.synthesis import studies as st
-    from microcalc.synthesis.contrasts import random_effects, within_study_contrasts
-    from microcalc.synthesis.meta import build_priors, synthesise
+    from microcalc.synthesis.contrasts import overall_reference, random_effects, within_study_contrasts
 
     rows, _ = st.likelihood_rows(st.load_studies(studies_path))
-    overall_rows = [r for r in rows if r.finding == "overall"]
-    syn = synthesise(overall_rows, spec)
-    m = float(build_priors(syn, spec)["overall.all"].map_prior.mean())
-    post = syn.posteriors[("overall", "all")]
-    w = np.asarray(post.weights, float) / np.sum(post.weights)
-    mu = np.asarray(post.mu, float)
-    se_m = float(np.sqrt(w @ (mu - w @ mu) ** 2))
+    reference = overall_reference(rows, spec)
+    m, se_m = reference.mean, reference.se
     found = within_study_contrasts(rows, ("birads",)).get(("birads", REFERENCE_CATEGORY), [])
     if len(found) < MIN_STUDIES:
         raise ValueError(f"the intercept needs {MIN_STUDIES} series reporting BI-RADS 4B; the table has {len(found)}")

@@ -42,7 +42,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from microcalc.synthesis._numerics import expit
-from microcalc.synthesis.contrasts import DESCRIPTORS, StudyContrast, random_effects, within_study_contrasts
+from microcalc.synthesis.contrasts import (
+    DESCRIPTORS,
+    StudyContrast,
+    overall_reference,
+    random_effects,
+    within_study_contrasts,
+)
 from microcalc.synthesis.meta import MetaSpec
 
 __all__ = ["DESCRIPTORS", "StudyContrast", "random_effects", "within_study_contrasts"]  # re-exported
@@ -92,12 +98,11 @@ def derived_centres(
         ``reference`` from the overall rows; ``levels`` keyed (descriptor, level).
     """
     from microcalc.synthesis import studies as st
-    from microcalc.synthesis.meta import build_priors, synthesise
 
     published = published or {}
     table = st.load_studies(studies_path)
     rows, _ = st.likelihood_rows(table)
-    overall = build_priors(synthesise([r for r in rows if r.finding == "overall"], spec), spec)["overall.all"]
+    overall = overall_reference(rows, spec).prior
     mu = overall.map_prior.mean()
     lo, hi = overall.map_prior.rate_interval(0.9)
     reference = DerivedCentre(
@@ -219,7 +224,7 @@ def refresh_text(text: str, studies_path: str | Path | None = None) -> str:
         i = derived_intercept(studies_path)
         lines = {"intercept": _distribution_lines("Normal", i.mu, i.sigma, i.provenance())}
         text = _rewrite_blocks(text, "intercept", lines, _DISTRIBUTION_KEYS)
-    return text if text.endswith("\n") else text + "\n"
+    return text
 
 
 _DISTRIBUTION_KEYS = ("distribution", "mu", "sigma", "source", "elicit")

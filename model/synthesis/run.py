@@ -83,6 +83,10 @@ def run_literature(
     synthesis = synthesis_table(syn, summaries, priors)
     ess = ess_table(priors, counts, syn, table)
     use_df = pd.DataFrame([u.__dict__ for u in uses])
+    if prior_set is None:
+        from microcalc.priors import load_priors
+
+        prior_set = load_priors()
     derived = derived_priors(prior_set, studies_path)
     written = [
         _write_csv(synthesis, out / "synthesis.csv"),
@@ -111,7 +115,7 @@ def run_literature(
                 table["study_id"].nunique(),
                 counts_source,
                 derived=derived,
-                priors_name=derived.attrs.get("priors_name", ""),
+                priors_name=prior_set.name,
             ),
         )
     )
