@@ -22,7 +22,7 @@ from microcalc.reporting import headline
 from microcalc.reporting.figures import level_label, percent, published_range
 
 CLOSING = (
-    "Where the training data (the DDSM archive) disagree with the published series, the model follows the "
+    "Where the training data disagree with the published series, the model follows the "
     'data and the report says so here; the priors are not tuned to hide it (README: "Who is asking: the '
     'population of an answer").'
 )
@@ -67,14 +67,16 @@ def miss_sentence(row, donors: pd.DataFrame, prior_mean: float | None) -> str:
     prior = _prior_clause(prior_mean, row.low, row.high, "the training data" if n else "the data on other findings")
     if n == 0:
         why = " It is not in the training data" + (
-            " (DDSM predates the 4A/4B/4C split), so it rests on the step priors and the clinical offset"
+            " (category 4 is not split there; DDSM predates the split), so it rests on the step priors and the "
+            "clinical offset"
             if row.group == "birads"
             else ""
         )
         return f"{said}.{why}{prior}."
     five = birads_five(donors, row.group, row.level)
     fives = f", {five} of them BI-RADS 5" if five else ""
-    return f"{said}. {m} of {n} training lesions with it are malignant ({percent(m / n)}){fives}{prior}."
+    lesions = "training lesion" if n == 1 else "training lesions"
+    return f"{said}. {m} of {n} {lesions} with it are malignant ({percent(m / n)}){fives}{prior}."
 
 
 def _prior_clause(prior_mean: float | None, low: float, high: float, data: str) -> str:
